@@ -1,0 +1,81 @@
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { z } from 'zod'
+import { OutriggerError } from '../errors.js'
+import { describeIssues } from '../manifest/load.js'
+
+/**
+ * The host config, `outrigger.config.json`. Every field is optional; `.describe()` texts are the
+ * documentation (and show up in the generated JSON Schema).
+ */
+export const HostConfigSchema = z
+  .object({
+    $schema: z.string().optional(),
+    pluginsDir: z.string().default('plugins/enabled').describe('Folder of enabled plugins (folders or symlinks), relative to the config file'),
+    stateDir: z.string().default('.outrigger/state').describe('Folder of the embedded state store and plugin data folders, relative to the config file'),
+    logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('Level of the default pino logger'),
+    timeouts: z
+      .object({
+        initMs: z.number().int().positive().default(10000).describe('Per-plugin limit for init'),
+        whenReadyMs: z.number().int().positive().default(10000).describe('Per-plugin limit for whenReady'),
+        closeMs: z.number().int().positive().default(5000).describe('Per-plugin limit for close'),
+        pipeWarnMs: z.number().int().positive().default(1000).describe('A pipe listener slower than this logs a warning (it is not cut off)'),
+        drainMs: z.number().int().positive().default(10000).describe('How long stop() lets worker queues drain before escalating'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Lifecycle and shutdown limits'),
+    maxConcurrentPipes: z.number().int().positive().default(10000).describe('Pipe chains allowed to run at once; more fail fast with RIG_ERR_PIPE_BUSY'),
+    http: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(7411),
+        maxBodyBytes: z.number().int().positive().default(1048576),
+        requestTimeoutMs: z.number().int().positive().default(10000),
+        token: z.string().min(1).optional().describe('A static bearer token the default auth slot requires when set'),
+      })
+      .strict()
+      .prefault({})
+      .describe('The HTTP API of the standalone host'),
+    plugins: z
+      .record(
+        z.string(),
+        z
+          .object({
+            options: z.unknown().optional().describe("Checked against the plugin's own options schema before init"),
+            worker: z.record(z.string(), z.unknown()).optional().describe("Overrides of the manifest's worker section"),
+          })
+          .strict(),
+      )
+      .default({})
+      .describe('Per-plugin options and worker overrides, by plugin name'),
+  })
+  .strict()
+
+export type HostConfig = z.output<typeof HostConfigSchema>
+
+/** Validates a config object; `source` names where it came from in the error. */
+export function parseConfig(raw: unknown, source = 'config'): HostConfig {
+  const parsed = HostConfigSchema.safeParse(raw ?? {})
+  if (!parsed.success) {
+    throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `${source}: ${describeIssues(parsed.error, raw).join('; ')}`, { details: { source } })
+  }
+  return parsed.data
+}
+
+/** Reads `outrigger.config.json`; relative folders in it are resolved against its own folder. */
+export async function loadConfig(file: string): Promise<{ config: HostConfig; baseDir: string }> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `${file}: cannot read the config (${(err as Error).message}); pass --config with an existing file`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `${file}: not valid JSON: ${(err as Error).message}`)
+  }
+  return { config: parseConfig(raw, file), baseDir: path.dirname(path.resolve(file)) }
+}

@@ -1,0 +1,97 @@
+/**
+ * Every error Outrigger raises on purpose is an `OutriggerError` with a stable `RIG_ERR_*` code.
+ * Codes live here and only here, so the list is the contract (and `test/errors.test.ts` walks it).
+ */
+export const ErrorCodes = {
+  RIG_ERR_MANIFEST_INVALID: 'The plugin manifest is missing, not JSON, or fails the schema',
+  RIG_ERR_CONFIG_INVALID: 'The host config fails its schema',
+  RIG_ERR_OPTIONS_INVALID: "A plugin's options fail the plugin's own schema",
+  RIG_ERR_ENGINE_MISMATCH: "The plugin's engine range excludes this Outrigger version",
+  RIG_ERR_PLUGIN_LOAD: "The plugin's entry module cannot be loaded or exports no plugin",
+  RIG_ERR_PLUGIN_INIT: 'A lifecycle step (init, whenReady, close) threw',
+  RIG_ERR_PLUGIN_INIT_TIMEOUT: 'A lifecycle step did not finish within its timeout',
+  RIG_ERR_PLUGINS_DIR: 'The plugins folder is missing or unreadable',
+  RIG_ERR_STRICT_START: '--strict refused to start because a plugin failed',
+  RIG_ERR_WORKER_DEFINITION: 'A worker plugin defines pipes or controllers, which only core plugins may',
+  RIG_ERR_PIPE_ABORTED: 'A pipe listener threw and aborted the chain',
+  RIG_ERR_PIPE_BUSY: 'Too many pipe chains are running at once',
+  RIG_ERR_UNKNOWN_TARGET: 'No plugin function answers to that name',
+  RIG_ERR_NOT_CLONEABLE: 'A payload cannot be structured-cloned to a worker',
+  RIG_ERR_QUEUE_FULL: "A worker plugin's queue is full and its overflow policy is reject",
+  RIG_ERR_WORKER_EXITED: 'A worker instance exited',
+  RIG_ERR_WORKER_UNRESPONSIVE: 'A worker instance stopped answering heartbeats or overran a handler',
+  RIG_ERR_WORKER_START: 'A worker instance failed to start',
+  RIG_ERR_CALL_TIMEOUT: 'A call across the worker boundary did not answer in time',
+  RIG_ERR_CRASH_LOOP: 'A worker plugin restarted too often and is quarantined',
+  RIG_ERR_CLOSED: 'The supervisor is stopping or stopped',
+  RIG_ERR_CONTROL_UNREACHABLE: 'No supervisor answers on the control socket',
+  RIG_ERR_CONTROL_IN_USE: 'Another live supervisor already owns the control socket',
+  RIG_ERR_CONTROL_REQUEST: 'A control request is malformed or unknown',
+  RIG_ERR_UNKNOWN_PLUGIN: 'No plugin of that name is loaded',
+} as const
+
+export type ErrorCode = keyof typeof ErrorCodes
+
+/** The shape an error takes when it crosses a thread or process boundary. */
+export interface SerializedError {
+  name: string
+  code?: string
+  message: string
+  stack?: string
+  cause?: SerializedError
+}
+
+export class OutriggerError extends Error {
+  override name = 'OutriggerError'
+  readonly code: ErrorCode
+  /** Free-form facts for operators (plugin, file, field…); kept out of the message's wording. */
+  readonly details: Record<string, unknown> | undefined
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.code = code
+    this.details = options.details
+  }
+}
+
+export function isOutriggerError(err: unknown, code?: ErrorCode): err is OutriggerError {
+  return err instanceof OutriggerError && (code === undefined || err.code === code)
+}
+
+export function serializeError(err: unknown, depth = 0): SerializedError {
+  if (err instanceof Error) {
+    const out: SerializedError = { name: err.name, message: err.message, stack: err.stack }
+    const code = (err as { code?: unknown }).code
+    if (typeof code === 'string') out.code = code
+    if (err.cause !== undefined && depth < 4) out.cause = serializeError(err.cause, depth + 1)
+    return out
+  }
+  return { name: 'Error', message: typeof err === 'string' ? err : safeString(err) }
+}
+
+/** Rebuilds an error on this side of a boundary, keeping its code, message, stack and cause. */
+export function deserializeError(s: SerializedError): Error {
+  const cause = s.cause ? deserializeError(s.cause) : undefined
+  let err: Error
+  if (s.code && s.code in ErrorCodes) {
+    err = new OutriggerError(s.code as ErrorCode, s.message, { cause })
+  } else {
+    err = new Error(s.message, cause === undefined ? undefined : { cause })
+    err.name = s.name
+    if (s.code) (err as { code?: string }).code = s.code
+  }
+  if (s.stack) err.stack = s.stack
+  return err
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : safeString(err)
+}
+
+function safeString(v: unknown): string {
+  try {
+    return typeof v === 'object' ? JSON.stringify(v) : String(v)
+  } catch {
+    return String(v)
+  }
+}

@@ -1,0 +1,113 @@
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import semver from 'semver'
+import type { z } from 'zod'
+import { OutriggerError } from '../errors.js'
+import { VERSION } from '../version.js'
+import { ManifestSchema, WorkerSchema, type Manifest, type WorkerSettings } from './schema.js'
+
+/** One line per zod issue: `field.path: expected …, found …`. */
+export function describeIssues(error: z.ZodError, input: unknown): string[] {
+  return error.issues.map((issue) => {
+    const where = issue.path.length ? issue.path.join('.') : '(root)'
+    const found = issue.path.length ? valueAt(input, issue.path as PropertyKey[]) : input
+    const shown = found === undefined ? 'nothing' : JSON.stringify(found)
+    const msg = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message
+    return `${where}: ${msg} (found ${truncate(shown ?? String(found))})`
+  })
+}
+
+function valueAt(v: unknown, p: PropertyKey[]): unknown {
+  let cur: unknown = v
+  for (const k of p) {
+    if (cur === null || typeof cur !== 'object') return undefined
+    cur = (cur as Record<PropertyKey, unknown>)[k]
+  }
+  return cur
+}
+
+function truncate(s: string): string {
+  return s.length > 60 ? s.slice(0, 57) + '...' : s
+}
+
+export interface ManifestProblem {
+  file: string
+  problems: string[]
+}
+
+/**
+ * Reads and validates `<dir>/manifest.json`. Returns every problem, not just the first (so
+ * `outrigger validate` can print them all); `loadManifest` throws them as one error.
+ */
+export async function checkManifest(dir: string, folderName = path.basename(dir)): Promise<{ manifest?: Manifest; problems: string[]; file: string }> {
+  const file = path.join(dir, 'manifest.json')
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    return { file, problems: [e.code === 'ENOENT' ? 'manifest.json is missing: every plugin folder needs one' : `cannot read: ${e.message}`] }
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    return { file, problems: [`not valid JSON: ${(err as Error).message}`] }
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { file, problems: [`(root): expected a JSON object (found ${Array.isArray(raw) ? 'an array' : JSON.stringify(raw)})`] }
+  }
+  const parsed = ManifestSchema.safeParse(raw)
+  if (!parsed.success) return { file, problems: describeIssues(parsed.error, raw) }
+  const manifest = parsed.data
+  const problems: string[] = []
+  const expected = folderName.split('@')[0]
+  if (manifest.name !== expected) {
+    problems.push(`name: must equal the folder name without "@version" (expected "${expected}", found "${manifest.name}")`)
+  }
+  const main = path.resolve(dir, manifest.main)
+  const rel = path.relative(dir, main)
+  if (rel.startsWith('..') || path.isAbsolute(rel) || rel === '') {
+    problems.push(`main: must resolve inside the plugin folder (found "${manifest.main}")`)
+  }
+  return problems.length ? { file, problems } : { file, manifest, problems }
+}
+
+export async function loadManifest(dir: string, folderName?: string): Promise<Manifest> {
+  const { manifest, problems, file } = await checkManifest(dir, folderName)
+  if (!manifest) {
+    throw new OutriggerError('RIG_ERR_MANIFEST_INVALID', `${file}: ${problems.join('; ')}`, { details: { file, problems } })
+  }
+  return manifest
+}
+
+/** Refuses a plugin whose `engine` range excludes this Outrigger. */
+export function checkEngine(manifest: Manifest, file: string, version = VERSION): void {
+  if (manifest.engine && !semver.satisfies(version, manifest.engine, { includePrerelease: true })) {
+    throw new OutriggerError(
+      'RIG_ERR_ENGINE_MISMATCH',
+      `${file}: engine: plugin "${manifest.name}" needs Outrigger ${manifest.engine}, this is ${version}; upgrade Outrigger or use a matching plugin version`,
+      { details: { file, engine: manifest.engine, version } },
+    )
+  }
+}
+
+/** Applies the operator's `worker` overrides from the host config onto the manifest's settings. */
+export function mergeWorker(base: WorkerSettings, override: unknown, where: string): WorkerSettings {
+  if (override === undefined) return base
+  const merged = deepMerge(base, override)
+  const parsed = WorkerSchema.safeParse(merged)
+  if (!parsed.success) {
+    throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `${where}: ${describeIssues(parsed.error, merged).join('; ')}`)
+  }
+  return parsed.data
+}
+
+function deepMerge(a: unknown, b: unknown): unknown {
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
+    const out: Record<string, unknown> = { ...(a as Record<string, unknown>) }
+    for (const [k, v] of Object.entries(b as Record<string, unknown>)) out[k] = deepMerge(out[k], v)
+    return out
+  }
+  return b === undefined ? a : b
+}

@@ -1,0 +1,80 @@
+import semver from 'semver'
+import { z } from 'zod'
+
+/** The plugin manifest, exactly as DESIGN.md §2 (Contract). Every default lives here. */
+export const PLUGIN_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/
+
+const positiveInt = z.number().int().positive()
+const ms = z.number().int().nonnegative()
+
+export const RestartSchema = z
+  .object({
+    policy: z.enum(['permanent', 'transient', 'temporary']).default('permanent'),
+    maxRestarts: z.number().int().nonnegative().default(5),
+    windowMs: positiveInt.default(60000),
+    backoffMs: z
+      .object({ initial: ms.default(100), max: ms.default(10000) })
+      .strict()
+      .prefault({}),
+  })
+  .strict()
+
+export const LimitsSchema = z
+  .object({
+    memoryMb: positiveInt.default(512),
+    startTimeoutMs: positiveInt.default(10000),
+    stopTimeoutMs: positiveInt.default(5000),
+    unresponsiveMs: positiveInt.default(3000),
+    handlerTimeoutMs: positiveInt.default(30000),
+  })
+  .strict()
+
+export const WorkerSchema = z
+  .object({
+    isolation: z.enum(['thread', 'process']).default('thread'),
+    instances: z.number().int().min(1).max(64).default(1),
+    delivery: z.enum(['at-most-once', 'at-least-once']).default('at-most-once'),
+    maxAttempts: z.number().int().min(1).default(3),
+    partitionBy: z
+      .string()
+      .regex(/^[A-Za-z0-9_$]+(\.[A-Za-z0-9_$]+)*$/, 'a dotted path such as "order.customerId"')
+      .nullable()
+      .default(null),
+    queue: z
+      .object({
+        max: positiveInt.default(10000),
+        overflow: z.enum(['drop-oldest', 'drop-newest', 'reject']).default('drop-oldest'),
+      })
+      .strict()
+      .prefault({}),
+    restart: RestartSchema.prefault({}),
+    limits: LimitsSchema.prefault({}),
+  })
+  .strict()
+
+export const ManifestSchema = z
+  .object({
+    $schema: z.string().optional(),
+    name: z.string().regex(PLUGIN_NAME, 'lowercase letters, digits, "-" or "_", starting with a letter or digit, at most 64'),
+    version: z.string().refine((v) => semver.valid(v) !== null, 'a semver version such as "1.2.0"'),
+    type: z.enum(['core', 'worker']),
+    main: z.string().min(1).default('index.js'),
+    engine: z
+      .string()
+      .refine((r) => semver.validRange(r) !== null, 'a semver range such as ">=0.1.0"')
+      .optional(),
+    description: z.string().optional(),
+    worker: WorkerSchema.optional(),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.type === 'core' && m.worker !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['worker'], message: 'a "worker" section is only allowed with "type": "worker"' })
+    }
+  })
+  // A worker plugin always carries a complete worker section, so later code never checks for it.
+  .transform((m) => (m.type === 'worker' ? { ...m, worker: m.worker ?? WorkerSchema.parse({}) } : m))
+
+export type Manifest = z.output<typeof ManifestSchema>
+export type WorkerSettings = z.output<typeof WorkerSchema>
+export type ManifestInput = z.input<typeof ManifestSchema>

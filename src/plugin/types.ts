@@ -1,0 +1,97 @@
+import type { ZodType } from 'zod'
+import type { StateStore } from '../state/store.js'
+
+/** The logger a plugin sees: pino's call shapes (an object and/or a message). */
+export interface PluginLogger {
+  trace(obj: unknown, msg?: string): void
+  debug(obj: unknown, msg?: string): void
+  info(obj: unknown, msg?: string): void
+  warn(obj: unknown, msg?: string): void
+  error(obj: unknown, msg?: string): void
+  fatal(obj: unknown, msg?: string): void
+  child(bindings: Record<string, unknown>): PluginLogger
+}
+
+/** `ctx.state`: scoped to the plugin, kept by the supervisor (so it outlives worker restarts). */
+export interface PluginState {
+  putState(key: string, value: unknown): Promise<void>
+  getState<T = unknown>(key: string): Promise<T | undefined>
+  deleteState(key: string): Promise<void>
+  /** Atomic; returns the new value. */
+  incrCounter(key: string, amount?: number): Promise<number>
+  /** 0 when unset. */
+  getCounter(key: string): Promise<number>
+}
+
+/** What every hook, pipe, action, function and lifecycle step receives (same shape in workers). */
+export interface PluginContext<Options = unknown> {
+  readonly name: string
+  readonly version: string
+  readonly options: Options
+  readonly log: PluginLogger
+  readonly state: PluginState
+  /** Fire-and-forget; never waits for a listener. */
+  emit(event: string, payload?: unknown): void
+  /** Calls `plugin.function` wherever it runs (core or worker). */
+  call<R = unknown>(target: string, args?: unknown): Promise<R>
+  /** The plugin's own folder. */
+  readonly rootPath: string
+  /** A writable folder of the plugin's own, under the state folder. */
+  readonly dataDir: string
+  /** Aborted when the supervisor (or this worker instance) shuts down. */
+  readonly signal: AbortSignal
+}
+
+/** Which event fired and which of the plugin's subscriptions (maybe a wildcard) matched it. */
+export interface HookMeta {
+  event: string
+  subscription: string
+}
+
+export type HookFn<O = any> = (payload: any, ctx: PluginContext<O>, meta: HookMeta) => unknown
+export type PipeFn<O = any> = (payload: any, ctx: PluginContext<O>, meta: HookMeta) => unknown
+export type FunctionFn<O = any> = (args: any, ctx: PluginContext<O>) => unknown
+export type LifecycleFn<O = any> = (ctx: PluginContext<O>) => unknown
+
+/** A request as a controller action sees it. */
+export interface ActionRequest {
+  requestId: string
+  controller: string
+  action: string
+  body: unknown
+  query: Record<string, string>
+  headers: Record<string, string | string[] | undefined>
+  user: unknown
+}
+export type ActionFn<O = any> = (request: ActionRequest, ctx: PluginContext<O>) => unknown
+
+/** The supervisor's service slots (deepstream's idea): defaults built in, replaceable by a core plugin. */
+export interface ServiceProviders {
+  /** Given the default pino logger, returns the logger the supervisor and all plugins use. */
+  logger?: (base: PluginLogger) => PluginLogger
+  /** Returns the state store every plugin's `ctx.state` (and the dead letters) use. */
+  storage?: (opts: { stateDir: string }) => StateStore | Promise<StateStore>
+  /** Turns an HTTP request into a user, or throws an error with `status` 401 to refuse it. */
+  auth?: (req: { headers: Record<string, string | string[] | undefined>; remoteAddress: string | undefined }) => unknown
+  /** Allows (true) or denies (false) an action for a user. */
+  permission?: (user: unknown, target: { plugin: string; controller: string; action: string }) => boolean | Promise<boolean>
+}
+
+export interface PluginDefinition<Options = any> {
+  hooks?: Record<string, HookFn<Options>>
+  pipes?: Record<string, PipeFn<Options>>
+  controllers?: Record<string, Record<string, ActionFn<Options>>>
+  functions?: Record<string, FunctionFn<Options>>
+  init?: LifecycleFn<Options>
+  whenReady?: LifecycleFn<Options>
+  close?: LifecycleFn<Options>
+  /** A zod schema; the operator's options are checked against it before `init`. */
+  options?: ZodType<Options>
+  /** Core plugins only: replacements for the supervisor's service slots. */
+  provides?: ServiceProviders
+}
+
+/** Identity at run time; gives a plugin author full types for hooks, ctx and options. */
+export function definePlugin<Options = unknown>(def: PluginDefinition<Options>): PluginDefinition<Options> {
+  return def
+}

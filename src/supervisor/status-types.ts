@@ -1,0 +1,67 @@
+/** The status report (DESIGN.md §5, Contract): `sup.status()`, `outrigger status --json`, `GET /_status`. */
+
+export type SupervisorState = 'starting' | 'running' | 'stopping'
+export type Health = 'healthy' | 'degraded' | 'unhealthy'
+export type PluginState = 'starting' | 'running' | 'degraded' | 'restarting' | 'quarantined' | 'failed' | 'stopped'
+export type InstanceState = 'starting' | 'running' | 'unresponsive' | 'restarting' | 'stopped'
+
+export interface InstanceStatus {
+  id: number
+  pid: number
+  threadId: number
+  state: InstanceState
+  uptimeMs: number
+  restarts: number
+  memoryMb: number
+  eventLoopP99Ms: number
+  lastHeartbeatMs: number
+}
+
+export interface QueueStatus {
+  depth: number
+  max: number
+  dropped: number
+  rejected: number
+}
+
+export interface EventCounters {
+  received: number
+  processed: number
+  failed: number
+  inFlight: number
+  redelivered: number
+  deadLettered: number
+  lost: number
+}
+
+export interface PluginStatus {
+  name: string
+  version: string
+  type: 'core' | 'worker'
+  isolation: 'inline' | 'thread' | 'process'
+  delivery: 'at-most-once' | 'at-least-once'
+  state: PluginState
+  hooks: string[]
+  pipes: string[]
+  controllers: string[]
+  functions: string[]
+  shadowed: string[]
+  restarts: number
+  lastError: { code: string | null; message: string } | null
+  queue: QueueStatus
+  events: EventCounters
+  handlerMs: { p50: number; p99: number }
+  instances: InstanceStatus[]
+}
+
+export interface StatusReport {
+  app: string
+  version: string
+  pid: number
+  uptimeMs: number
+  state: SupervisorState
+  health: Health
+  eventLoop: { p50Ms: number; p99Ms: number; maxMs: number; utilization: number }
+  memory: { rssMb: number; heapUsedMb: number }
+  plugins: PluginStatus[]
+}

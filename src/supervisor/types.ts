@@ -1,0 +1,72 @@
+import type { ActionRequest, PluginLogger, ServiceProviders } from '../plugin/types.js'
+import type { HostConfig } from '../config/config.js'
+import type { StatusReport } from './status-types.js'
+
+export interface SupervisorOptions {
+  /** Names the control socket (`<runtimeDir>/<app>.sock`) and the logs. Default `outrigger`. */
+  app?: string
+  /** Default: the config's `pluginsDir`, else `./plugins/enabled`. */
+  pluginsDir?: string
+  /** A path to `outrigger.config.json`, or the config object itself. */
+  config?: string | Partial<HostConfig>
+  /** Default: the config's `stateDir`, else `./.outrigger/state`. */
+  stateDir?: string
+  /** The control socket for the CLI; `false` turns it off (plain library use). */
+  control?: boolean | { runtimeDir?: string }
+  /** The HTTP API; `false` turns it off. */
+  http?: boolean | { port?: number; host?: string }
+  /** Refuse to start when any plugin fails to load or init. */
+  strict?: boolean
+  /** Use the in-memory store instead of the embedded durable one (tests, throwaway hosts). */
+  store?: 'lmdb' | 'memory'
+  /** Replace the default logger (pino at `config.logLevel`). */
+  logger?: PluginLogger
+}
+
+/** A dead letter: an at-least-once event that ran out of attempts (or could not be drained). */
+export interface DeadLetter {
+  id: string
+  plugin: string
+  event: string
+  subscription: string
+  payload: unknown
+  attempts: number
+  error: { code: string | null; message: string } | null
+  at: string
+}
+
+/** What the HTTP API needs to answer a controller action (Kuzzle's request life cycle). */
+export interface ActionTarget {
+  plugin: string
+  controller: string
+  action: string
+}
+
+export interface Supervisor {
+  readonly app: string
+  readonly config: HostConfig
+  readonly log: PluginLogger
+  /** Returns at once; never waits for a listener. Throws RIG_ERR_CLOSED once stopping. */
+  emit(event: string, payload?: unknown): void
+  /** The pipe chain's result, or throws (RIG_ERR_PIPE_ABORTED naming the plugin). */
+  pipe<T = unknown>(event: string, payload: T): Promise<T>
+  /** Calls `plugin.function`, core or worker. */
+  call<R = unknown>(target: string, args?: unknown): Promise<R>
+  /**
+   * Runs a controller action: pipe `<plugin>/<controller>:before<Action>` on the request, the
+   * action, then emits `<plugin>/<controller>:after<Action>` with `{ request, result }`.
+   */
+  runAction(target: ActionTarget, request: ActionRequest): Promise<unknown>
+  /** Every controller action as `plugin/controller/action`. */
+  routes(): string[]
+  status(): StatusReport
+  /** Operator restart: brings a quarantined, failed or running worker plugin back up. */
+  restartPlugin(name: string): Promise<void>
+  listDeadLetters(plugin: string): Promise<DeadLetter[]>
+  /** Re-enqueues a plugin's dead letters; returns how many. */
+  replayDeadLetters(plugin: string): Promise<number>
+  /** The auth and permission slots (defaults or a core plugin's replacement). */
+  readonly services: Required<Pick<ServiceProviders, 'auth' | 'permission'>>
+  /** Drain, close plugins in reverse order, stop workers. Idempotent. */
+  stop(): Promise<void>
+}

@@ -1,0 +1,59 @@
+import { errorMessage } from '../errors.js'
+import { HttpError, type EnvelopeError } from './envelope.js'
+
+/** How a thrown error becomes an HTTP status and the envelope's `error`. */
+export interface MappedError {
+  status: number
+  error: EnvelopeError
+  headers: Record<string, string>
+}
+
+/** Supervisor codes that mean "the client asked for something that is not there". */
+const NOT_FOUND = new Set(['RIG_ERR_UNKNOWN_TARGET', 'RIG_ERR_UNKNOWN_PLUGIN'])
+/** Supervisor codes that mean "try again later", not "the server is broken". */
+const UNAVAILABLE = new Set(['RIG_ERR_CLOSED', 'RIG_ERR_PIPE_BUSY'])
+
+export function mapError(err: unknown): MappedError {
+  if (err instanceof HttpError) {
+    return { status: err.status, error: { code: err.code, message: err.message }, headers: err.headers }
+  }
+  const code = codeOf(err)
+  if (code !== undefined && NOT_FOUND.has(code)) return plain(404, code, errorMessage(err))
+  if (code === 'RIG_ERR_PIPE_ABORTED') {
+    // The supervisor wraps the listener's throw; the client wants the plugin's own words, and the
+    // plugin may have picked the status (say 409 or 422) by putting it on the error it threw.
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause : undefined
+    return plain(clientStatus(err) ?? 400, code, cause?.message ?? errorMessage(err))
+  }
+  if (code !== undefined && UNAVAILABLE.has(code)) return plain(503, code, errorMessage(err))
+  const status = clientStatus(err)
+  if (status !== undefined) return plain(status, code ?? statusCode(status), errorMessage(err))
+  return plain(500, code ?? 'RIG_ERR_HTTP_INTERNAL', errorMessage(err))
+}
+
+function plain(status: number, code: string, message: string): MappedError {
+  return { status, error: { code, message }, headers: {} }
+}
+
+function codeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : undefined
+}
+
+/** A numeric 4xx `status` on the error or somewhere down its cause chain (errors cross IPC wrapped). */
+export function clientStatus(err: unknown): number | undefined {
+  let cur: unknown = err
+  for (let depth = 0; depth < 5 && cur !== null && typeof cur === 'object'; depth++) {
+    const s = (cur as { status?: unknown }).status
+    if (typeof s === 'number' && Number.isInteger(s) && s >= 400 && s < 500) return s
+    cur = (cur as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+function statusCode(status: number): string {
+  if (status === 401) return 'RIG_ERR_HTTP_UNAUTHORIZED'
+  if (status === 403) return 'RIG_ERR_HTTP_FORBIDDEN'
+  if (status === 404) return 'RIG_ERR_HTTP_NOT_FOUND'
+  return 'RIG_ERR_HTTP_BAD_REQUEST'
+}

@@ -1,0 +1,52 @@
+import type { ActionTarget } from '../supervisor/types.js'
+
+/** The fixed routes of the API; controller actions live under {@link ACTION_PREFIX}. */
+export const BUILTIN_ROUTES = [
+  { path: '/_health', methods: ['GET'], kind: 'health' },
+  { path: '/_status', methods: ['GET'], kind: 'status' },
+  { path: '/_info', methods: ['GET'], kind: 'info' },
+  { path: '/metrics', methods: ['GET'], kind: 'metrics' },
+] as const
+
+export type BuiltinKind = (typeof BUILTIN_ROUTES)[number]['kind']
+
+export const ACTION_PREFIX = '/_/'
+export const ACTION_METHODS = ['GET', 'POST'] as const
+
+export type RouteMatch =
+  | { kind: BuiltinKind }
+  | { kind: 'action'; target: ActionTarget }
+  | { kind: 'not-found' }
+  | { kind: 'method-not-allowed'; allow: readonly string[] }
+
+/**
+ * Resolves a method and path. Only the shape of an action path is checked here: whether that
+ * plugin, controller and action exist is the supervisor's answer (404 through its error), so the
+ * route table can never drift from what is loaded.
+ */
+export function matchRoute(method: string, pathname: string): RouteMatch {
+  const builtin = BUILTIN_ROUTES.find((r) => r.path === pathname)
+  if (builtin) {
+    return (builtin.methods as readonly string[]).includes(method) ? { kind: builtin.kind } : { kind: 'method-not-allowed', allow: builtin.methods }
+  }
+  if (!pathname.startsWith(ACTION_PREFIX)) return { kind: 'not-found' }
+  const parts = pathname.slice(ACTION_PREFIX.length).split('/')
+  if (parts.length !== 3 || parts.some((p) => p === '')) return { kind: 'not-found' }
+  let decoded: string[]
+  try {
+    decoded = parts.map((p) => decodeURIComponent(p))
+  } catch {
+    return { kind: 'not-found' }
+  }
+  if (!(ACTION_METHODS as readonly string[]).includes(method)) return { kind: 'method-not-allowed', allow: ACTION_METHODS }
+  const [plugin, controller, action] = decoded as [string, string, string]
+  return { kind: 'action', target: { plugin, controller, action } }
+}
+
+/** Every route, built-in and action, as `/_info` lists it. */
+export function listRoutes(actionRoutes: string[]): Array<{ methods: readonly string[]; path: string }> {
+  return [
+    ...BUILTIN_ROUTES.map((r) => ({ methods: r.methods, path: r.path })),
+    ...actionRoutes.map((r) => ({ methods: ACTION_METHODS, path: ACTION_PREFIX + r.split('/').map(encodeURIComponent).join('/') })),
+  ]
+}

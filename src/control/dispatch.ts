@@ -1,0 +1,45 @@
+/** Runs one validated control request against the supervisor. */
+import { OutriggerError } from '../errors.js'
+import type { Supervisor } from '../supervisor/types.js'
+import type { ArgsOf, ControlCommand, ControlRequest } from './protocol.js'
+
+type Handler<C extends ControlCommand> = (sup: Supervisor, args: ArgsOf<C>) => unknown
+const handlers: { [C in ControlCommand]: Handler<C> } = {
+  status: (sup) => sup.status(),
+  health: (sup) => {
+    const s = sup.status()
+    return { health: s.health, plugins: s.plugins.map((p) => ({ name: p.name, state: p.state })) }
+  },
+  restart: async (sup, { plugin }) => {
+    await sup.restartPlugin(plugin)
+    return { plugin, restarted: true }
+  },
+  'plugins.list': (sup) => sup.status().plugins,
+  'plugins.describe': (sup, { name }) => {
+    const found = sup.status().plugins.find((p) => p.name === name)
+    if (!found) {
+      throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded in "${sup.app}"; \`outrigger plugins list\` shows the loaded ones`)
+    }
+    return found
+  },
+  emit: (sup, { event, payload }) => {
+    sup.emit(event, payload)
+    return { event, emitted: true }
+  },
+  'dead-letters.list': (sup, { plugin }) => sup.listDeadLetters(plugin),
+  'dead-letters.replay': async (sup, { plugin }) => ({ plugin, replayed: await sup.replayDeadLetters(plugin) }),
+}
+
+export async function dispatch(sup: Supervisor, req: ControlRequest): Promise<unknown> {
+  const handler = handlers[req.cmd] as Handler<ControlCommand>
+  return await handler(sup, req.args)
+}
+
+/** The reply's error: the error's own `RIG_ERR_*` code when it has one. */
+export function replyError(err: unknown): { code: string | null; message: string } {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code
+    return { code: typeof code === 'string' ? code : null, message: err.message }
+  }
+  return { code: null, message: String(err) }
+}

@@ -1,0 +1,77 @@
+import { performance } from 'node:perf_hooks'
+import { OutriggerError, errorMessage } from '../errors.js'
+import type { PluginLogger } from '../plugin/types.js'
+import { Matcher, type Subscription } from './matcher.js'
+
+/** A hook listener: a core plugin's function, or a worker plugin's queue. */
+export interface HookTarget extends Subscription {
+  /** Must not throw and must not block: core targets defer, worker targets enqueue. */
+  deliver(event: string, payload: unknown): void
+}
+
+export interface PipeTarget extends Subscription {
+  run(payload: unknown, event: string): unknown
+}
+
+export const HOOK_ERROR_EVENT = 'hook:onError'
+
+export interface BusOptions {
+  log: PluginLogger
+  pipeWarnMs: number
+  maxConcurrentPipes: number
+}
+
+/** Hooks (fire-and-forget) and pipes (series, each gets the previous result). */
+export class Bus {
+  readonly hooks = new Matcher<HookTarget>()
+  readonly pipes = new Matcher<PipeTarget>()
+  private runningPipes = 0
+
+  constructor(private readonly opts: BusOptions) {}
+
+  emit(event: string, payload: unknown): void {
+    const targets = this.hooks.match(event)
+    for (let i = 0; i < targets.length; i++) targets[i].deliver(event, payload)
+  }
+
+  /**
+   * Reports a failed core hook on `hook:onError`. The guard: an error raised while handling
+   * `hook:onError` itself is only logged, or one bad error handler would loop forever.
+   */
+  hookFailed(plugin: string, event: string, error: unknown): void {
+    this.opts.log.error({ plugin, event, err: error }, `hook "${event}" of plugin "${plugin}" failed: ${errorMessage(error)}`)
+    if (event === HOOK_ERROR_EVENT) return
+    this.emit(HOOK_ERROR_EVENT, { plugin, event, error: error instanceof Error ? { name: error.name, message: error.message, code: (error as { code?: unknown }).code ?? null } : { message: errorMessage(error) } })
+  }
+
+  async pipe<T>(event: string, payload: T): Promise<T> {
+    const targets = this.pipes.match(event)
+    if (targets.length === 0) return payload
+    if (this.runningPipes >= this.opts.maxConcurrentPipes) {
+      throw new OutriggerError('RIG_ERR_PIPE_BUSY', `pipe "${event}": ${this.runningPipes} pipe chains already running (maxConcurrentPipes); retry later or raise the limit in the host config`)
+    }
+    this.runningPipes++
+    try {
+      let value: unknown = payload
+      for (const target of targets) {
+        const started = performance.now()
+        try {
+          const out = await target.run(value, event)
+          if (out !== undefined) value = out
+        } catch (err) {
+          const status = (err as { status?: unknown }).status
+          throw new OutriggerError('RIG_ERR_PIPE_ABORTED', `pipe "${event}" aborted by plugin "${target.plugin}": ${errorMessage(err)}`, {
+            cause: err,
+            details: { plugin: target.plugin, event, status: typeof status === 'number' ? status : undefined },
+          })
+        }
+        const ms = performance.now() - started
+        // Warn, never cut off: Kuzzle's pipe timeout answered 504 while the pipe kept running.
+        if (ms > this.opts.pipeWarnMs) this.opts.log.warn({ plugin: target.plugin, event, ms }, `pipe "${event}" of plugin "${target.plugin}" took ${Math.round(ms)} ms`)
+      }
+      return value as T
+    } finally {
+      this.runningPipes--
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import { lstat, readdir, realpath, stat } from 'node:fs/promises'
+import path from 'node:path'
+import semver from 'semver'
+import { OutriggerError, errorMessage } from '../errors.js'
+import { checkEngine, checkManifest } from '../manifest/load.js'
+import type { Manifest } from '../manifest/schema.js'
+
+/** A plugin folder found in the plugins folder: either a usable manifest or the reason it is not. */
+export interface Discovered {
+  /** The folder name (`name` or `name@version`); a failed plugin is reported under it. */
+  folder: string
+  /** The plugin's name: the manifest's, or the folder name without `@version`. */
+  name: string
+  /** The real path (symlinks resolved). */
+  dir: string
+  manifest?: Manifest
+  error?: OutriggerError
+  /** Other versions of the same plugin that lost to this one (`name@version` folders). */
+  shadowed: string[]
+}
+
+export interface DiscoveryResult {
+  plugins: Discovered[]
+  /** Problems that do not make a plugin: dead symlinks, stray files. */
+  warnings: string[]
+}
+
+/**
+ * Scans the plugins folder. Dead symlinks are reported and skipped; among `name@version` folders
+ * the highest semver wins (not the highest string: eKuiper's mistake) and the rest are shadowed.
+ */
+export async function discover(pluginsDir: string): Promise<DiscoveryResult> {
+  let names: string[]
+  try {
+    names = (await readdir(pluginsDir)).sort()
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    throw new OutriggerError(
+      'RIG_ERR_PLUGINS_DIR',
+      e.code === 'ENOENT'
+        ? `plugins folder ${pluginsDir} does not exist; create it (with symlinks into ../available) or pass --plugins`
+        : `plugins folder ${pluginsDir} cannot be read: ${e.message}`,
+      { cause: err, details: { pluginsDir } },
+    )
+  }
+  const warnings: string[] = []
+  const found: Discovered[] = []
+  for (const folder of names) {
+    if (folder.startsWith('.')) continue
+    const full = path.join(pluginsDir, folder)
+    let isDir: boolean
+    try {
+      isDir = (await stat(full)).isDirectory()
+    } catch {
+      const link = await lstat(full).catch(() => null)
+      warnings.push(link?.isSymbolicLink() ? `${full}: dead symlink, skipped (its target is gone; run "outrigger plugins disable ${folder}")` : `${full}: cannot be read, skipped`)
+      continue
+    }
+    if (!isDir) continue
+    const dir = await realpath(full)
+    const { manifest, problems, file } = await checkManifest(dir, folder)
+    const name = folder.split('@')[0]
+    if (!manifest) {
+      const error = new OutriggerError('RIG_ERR_MANIFEST_INVALID', `${file}: ${problems.join('; ')}`, { details: { file, problems } })
+      found.push({ folder, name, dir, error, shadowed: [] })
+      continue
+    }
+    try {
+      checkEngine(manifest, file)
+      found.push({ folder, name: manifest.name, dir, manifest, shadowed: [] })
+    } catch (err) {
+      found.push({ folder, name, dir, error: err instanceof OutriggerError ? err : new OutriggerError('RIG_ERR_MANIFEST_INVALID', errorMessage(err)), shadowed: [] })
+    }
+  }
+  return { plugins: pickVersions(found), warnings }
+}
+
+function pickVersions(found: Discovered[]): Discovered[] {
+  const byName = new Map<string, Discovered[]>()
+  for (const d of found) byName.set(d.name, [...(byName.get(d.name) ?? []), d])
+  const out: Discovered[] = []
+  for (const group of byName.values()) {
+    const valid = group.filter((d) => d.manifest).sort((a, b) => semver.rcompare(a.manifest!.version, b.manifest!.version))
+    const broken = group.filter((d) => !d.manifest)
+    if (valid.length === 0) {
+      out.push(...broken)
+      continue
+    }
+    const [winner, ...losers] = valid
+    winner.shadowed = [...losers, ...broken].map((d) => d.folder)
+    out.push(winner)
+  }
+  return out.sort((a, b) => (a.folder < b.folder ? -1 : 1))
+}

@@ -1,0 +1,14 @@
+import type { PluginState } from '../plugin/types.js'
+import type { StateStore } from './store.js'
+
+/** `ctx.state` for one plugin: the store, scoped to the plugin's namespace. */
+export function pluginState(store: StateStore, plugin: string): PluginState {
+  const ns = `plugin:${plugin}`
+  return {
+    putState: (key, value) => store.put(ns, key, value),
+    getState: (key) => store.get(ns, key) as Promise<any>,
+    deleteState: (key) => store.delete(ns, key),
+    incrCounter: (key, amount = 1) => store.incr(ns, key, amount),
+    getCounter: (key) => store.getCounter(ns, key),
+  }
+}

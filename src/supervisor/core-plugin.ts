@@ -1,0 +1,143 @@
+import { performance } from 'node:perf_hooks'
+import { OutriggerError, errorMessage } from '../errors.js'
+import type { Manifest } from '../manifest/schema.js'
+import type { ActionFn, ActionRequest, PluginContext, PluginDefinition } from '../plugin/types.js'
+import { Latency } from './latency.js'
+import type { PluginHandle, SupervisorRuntime } from './runtime.js'
+import type { PluginState, PluginStatus } from './status-types.js'
+import { withTimeout } from './timeout.js'
+
+/**
+ * A core plugin: runs in the host's event loop. Hooks are deferred to a microtask so `emit`
+ * returns before any listener runs; pipes and actions are awaited by whoever asked.
+ */
+export class CorePlugin implements PluginHandle {
+  readonly type = 'core'
+  private state: PluginState = 'starting'
+  private lastError: PluginStatus['lastError'] = null
+  private readonly counters = { received: 0, processed: 0, failed: 0, inFlight: 0 }
+  private readonly latency = new Latency()
+
+  constructor(
+    readonly name: string,
+    readonly manifest: Manifest,
+    readonly def: PluginDefinition,
+    readonly ctx: PluginContext,
+    private readonly rt: SupervisorRuntime,
+    private readonly shadowed: string[],
+  ) {}
+
+  /** Puts the plugin's hooks and pipes on the bus (before init, so init may emit to itself). */
+  register(): void {
+    for (const [pattern, fn] of Object.entries(this.def.hooks ?? {})) {
+      this.rt.bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => this.deliver(fn, pattern, event, payload) })
+    }
+    for (const [pattern, fn] of Object.entries(this.def.pipes ?? {})) {
+      this.rt.bus.pipes.add({ plugin: this.name, pattern, run: (payload, event) => fn(payload, this.ctx, { event, subscription: pattern }) })
+    }
+  }
+
+  private deliver(fn: (p: unknown, c: PluginContext, m: { event: string; subscription: string }) => unknown, subscription: string, event: string, payload: unknown): void {
+    this.counters.received++
+    this.counters.inFlight++
+    queueMicrotask(() => {
+      const started = performance.now()
+      let out: unknown
+      try {
+        out = fn(payload, this.ctx, { event, subscription })
+      } catch (err) {
+        return this.settle(started, event, err)
+      }
+      if (out && typeof (out as Promise<unknown>).then === 'function') {
+        ;(out as Promise<unknown>).then(
+          () => this.settle(started, event),
+          (err) => this.settle(started, event, err ?? new Error('hook rejected')),
+        )
+      } else this.settle(started, event)
+    })
+  }
+
+  private settle(started: number, event: string, err?: unknown): void {
+    this.latency.record(performance.now() - started)
+    this.counters.inFlight--
+    if (err === undefined) this.counters.processed++
+    else {
+      this.counters.failed++
+      this.rt.bus.hookFailed(this.name, event, err)
+    }
+  }
+
+  async start(): Promise<void> {
+    const ms = this.rt.config.timeouts.initMs
+    await this.step('init', ms)
+  }
+
+  async ready(): Promise<void> {
+    await this.step('whenReady', this.rt.config.timeouts.whenReadyMs)
+    this.state = 'running'
+  }
+
+  async drain(): Promise<void> {}
+
+  async close(): Promise<void> {
+    if (this.state === 'failed' || this.state === 'stopped') return
+    try {
+      await this.step('close', this.rt.config.timeouts.closeMs)
+    } finally {
+      this.state = 'stopped'
+    }
+  }
+
+  private async step(name: 'init' | 'whenReady' | 'close', ms: number): Promise<void> {
+    const fn = this.def[name]
+    if (!fn) return
+    try {
+      await withTimeout(() => fn(this.ctx), ms, 'RIG_ERR_PLUGIN_INIT_TIMEOUT', `plugin "${this.name}": ${name} did not finish within ${ms} ms (raise timeouts.${name}Ms in the host config or fix the plugin)`)
+    } catch (err) {
+      if (err instanceof OutriggerError && err.code === 'RIG_ERR_PLUGIN_INIT_TIMEOUT') throw err
+      throw new OutriggerError('RIG_ERR_PLUGIN_INIT', `plugin "${this.name}": ${name} threw: ${errorMessage(err)}`, { cause: err })
+    }
+  }
+
+  fail(error: unknown): void {
+    this.state = 'failed'
+    this.lastError = { code: (error as { code?: string }).code ?? null, message: errorMessage(error) }
+  }
+
+  async call(fn: string, args: unknown): Promise<unknown> {
+    const f = this.def.functions?.[fn]
+    if (!f) throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `plugin "${this.name}" has no function "${fn}" (it has: ${Object.keys(this.def.functions ?? {}).join(', ') || 'none'})`)
+    return f(args, this.ctx)
+  }
+
+  action(controller: string, action: string): ActionFn | undefined {
+    return this.def.controllers?.[controller]?.[action]
+  }
+
+  runAction(fn: ActionFn, request: ActionRequest): unknown {
+    return fn(request, this.ctx)
+  }
+
+  status(): PluginStatus {
+    const def = this.def
+    return {
+      name: this.name,
+      version: this.manifest.version,
+      type: 'core',
+      isolation: 'inline',
+      delivery: 'at-most-once',
+      state: this.state,
+      hooks: Object.keys(def.hooks ?? {}),
+      pipes: Object.keys(def.pipes ?? {}),
+      controllers: Object.entries(def.controllers ?? {}).flatMap(([c, actions]) => Object.keys(actions).map((a) => `${c}/${a}`)),
+      functions: Object.keys(def.functions ?? {}),
+      shadowed: this.shadowed,
+      restarts: 0,
+      lastError: this.lastError,
+      queue: { depth: 0, max: 0, dropped: 0, rejected: 0 },
+      events: { ...this.counters, redelivered: 0, deadLettered: 0, lost: 0 },
+      handlerMs: this.latency.percentiles(),
+      instances: [],
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import type { Bus } from '../bus/bus.js'
+import type { HostConfig } from '../config/config.js'
+import type { PluginContext, PluginLogger } from '../plugin/types.js'
+import type { StateStore } from '../state/store.js'
+import type { PluginStatus } from './status-types.js'
+
+/** What every plugin handle gets from the supervisor. */
+export interface SupervisorRuntime {
+  app: string
+  config: HostConfig
+  bus: Bus
+  log: PluginLogger
+  stateDir: string
+  /** Set once the storage slot is resolved (before any plugin starts). */
+  store: StateStore
+  emit(event: string, payload: unknown): void
+  call(target: string, args: unknown): Promise<unknown>
+  /** Aborted at shutdown; every ctx.signal follows it. */
+  signal: AbortSignal
+}
+
+/** One loaded plugin, core or worker, as the supervisor drives it. */
+export interface PluginHandle {
+  readonly name: string
+  readonly type: 'core' | 'worker'
+  /** Spawns instances (worker) or runs init (core). Throws to mark the plugin failed. */
+  start(): Promise<void>
+  /** whenReady (core); nothing for workers. */
+  ready(): Promise<void>
+  /** Stops intake-side work: workers drain their queues until the deadline. */
+  drain(deadline: number): Promise<void>
+  /** close (core) / stop instances (worker). */
+  close(): Promise<void>
+  call(fn: string, args: unknown): Promise<unknown>
+  status(): PluginStatus
+  /** Marks the plugin failed with its error (load, init or start failure). */
+  fail(error: unknown): void
+}
+
+export type ContextFactory = (name: string, version: string, rootPath: string, options: unknown) => PluginContext
+export type { PluginLogger }

@@ -1,0 +1,62 @@
+/** Commands that act on the running supervisor: `restart`, `emit`, `dead-letters list|replay`. */
+import type { Command } from 'commander'
+import { request } from '../control/client.js'
+import type { DeadLetter } from '../supervisor/types.js'
+import { printJson, println, targetOf, wantsJson } from './context.js'
+import { renderTable, useColor, type CellInput } from './table.js'
+
+/** A restart waits for the worker to start, which may take up to its startTimeoutMs. */
+const RESTART_TIMEOUT_MS = 60_000
+
+export function registerOps(program: Command): void {
+  program
+    .command('restart <plugin>')
+    .description('restart a plugin (brings a quarantined or failed worker plugin back up)')
+    .option('--json', 'print the reply as JSON')
+    .action(async (plugin: string, _opts: unknown, cmd: Command) => {
+      const r = await request(targetOf(cmd), 'restart', { plugin }, RESTART_TIMEOUT_MS)
+      if (wantsJson(cmd)) printJson(r)
+      else println(`restarted ${plugin}`)
+    })
+
+  program
+    .command('emit <event> [json]')
+    .description('emit an event with an optional JSON payload')
+    .option('--json', 'print the reply as JSON')
+    .action(async (event: string, json: string | undefined, _opts: unknown, cmd: Command) => {
+      let payload: unknown
+      if (json !== undefined) {
+        try {
+          payload = JSON.parse(json)
+        } catch (err) {
+          cmd.error(`error: the payload is not JSON (${(err as Error).message})`, { exitCode: 2, code: 'outrigger.usage' })
+        }
+      }
+      const r = await request(targetOf(cmd), 'emit', { event, payload })
+      if (wantsJson(cmd)) printJson(r)
+      else println(`emitted ${event}`)
+    })
+
+  const dl = program.command('dead-letters').description('events that ran out of delivery attempts')
+  dl.command('list <plugin>')
+    .description("list a plugin's dead letters")
+    .option('--json', 'print the dead letters as JSON')
+    .action(async (plugin: string, _opts: unknown, cmd: Command) => {
+      const letters = (await request(targetOf(cmd), 'dead-letters.list', { plugin })) as DeadLetter[]
+      if (wantsJson(cmd)) return printJson(letters)
+      if (letters.length === 0) return println(`${plugin} has no dead letters`)
+      const rows: CellInput[][] = [['ID', 'EVENT', 'ATTEMPTS', 'AT', 'ERROR'].map((text) => ({ text, tone: 'head' as const }))]
+      for (const d of letters) {
+        rows.push([d.id, d.event, d.attempts, d.at, d.error ? `${d.error.code ?? ''} ${d.error.message}`.trim() : '-'])
+      }
+      for (const line of renderTable(rows, { color: useColor(), rightAlign: new Set([2]) })) println(line)
+    })
+  dl.command('replay <plugin>')
+    .description("re-enqueue a plugin's dead letters")
+    .option('--json', 'print the reply as JSON')
+    .action(async (plugin: string, _opts: unknown, cmd: Command) => {
+      const r = (await request(targetOf(cmd), 'dead-letters.replay', { plugin })) as { replayed: number }
+      if (wantsJson(cmd)) printJson(r)
+      else println(`replayed ${r.replayed} dead letter(s) of ${plugin}`)
+    })
+}

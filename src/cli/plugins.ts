@@ -1,0 +1,122 @@
+/**
+ * `plugins list|describe` ask the running supervisor; `plugins enable|disable` manage the
+ * `plugins/enabled/<name>` → `../available/<name>` symlinks on disk (applied at the next start).
+ */
+import { lstat, readlink, stat, symlink, unlink } from 'node:fs/promises'
+import path from 'node:path'
+import type { Command } from 'commander'
+import { request } from '../control/client.js'
+import { checkManifest } from '../manifest/load.js'
+import type { PluginStatus } from '../supervisor/status-types.js'
+import { EXIT, printJson, println, targetOf, wantsJson } from './context.js'
+import { STATUS_HEADERS, STATUS_NUMERIC, statusRows, toneOf } from './status-view.js'
+import { renderTable, useColor, type CellInput } from './table.js'
+
+const DEFAULT_ENABLED = 'plugins/enabled'
+
+export function registerPlugins(program: Command): void {
+  const plugins = program.command('plugins').description('list, describe, enable and disable plugins')
+
+  plugins
+    .command('list')
+    .description('every plugin the running supervisor loaded')
+    .option('--json', 'print the plugins array of the status report')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const list = (await request(targetOf(cmd), 'plugins.list', {})) as PluginStatus[]
+      if (wantsJson(cmd)) return printJson(list)
+      const rows: CellInput[][] = [['NAME', 'VERSION', 'TYPE', 'DELIVERY', 'STATE', 'RESTARTS', 'HOOKS', 'FUNCTIONS'].map((text) => ({ text, tone: 'head' as const }))]
+      for (const p of list) {
+        const type = p.type === 'core' ? 'core' : `${p.isolation} x${p.instances.length}`
+        rows.push([p.name, p.version, type, p.delivery, { text: p.state, tone: toneOf(p.state) }, p.restarts, p.hooks.length, p.functions.length])
+      }
+      for (const line of renderTable(rows, { color: useColor(), rightAlign: new Set([5, 6, 7]) })) println(line)
+    })
+
+  plugins
+    .command('describe <name>')
+    .description('everything the running supervisor knows about one plugin')
+    .option('--json', "print the plugin's entry of the status report")
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const p = (await request(targetOf(cmd), 'plugins.describe', { name })) as PluginStatus
+      if (wantsJson(cmd)) return printJson(p)
+      printDescription(p)
+    })
+
+  plugins
+    .command('enable <name>')
+    .description('link ../available/<name> into the enabled folder (applies at the next start)')
+    .option('--plugins <dir>', 'the enabled plugins folder', DEFAULT_ENABLED)
+    .action(async (name: string, opts: { plugins: string }) => enable(name, opts.plugins))
+
+  plugins
+    .command('disable <name>')
+    .description('remove the enabled link of a plugin (applies at the next start)')
+    .option('--plugins <dir>', 'the enabled plugins folder', DEFAULT_ENABLED)
+    .action(async (name: string, opts: { plugins: string }) => disable(name, opts.plugins))
+}
+
+function printDescription(p: PluginStatus): void {
+  const color = useColor()
+  const facts: CellInput[][] = [
+    ['name', { text: p.name, tone: 'head' }],
+    ['version', p.version],
+    ['type', p.type === 'core' ? 'core (inline)' : `worker (${p.isolation}, ${p.delivery})`],
+    ['state', { text: p.state, tone: toneOf(p.state) }],
+    ['restarts', p.restarts],
+    ['last error', p.lastError ? `${p.lastError.code ?? ''} ${p.lastError.message}`.trim() : '-'],
+    ['hooks', p.hooks.join(', ') || '-'],
+    ['pipes', p.pipes.join(', ') || '-'],
+    ['controllers', p.controllers.join(', ') || '-'],
+    ['functions', p.functions.join(', ') || '-'],
+    ['shadowed', p.shadowed.join(', ') || '-'],
+    ['queue', `${p.queue.depth}/${p.queue.max} dropped ${p.queue.dropped} rejected ${p.queue.rejected}`],
+    ['events', Object.entries(p.events).map(([k, v]) => `${k} ${v}`).join(' ')],
+    ['handler', `p50 ${p.handlerMs.p50.toFixed(1)}ms p99 ${p.handlerMs.p99.toFixed(1)}ms`],
+  ]
+  for (const line of renderTable(facts, { color })) println(line)
+  const head = STATUS_HEADERS.map((text) => ({ text, tone: 'head' as const }))
+  const rows = statusRows({ plugins: [p] } as never).map((r) => r.cells)
+  println()
+  for (const line of renderTable([head, ...rows], { color, rightAlign: STATUS_NUMERIC })) println(line)
+}
+
+async function enable(name: string, enabledDir: string): Promise<void> {
+  const enabled = path.resolve(enabledDir)
+  const target = path.join('..', 'available', name)
+  const source = path.resolve(enabled, target)
+  const found = await stat(source).catch(() => null)
+  if (!found?.isDirectory()) {
+    throw new Error(`cannot enable "${name}": ${source} is not a plugin folder (put the plugin in ${path.dirname(source)} first)`)
+  }
+  const { problems } = await checkManifest(source)
+  for (const p of problems) process.stderr.write(`warning: ${name}: ${p}\n`)
+  const link = path.join(enabled, name)
+  const existing = await lstat(link).catch(() => null)
+  if (existing) {
+    if (existing.isSymbolicLink() && (await readlink(link)) === target) {
+      println(`${name} is already enabled (${link} → ${target})`)
+      return
+    }
+    throw new Error(`cannot enable "${name}": ${link} already exists and is not a link to ${target}; remove it first`)
+  }
+  await symlink(target, link, 'dir').catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err
+    throw new Error(`cannot enable "${name}": the enabled folder ${enabled} does not exist`)
+  })
+  println(`enabled ${name} (${link} → ${target}); restart the supervisor to load it`)
+}
+
+async function disable(name: string, enabledDir: string): Promise<void> {
+  const link = path.join(path.resolve(enabledDir), name)
+  const st = await lstat(link).catch(() => null)
+  if (!st) {
+    println(`${name} is not enabled (no ${link})`)
+    process.exitCode = EXIT.failure
+    return
+  }
+  if (!st.isSymbolicLink()) {
+    throw new Error(`cannot disable "${name}": ${link} is a real folder, not a link; move it to ../available and enable it from there`)
+  }
+  await unlink(link)
+  println(`disabled ${name} (removed ${link}); restart the supervisor to unload it`)
+}

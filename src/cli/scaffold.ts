@@ -1,0 +1,32 @@
+/** `new <name>`: scaffolds a plugin folder that `validate` accepts and `start` loads. */
+import { mkdir, stat, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import type { Command } from 'commander'
+import { PLUGIN_NAME } from '../manifest/schema.js'
+import { println } from './context.js'
+import { indexJs, manifestJson, packageJson, testJs, type TemplateInput } from './templates.js'
+
+export function registerNew(program: Command): void {
+  program
+    .command('new <name>')
+    .description('create a plugin folder <name>/ with manifest, entry, test and package.json')
+    .option('--type <type>', 'core or worker', 'core')
+    .option('--isolation <isolation>', 'thread or process (worker plugins)', 'thread')
+    .option('--dir <dir>', 'create it in this folder instead of the current one', '.')
+    .action(async (name: string, opts: { type: string; isolation: string; dir: string }, cmd: Command) => {
+      const usage = (msg: string): never => cmd.error(`error: ${msg}`, { exitCode: 2, code: 'outrigger.usage' })
+      if (!PLUGIN_NAME.test(name)) usage(`plugin name "${name}" must match ${PLUGIN_NAME} (lower case letters, digits, "_" and "-")`)
+      if (opts.type !== 'core' && opts.type !== 'worker') usage(`--type must be core or worker (found "${opts.type}")`)
+      if (opts.isolation !== 'thread' && opts.isolation !== 'process') usage(`--isolation must be thread or process (found "${opts.isolation}")`)
+      const t: TemplateInput = { name, type: opts.type as TemplateInput['type'], isolation: opts.isolation as TemplateInput['isolation'] }
+      const root = path.resolve(opts.dir, name)
+      if (await stat(root).catch(() => null)) throw new Error(`${root} already exists; pick another name or --dir`)
+      await mkdir(path.join(root, 'test'), { recursive: true })
+      await writeFile(path.join(root, 'manifest.json'), manifestJson(t))
+      await writeFile(path.join(root, 'package.json'), packageJson(t))
+      await writeFile(path.join(root, 'index.js'), indexJs(t))
+      await writeFile(path.join(root, 'test', 'index.test.js'), testJs(t))
+      println(`created ${t.type} plugin ${name} in ${root}`)
+      println(`next: outrigger validate ${path.relative(process.cwd(), root) || '.'} · put it in plugins/available and \`outrigger plugins enable ${name}\``)
+    })
+}

@@ -1,0 +1,45 @@
+/** `status` and `health`: one request to the running supervisor, printed as JSON or a table. */
+import type { Command } from 'commander'
+import { request } from '../control/client.js'
+import type { Health, StatusReport } from '../supervisor/status-types.js'
+import { EXIT, printJson, println, targetOf, wantsJson } from './context.js'
+import { STATUS_HEADERS, STATUS_NUMERIC, headerLine, statusRows, toneOf } from './status-view.js'
+import { renderTable, useColor, type CellInput } from './table.js'
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('show the supervisor, every plugin and every worker instance')
+    .option('--json', 'print the status report as JSON')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const report = (await request(targetOf(cmd), 'status', {})) as StatusReport
+      if (wantsJson(cmd)) return printJson(report)
+      for (const line of renderStatus(report, useColor())) println(line)
+    })
+
+  program
+    .command('health')
+    .description('exit 0 when healthy, 1 when degraded or unhealthy, 3 when unreachable')
+    .option('--json', 'print {health, plugins:[{name,state}]} as JSON')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const h = (await request(targetOf(cmd), 'health', {})) as { health: Health; plugins: { name: string; state: string }[] }
+      if (wantsJson(cmd)) printJson(h)
+      else {
+        const color = useColor()
+        println(`${targetOf(cmd).app}: ${renderTable([[{ text: h.health, tone: toneOf(h.health) }]], { color })[0]}`)
+        for (const line of renderTable(h.plugins.map((p) => [`  ${p.name}`, { text: p.state, tone: toneOf(p.state) }]), { color })) println(line)
+      }
+      process.exitCode = h.health === 'healthy' ? EXIT.ok : EXIT.failure
+    })
+}
+
+/** The whole human status: header, table, then the last error of each plugin that has one. */
+export function renderStatus(report: StatusReport, color: boolean): string[] {
+  const lines = renderTable([headerLine(report)], { color })
+  const rows: CellInput[][] = [STATUS_HEADERS.map((text) => ({ text, tone: 'head' as const })), ...statusRows(report).map((r) => r.cells)]
+  lines.push('', ...renderTable(rows, { color, rightAlign: STATUS_NUMERIC }))
+  const errors = report.plugins.filter((p) => p.lastError)
+  if (errors.length) lines.push('')
+  for (const p of errors) lines.push(`${p.name}: ${p.lastError?.code ? `${p.lastError.code}: ` : ''}${p.lastError?.message}`)
+  return lines
+}

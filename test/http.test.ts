@@ -229,7 +229,7 @@ describe('HTTP API, behind a plugin that replaces the auth and permission slots'
       await rawExchange(port, 'POST /_/shop/items/create HTTP/1.1\r\nHost: x\r\nx-user: slow\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{"name":'),
     )
     assert.equal(body.status, 408)
-    assertEnvelope(body.body, 408, 'RIG_ERR_HTTP_TIMEOUT', { controller: null, action: null })
+    assertEnvelope(body.body, 408, 'RIG_ERR_HTTP_TIMEOUT', items)
     assert.equal((await as('alice', '/_/shop/items/list')).res.status, 200)
   })
 

@@ -65,7 +65,7 @@ export async function startHttpServer(sup: Supervisor, opts: HttpServerOptions):
     const res = inFlight.get(socket)
     const refusal = clientErrorRefusal(err.code)
     if (res && !res.headersSent && refusal) {
-      const env = errorEnvelope(requestIdOf(res), refusal.status, { code: refusal.code, message: refusal.message })
+      const env = errorEnvelope(requestIdOf(res), refusal.status, { code: refusal.code, message: refusal.message }, actionOf(res))
       res.shouldKeepAlive = false
       sendEnvelope(res, env, { connection: 'close' })
       res.once('finish', () => socket.destroy())
@@ -145,6 +145,12 @@ async function handle(sup: Supervisor, metrics: Metrics, opts: HttpServerOptions
 function requestIdOf(res: ServerResponse): string {
   const id = res.getHeader('x-request-id')
   return typeof id === 'string' ? id : randomUUID()
+}
+
+/** The action a response answers, if any: a timeout mid-body still names it in the envelope. */
+function actionOf(res: ServerResponse): { controller?: string; action?: string } {
+  const route = matchRoute(res.req.method ?? 'GET', new URL(res.req.url ?? '/', 'http://localhost').pathname)
+  return route.kind === 'action' ? route.target : {}
 }
 
 function clientErrorRefusal(code: string | undefined): { status: number; code: HttpError['code']; message: string } | undefined {

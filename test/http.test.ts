@@ -305,6 +305,48 @@ describe('HTTP API with the default slots', () => {
   })
 })
 
+describe('HTTP API with a worker plugin', () => {
+  it('/metrics mirrors the worker plugin counters in /_status after a known number of events', async () => {
+    const host = await startHttpHost(['shop', 'tally'])
+    try {
+      const tally = () => host.sup.status().plugins.find((p) => p.name === 'tally')!
+      await waitFor('the tally worker to run', () => tally().state === 'running')
+      const N = 30
+      for (let n = 1; n <= N; n++) host.sup.emit('tally:add', { n })
+      await waitFor('the worker to settle every event', () => tally().events.processed + tally().events.failed === N)
+
+      const status = (await (await fetch(host.url + '/_status')).json()) as StatusReport
+      const prom = parseProm(await (await fetch(host.url + '/metrics')).text())
+      const w = status.plugins.find((p) => p.name === 'tally')!
+      assert.equal(w.events.processed, 20)
+      assert.equal(w.events.failed, 10)
+      const { events: e, queue: q } = w
+      assert.equal(e.received, e.processed + e.failed + e.inFlight + q.depth + q.dropped + q.rejected + e.lost + e.deadLettered)
+      const expect: Record<string, number> = {
+        outrigger_events_received_total: e.received,
+        outrigger_events_processed_total: e.processed,
+        outrigger_events_failed_total: e.failed,
+        outrigger_events_dropped_total: q.dropped,
+        outrigger_events_rejected_total: q.rejected,
+        outrigger_events_lost_total: e.lost,
+        outrigger_events_redelivered_total: e.redelivered,
+        outrigger_events_dead_lettered_total: e.deadLettered,
+        outrigger_events_in_flight: e.inFlight,
+        outrigger_queue_depth: q.depth,
+        outrigger_queue_max: q.max,
+        outrigger_restarts_total: w.restarts,
+      }
+      for (const [name, value] of Object.entries(expect)) assert.equal(valueOf(prom, name, { plugin: 'tally' }), value, name)
+      assert.equal(valueOf(prom, 'outrigger_events_received_total', { plugin: 'tally' }), N)
+      for (const i of w.instances) {
+        assert.equal(valueOf(prom, 'outrigger_instance_memory_bytes', { plugin: 'tally', instance: String(i.id) }), i.memoryMb * 1024 * 1024)
+      }
+    } finally {
+      await host.stop()
+    }
+  })
+})
+
 describe('metrics', () => {
   it('keeps counters monotone when a status total goes down, and feeds the handler histogram', async () => {
     let received = 5

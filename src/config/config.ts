@@ -53,6 +53,8 @@ export const HostConfigSchema = z
   .strict()
 
 export type HostConfig = z.output<typeof HostConfigSchema>
+/** The config as written: every field optional. */
+export type HostConfigInput = z.input<typeof HostConfigSchema>
 
 /** Validates a config object; `source` names where it came from in the error. */
 export function parseConfig(raw: unknown, source = 'config'): HostConfig {

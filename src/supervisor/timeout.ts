@@ -8,7 +8,6 @@ export async function withTimeout<T>(work: () => unknown, ms: number, code: Erro
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new OutriggerError(code, message)), ms)
-    timer.unref?.()
   })
   try {
     return (await Promise.race([Promise.resolve().then(work), deadline])) as T

@@ -1,5 +1,5 @@
 import type { ActionRequest, PluginLogger, ServiceProviders } from '../plugin/types.js'
-import type { HostConfig } from '../config/config.js'
+import type { HostConfig, HostConfigInput } from '../config/config.js'
 import type { StatusReport } from './status-types.js'
 
 export interface SupervisorOptions {
@@ -8,7 +8,7 @@ export interface SupervisorOptions {
   /** Default: the config's `pluginsDir`, else `./plugins/enabled`. */
   pluginsDir?: string
   /** A path to `outrigger.config.json`, or the config object itself. */
-  config?: string | Partial<HostConfig>
+  config?: string | HostConfigInput
   /** Default: the config's `stateDir`, else `./.outrigger/state`. */
   stateDir?: string
   /** The control socket for the CLI; `false` turns it off (plain library use). */
@@ -46,6 +46,8 @@ export interface Supervisor {
   readonly app: string
   readonly config: HostConfig
   readonly log: PluginLogger
+  /** The HTTP API's base URL once it listens (with port 0, the port the system chose). */
+  readonly httpUrl: string | undefined
   /** Returns at once; never waits for a listener. Throws RIG_ERR_CLOSED once stopping. */
   emit(event: string, payload?: unknown): void
   /** The pipe chain's result, or throws (RIG_ERR_PIPE_ABORTED naming the plugin). */

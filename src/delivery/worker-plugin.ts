@@ -114,7 +114,7 @@ export class WorkerPlugin implements PluginHandle {
     slot.expected = undefined
     slot.beat = undefined
     this.registerHooks(instance)
-    instance.exited.then((info) => this.exited(slot, instance, info.error ?? new Error(`exit code ${info.code} signal ${info.signal}`)))
+    instance.exited.then((info) => this.exited(slot, instance, info.error ?? new Error(`exit code ${info.code} signal ${info.signal}`), info.reason !== 'stopped' || info.code !== 0))
     slot.unwatch = watchHeartbeat(instance, this.cfg.limits.unresponsiveMs, {
       beat: (h) => this.beat(slot, instance, h),
       silent: () => this.unresponsive(slot, instance, `no heartbeat answer within ${this.cfg.limits.unresponsiveMs} ms (an endless loop or a blocked event loop?)`),
@@ -168,7 +168,7 @@ export class WorkerPlugin implements PluginHandle {
     check.unref()
   }
 
-  private exited(slot: Slot, instance: WorkerInstance, cause: Error): void {
+  private exited(slot: Slot, instance: WorkerInstance, cause: Error, abnormal: boolean): void {
     if (slot.instance !== instance) return
     slot.unwatch?.()
     slot.instance = undefined
@@ -181,7 +181,7 @@ export class WorkerPlugin implements PluginHandle {
     }
     if (expected === 'recycle') return this.scheduleRespawn(slot, 0)
     this.noteError(slot.state === 'unresponsive' ? this.lastErrorAsError() : new OutriggerError('RIG_ERR_WORKER_EXITED', `plugin "${this.name}" instance ${slot.id} exited: ${cause.message}`, { cause }))
-    const decision = this.policy.decide(true, uptime)
+    const decision = this.policy.decide(abnormal, uptime)
     if (decision.action === 'restart') this.scheduleRespawn(slot, decision.delayMs)
     else if (decision.action === 'quarantine') this.quarantine()
     else {

@@ -1,0 +1,14 @@
+// The public face of Outrigger: what a host application and a plugin author import.
+export { startSupervisor } from './supervisor/supervisor.js'
+export { definePlugin } from './plugin/types.js'
+export { OutriggerError, ErrorCodes, isOutriggerError } from './errors.js'
+export type { ErrorCode, SerializedError } from './errors.js'
+export type {
+  ActionFn, ActionRequest, FunctionFn, HookFn, HookMeta, LifecycleFn, PipeFn, PluginContext, PluginDefinition,
+  PluginLogger, PluginState as PluginStateApi, ServiceProviders,
+} from './plugin/types.js'
+export type { StateStore } from './state/store.js'
+export type { DeadLetter, Supervisor, SupervisorOptions } from './supervisor/types.js'
+export type { HostConfig, HostConfigInput } from './config/config.js'
+export type { Manifest, WorkerSettings } from './manifest/schema.js'
+export type * from './supervisor/status-types.js'

@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { afterEach, beforeEach, describe, it } from 'node:test'
+import type { PluginStatus } from '../src/supervisor/status-types.js'
+import type { Supervisor } from '../src/supervisor/types.js'
+import { PluginDir, core, until, worker } from './helpers/plugins.js'
+
+/** DESIGN §5: every event a worker plugin received is in exactly one bucket. */
+export function assertBooks(p: PluginStatus): void {
+  const e = p.events
+  const q = p.queue
+  assert.equal(e.received, e.processed + e.failed + e.inFlight + q.depth + q.dropped + q.rejected + e.lost + e.deadLettered, `books of ${p.name}: ${JSON.stringify({ ...e, ...q })}`)
+}
+
+const plugin = (sup: Supervisor, name: string) => sup.status().plugins.find((p) => p.name === name)!
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thread', 'process']) as Array<'thread' | 'process'>) {
+  describe(`worker plugins (${isolation})`, () => {
+    let dir: PluginDir
+    let sup: Supervisor | undefined
+    beforeEach(async () => {
+      dir = await PluginDir.create()
+      ;(globalThis as any).__heard = []
+    })
+    afterEach(async () => {
+      await sup?.stop()
+      sup = undefined
+      await dir.remove()
+    })
+
+    it('delivers 100,000 events with exact counts, the books balancing all along', async () => {
+      await dir.add('sink', worker('sink', { isolation, queue: { max: 200_000 } }), `
+        let count = 0, sum = 0
+        export default { hooks: { 'load:tick'(p) { count++; sum += p.i } }, functions: { totals: () => ({ count, sum }) } }`)
+      sup = await dir.start()
+      const N = 100_000
+      for (let i = 0; i < N; i++) {
+        sup.emit('load:tick', { i })
+        if (i % 20_000 === 0) assertBooks(plugin(sup, 'sink'))
+      }
+      assertBooks(plugin(sup, 'sink'))
+      await until('all processed', () => {
+        const p = plugin(sup!, 'sink')
+        assertBooks(p)
+        return p.events.processed === N
+      }, 60_000)
+      assert.deepEqual(await sup.call('sink.totals'), { count: N, sum: (N * (N - 1)) / 2 })
+      const p = plugin(sup, 'sink')
+      assert.deepEqual({ ...p.events, handlerMs: undefined }, { received: N, processed: N, failed: 0, inFlight: 0, redelivered: 0, deadLettered: 0, lost: 0, handlerMs: undefined })
+      assert.equal(p.isolation, isolation)
+      assert.deepEqual(p.hooks, ['load:tick'])
+    })
+
+    it('keeps order per partition key, each key on one instance', async () => {
+      await dir.add('ordered', worker('ordered', { isolation, instances: 2, partitionBy: 'key' }), `
+        const last = new Map()
+        export default { hooks: { async 'seq:next'(p, ctx) {
+          if (!last.has(p.key)) await ctx.state.incrCounter('owners:' + p.key)
+          if ((last.get(p.key) ?? -1) + 1 !== p.n) await ctx.state.incrCounter('violations')
+          last.set(p.key, p.n)
+          await ctx.state.incrCounter('seen')
+        } } }`)
+      sup = await dir.start()
+      const keys = 10, per = 300
+      for (let n = 0; n < per; n++) for (let k = 0; k < keys; k++) sup.emit('seq:next', { key: `k${k}`, n })
+      await until('all seen', () => plugin(sup!, 'ordered').events.processed === keys * per, 60_000)
+      const counters = await Promise.all(['seen', 'violations', ...Array.from({ length: keys }, (_, k) => `owners:k${k}`)].map((k) => counterOf(sup!, 'ordered', k)))
+      assert.equal(counters[0], keys * per)
+      assert.equal(counters[1], 0, 'no key ever went out of order')
+      assert.deepEqual(counters.slice(2), Array(keys).fill(1), 'each key was seen by exactly one instance')
+      assert.ok(plugin(sup, 'ordered').instances.every((i) => i.state === 'running'))
+    })
+
+    it('matches wildcard hooks in the supervisor and tells the worker which subscription matched', async () => {
+      await dir.add('wild', worker('wild', { isolation }), `
+        export default { hooks: {
+          'orders:*': (p, ctx, meta) => ctx.state.putState('scope:' + meta.event, meta.subscription),
+          'orders:before*': (p, ctx, meta) => ctx.state.putState('before:' + meta.event, meta.subscription),
+          '*': (p, ctx, meta) => ctx.state.incrCounter('all'),
+        }, functions: { get: (k, ctx) => ctx.state.getState(k), all: (_, ctx) => ctx.state.getCounter('all') } }`)
+      sup = await dir.start()
+      sup.emit('orders:create', {})
+      sup.emit('orders:beforeCreate', {})
+      sup.emit('users:login', {})
+      // 2 + 3 + 1 deliveries, and '*' also hears the supervisor's own outrigger:plugin:* events.
+      await until('six deliveries', () => plugin(sup!, 'wild').events.processed >= 6)
+      assert.equal(await sup.call('wild.get', 'scope:orders:create'), 'orders:*')
+      assert.equal(await sup.call('wild.get', 'before:orders:beforeCreate'), 'orders:before*')
+      assert.ok((await sup.call<number>('wild.all')) >= 3)
+    })
+
+    it('rejects a non-cloneable payload alone and delivers the rest of its batch', async () => {
+      await dir.add('picky', worker('picky', { isolation }), `let n = 0; export default { hooks: { 'x:y'() { n++ } }, functions: { n: () => n } }`)
+      await dir.add('watcher', core('watcher'), `export default { hooks: { 'hook:onError'(e) { globalThis.__heard.push(e) } } }`)
+      sup = await dir.start()
+      for (let i = 0; i < 10; i++) sup.emit('x:y', i === 4 ? { i, fn: () => i } : { i })
+      await until('nine processed', () => plugin(sup!, 'picky').events.processed === 9)
+      const p = plugin(sup, 'picky')
+      assert.equal(p.queue.rejected, 1)
+      assertBooks(p)
+      assert.equal(await sup.call('picky.n'), 9)
+      await until('the error reported', () => (globalThis as any).__heard.length === 1)
+      assert.equal((globalThis as any).__heard[0].error.code, 'RIG_ERR_NOT_CLONEABLE')
+      assert.equal((globalThis as any).__heard[0].plugin, 'picky')
+    })
+
+    it('keeps state written by a worker across its restart', async () => {
+      await dir.add('keeper', worker('keeper', { isolation }), `
+        export default { hooks: { async 'k:put'(p, ctx) { await ctx.state.putState('v', p); if (p.die) process.exit(3) } },
+          functions: { get: (_, ctx) => ctx.state.getState('v') } }`)
+      sup = await dir.start()
+      const before = plugin(sup, 'keeper').instances[0]
+      sup.emit('k:put', { n: 7, die: true })
+      await until('restarted', () => plugin(sup!, 'keeper').restarts === 1 && plugin(sup!, 'keeper').state === 'running')
+      const after = plugin(sup, 'keeper').instances[0]
+      assert.notEqual(`${after.pid}/${after.threadId}`, `${before.pid}/${before.threadId}`, 'a new instance')
+      assert.deepEqual(await sup.call('keeper.get'), { n: 7, die: true })
+      await sup.restartPlugin('keeper')
+      assert.deepEqual(await sup.call('keeper.get'), { n: 7, die: true })
+    })
+
+    it('lets a worker plugin emit events that a core plugin hears, and call across the boundary both ways', async () => {
+      await dir.add('crunch', worker('crunch', { isolation }), `
+        export default {
+          hooks: { async 'job:start'(p, ctx) { const tax = await ctx.call('ledger.rate'); ctx.log.info({ job: p.id }, 'crunched'); ctx.emit('job:done', { id: p.id, total: p.amount * (1 + tax) }) } },
+          functions: { square: (n) => n * n, viaHost: (n, ctx) => ctx.call('ledger.double', n) },
+        }`)
+      await dir.add('ledger', core('ledger'), `export default {
+        hooks: { 'job:done'(p) { globalThis.__heard.push(p) } },
+        functions: { rate: () => 0.5, double: (n) => n * 2, remote: (n, ctx) => ctx.call('crunch.square', n) },
+      }`)
+      sup = await dir.start()
+      sup.emit('job:start', { id: 1, amount: 10 })
+      await until('the core plugin heard the worker', () => (globalThis as any).__heard.length === 1)
+      assert.deepEqual((globalThis as any).__heard[0], { id: 1, total: 15 })
+      assert.equal(await sup.call('crunch.square', 9), 81)
+      assert.equal(await sup.call('ledger.remote', 5), 25)
+      assert.equal(await sup.call('crunch.viaHost', 4), 8)
+    })
+
+    it('refuses a worker plugin that defines pipes or controllers, and runs the rest', async () => {
+      await dir.add('piper', worker('piper', { isolation }), `export default { pipes: { 'a:b': (p) => p } }`)
+      await dir.add('ctl', worker('ctl', { isolation }), `export default { controllers: { c: { a: () => 1 } } }`)
+      await dir.add('fine', worker('fine', { isolation }), `export default { hooks: { 'a:b'() {} } }`)
+      sup = await dir.start()
+      for (const name of ['piper', 'ctl']) {
+        const p = plugin(sup, name)
+        assert.equal(p.state, 'failed')
+        assert.equal(p.lastError?.code, 'RIG_ERR_WORKER_DEFINITION')
+        assert.match(p.lastError!.message, /pipes|controllers/)
+      }
+      assert.equal(plugin(sup, 'fine').state, 'running')
+    })
+
+    it('reports per-instance pid, threadId, uptime, memory, event-loop delay and heartbeats', async () => {
+      await dir.add('beat', worker('beat', { isolation, instances: 2, limits: { unresponsiveMs: 300 } }), `export default { hooks: {} }`)
+      sup = await dir.start()
+      await until('heartbeats from both', () => plugin(sup!, 'beat').instances.every((i) => i.memoryMb > 0))
+      const [a, b] = plugin(sup, 'beat').instances
+      if (isolation === 'thread') {
+        assert.equal(a.pid, process.pid)
+        assert.ok(a.threadId > 0 && b.threadId > 0 && a.threadId !== b.threadId)
+      } else {
+        assert.ok(a.pid !== process.pid && b.pid !== process.pid && a.pid !== b.pid)
+        assert.equal(a.threadId, 0)
+      }
+      assert.ok(a.uptimeMs > 0 && a.lastHeartbeatMs < 1000)
+    })
+
+    it('stops cleanly: drains the queue, runs close in each instance, leaves nothing behind', async () => {
+      await dir.add('closer', worker('closer', { isolation, instances: 2, delivery: 'at-least-once' }), `
+        export default { hooks: { async 'w:x'(p, ctx) { await new Promise((r) => setTimeout(r, 1)); await ctx.state.incrCounter('done') } },
+          async close(ctx) { await ctx.state.incrCounter('closed') } }`)
+      sup = await dir.start({ store: 'lmdb' })
+      for (let i = 0; i < 500; i++) sup.emit('w:x', { i })
+      const pids = plugin(sup, 'closer').instances.map((i) => i.pid)
+      await sup.stop()
+      const p = plugin(sup, 'closer')
+      assert.equal(p.events.processed, 500, 'drained before stopping')
+      assert.equal(p.state, 'stopped')
+      assert.ok(p.instances.every((i) => i.state === 'stopped'))
+      assertBooks(p)
+      if (isolation === 'process') for (const pid of pids) assert.equal(alive(pid), false, `child ${pid} is gone`)
+      sup = await dir.start({ store: 'lmdb' })
+      assert.equal(await counterOf(sup, 'closer', 'done'), 500)
+      assert.equal(await counterOf(sup, 'closer', 'closed'), 2, 'close ran in each instance')
+    })
+
+    it('keeps the host responsive while a worker burns 20 ms of CPU per event at 50 events/s', async () => {
+      await dir.add('burner', worker('burner', { isolation }), `
+        export default { hooks: { 'cpu:burn'() { const end = performance.now() + 20; while (performance.now() < end); } } }`)
+      sup = await dir.start()
+      const h = monitorEventLoopDelay({ resolution: 1 })
+      h.enable()
+      let sent = 0
+      await new Promise<void>((resolve) => {
+        const t = setInterval(() => {
+          sup!.emit('cpu:burn', { n: sent++ })
+          if (sent === 100) {
+            clearInterval(t)
+            resolve()
+          }
+        }, 20)
+      })
+      await until('all burned', () => plugin(sup!, 'burner').events.processed === 100, 30_000)
+      h.disable()
+      const p99 = h.percentile(99) / 1e6
+      // A generous bound: the same listener in the host's own loop puts p99 near 20 ms.
+      assert.ok(p99 < 10, `host event-loop p99 ${p99.toFixed(2)} ms`)
+    })
+  })
+}
+
+/** Reads a plugin's counter straight from the supervisor's store (what `ctx.state` writes to). */
+async function counterOf(sup: Supervisor, plugin: string, key: string): Promise<number> {
+  return (sup as any).rt.store.getCounter(`plugin:${plugin}`, key)
+}

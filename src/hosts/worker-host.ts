@@ -1,0 +1,99 @@
+/**
+ * The contract between the dispatcher and one running worker instance, whatever isolates it.
+ * Two adapters implement it (`thread-host.ts`, `process-host.ts`); `select.ts` picks one.
+ */
+import type { WorkerSettings } from '../manifest/schema.js'
+import type { EventResult, Heartbeat, StartInfo, WireEvent } from '../protocol.js'
+
+export type { EventResult, Heartbeat, StartInfo, WireEvent } from '../protocol.js'
+
+/** Host-side services a worker's `ctx` reaches over rpc. One bridge per instance is fine. */
+export interface HostBridge {
+  /** `ctx.state`: `put`/`get`/`delete` a value, `incr` a counter by `value` (a number), `getCounter`. */
+  state(op: 'put' | 'get' | 'delete' | 'incr' | 'getCounter', key: string, value?: unknown): Promise<unknown>
+  /** `ctx.emit`: fire-and-forget. */
+  emit(event: string, payload: unknown): void
+  /** `ctx.call('plugin.function', args)`. */
+  call(target: string, args: unknown): Promise<unknown>
+  /**
+   * `ctx.log.*`. `obj` always arrives as an object carrying `plugin` and `instance`
+   * (an error logged on its own arrives as `{ err }`).
+   */
+  log(level: string, obj: unknown, msg?: string): void
+}
+
+/** Everything needed to start one instance of a worker plugin. */
+export interface InstanceSpec {
+  plugin: string
+  version: string
+  instanceId: number
+  /** Absolute path of the plugin's main module. */
+  entry: string
+  rootPath: string
+  dataDir: string
+  /** Must be structured-cloneable. */
+  options: unknown
+  /**
+   * `memoryMb` caps a thread's old generation (`resourceLimits`) and a child's V8 heap
+   * (`--max-old-space-size`); `startTimeoutMs` bounds load + `init`; `stopTimeoutMs` bounds a
+   * graceful stop before it turns into a kill.
+   */
+  limits: WorkerSettings['limits']
+  /** Timeout of every rpc call, both ways (plugin functions, ctx.state/call…). Default 30000. */
+  callTimeoutMs?: number
+  bridge: HostBridge
+}
+
+/** How an instance ended. */
+export interface ExitInfo {
+  /** Exit code of the thread or process (a thread ended by us reports 1); null after a signal. */
+  code: number | null
+  signal: string | null
+  /** `stopped`: after a graceful stop; `killed`: by `kill()` or a stop that overran; `crashed`: anything else. */
+  reason: 'stopped' | 'killed' | 'crashed'
+  /** What brought it down (uncaught error, OOM, protocol error), or what `close` threw. */
+  error?: Error
+}
+
+/** One running instance. Every method rejects with `RIG_ERR_WORKER_EXITED` once it has ended. */
+export interface WorkerInstance {
+  readonly id: number
+  /** The child's pid, or the supervisor's own pid for a thread. */
+  readonly pid: number
+  /** The thread's id, or 0 for a child process. */
+  readonly threadId: number
+  readonly info: StartInfo
+  /**
+   * One result per event, in order; a throwing hook gives `ok: false` and the instance lives on.
+   * Batches may be pipelined: the runtime runs them one after the other, in call order.
+   * Rejects `RIG_ERR_NOT_CLONEABLE` (instance unharmed) when the batch cannot be cloned,
+   * `RIG_ERR_CLOSED` once `stop()` was called, `RIG_ERR_WORKER_EXITED` when the instance dies.
+   */
+  run(batch: WireEvent[]): Promise<EventResult[]>
+  /**
+   * Answered outside the batch queue, so a busy async hook does not delay it and a blocked
+   * event loop does. Rejects `RIG_ERR_WORKER_UNRESPONSIVE` after `timeoutMs`.
+   */
+  ping(timeoutMs: number): Promise<Heartbeat>
+  /** Calls one of the plugin's `functions`; rejects `RIG_ERR_CALL_TIMEOUT` after `callTimeoutMs`. */
+  call(fn: string, args: unknown): Promise<unknown>
+  /**
+   * Graceful: refuses new batches, finishes those handed in, aborts `ctx.signal`, runs `close`,
+   * exits; kills after `limits.stopTimeoutMs`. Resolves once the instance has exited.
+   */
+  stop(): Promise<void>
+  /** Immediate (terminate / SIGKILL). Resolves once the instance has exited. */
+  kill(): Promise<void>
+  /** Resolves once, however the instance ends. Never rejects. */
+  readonly exited: Promise<ExitInfo>
+}
+
+export interface WorkerHost {
+  /**
+   * Starts an instance and resolves once the plugin is loaded and its `init` finished. Rejects
+   * `RIG_ERR_WORKER_DEFINITION` (pipes or controllers), or `RIG_ERR_WORKER_START` with the cause
+   * (import failure, throwing `init`, early exit, or no answer within `limits.startTimeoutMs`);
+   * nothing is left running after a rejection.
+   */
+  start(spec: InstanceSpec): Promise<WorkerInstance>
+}

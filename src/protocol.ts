@@ -1,0 +1,89 @@
+/**
+ * The IPC protocol between a worker host (in the supervisor) and the in-worker runtime.
+ *
+ * Both sides import this file with `import type` only, so it must never hold values. Every message
+ * carries a `code`; a side that receives a code it does not know treats it as a fatal protocol
+ * error rather than ignoring it, because a silent mismatch would lose events.
+ */
+import type { SerializedError } from './errors.js'
+import type { WorkerSettings } from './manifest/schema.js'
+
+/** One event as it travels to a worker: `seq` is the dispatcher's, echoed back in the result. */
+export interface WireEvent {
+  seq: number
+  event: string
+  /** The key of the plugin's `hooks` to call (the supervisor already did the wildcard matching). */
+  subscription: string
+  payload: unknown
+}
+
+/** The outcome of one event; `ms` is how long its hook ran. */
+export type EventResult =
+  | { seq: number; ok: true; ms: number }
+  | { seq: number; ok: false; ms: number; error: SerializedError }
+
+/** What an instance reports about itself when pinged. */
+export interface Heartbeat {
+  /** p99 of the worker's own event-loop delay since the previous heartbeat. */
+  eventLoopP99Ms: number
+  /** Process: RSS. Thread: the thread's own V8 heap in use. */
+  memoryMb: number
+  /** How long the hook now running has run; 0 when idle. */
+  busyMs: number
+}
+
+/** Reported once the plugin is loaded and its `init` finished. */
+export interface StartInfo {
+  hooks: string[]
+  functions: string[]
+}
+
+/** Everything the runtime needs to start a plugin: the cloneable part of an instance spec. */
+export interface WorkerSpec {
+  plugin: string
+  version: string
+  instanceId: number
+  entry: string
+  rootPath: string
+  dataDir: string
+  options: unknown
+  limits: WorkerSettings['limits']
+  callTimeoutMs: number
+}
+
+/** comlink traffic, tagged by channel so both directions can share one transport. */
+export interface RpcMsg {
+  code: 'rpc'
+  /** `bridge`: worker calls host services. `fn`: host calls the plugin's functions. */
+  ch: RpcChannel
+  data: unknown
+}
+export type RpcChannel = 'bridge' | 'fn'
+
+// Host → worker. In a thread, start/run/stop travel as piscina tasks and `port` is the control
+// channel (ping, rpc); in a child process, everything shares the IPC channel.
+export interface StartMsg { code: 'start'; spec: WorkerSpec; port?: unknown }
+export interface RunMsg { code: 'run'; id: number; batch: WireEvent[] }
+export interface StopMsg { code: 'stop' }
+export interface PingMsg { code: 'ping'; id: number }
+
+// Worker → host.
+export interface StartedMsg { code: 'started'; info: StartInfo }
+export interface StartFailedMsg { code: 'start-failed'; error: SerializedError }
+export interface RanMsg { code: 'ran'; id: number; results: EventResult[] }
+export interface StoppedMsg { code: 'stopped'; error?: SerializedError }
+export interface PongMsg { code: 'pong'; id: number; heartbeat: Heartbeat }
+/** Sent by a child process just before it exits on an uncaught error. */
+export interface FatalMsg { code: 'fatal'; error: SerializedError }
+
+export type HostToWorker = StartMsg | RunMsg | StopMsg | PingMsg | RpcMsg
+export type WorkerToHost = StartedMsg | StartFailedMsg | RanMsg | StoppedMsg | PongMsg | FatalMsg | RpcMsg
+
+/** The methods the host exposes on the `bridge` channel (mirrors `HostBridge`). */
+export type BridgeMethod = 'state' | 'emit' | 'call' | 'log'
+
+/**
+ * Every exposed rpc method answers with this envelope instead of throwing, because comlink's own
+ * error transfer drops `code` and `cause`, which our errors must keep across the boundary.
+ */
+export type RpcReply = { ok: true; value: unknown } | { ok: false; error: SerializedError }

@@ -1,0 +1,51 @@
+/**
+ * The main module of a child-process instance: wires the runtime to the IPC channel.
+ *
+ * pm2 signals the whole process tree on shutdown, so SIGINT and SIGTERM are ignored: the
+ * supervisor drains this instance itself. If the supervisor dies (even by SIGKILL) the IPC
+ * channel closes, and the child leaves with it, so there are never orphans.
+ */
+import type { HostToWorker, WorkerToHost } from '../src/protocol.js'
+import { CodedError, toWire } from './errors.js'
+import { Runtime } from './runtime.js'
+
+process.on('SIGINT', () => {})
+process.on('SIGTERM', () => {})
+process.on('disconnect', () => process.exit(0))
+process.on('uncaughtException', fatal)
+
+const send = (msg: WorkerToHost): void => void process.send?.(msg)
+const runtime = new Runtime(send, () => process.memoryUsage.rss() / 1048576)
+
+process.on('message', (msg: HostToWorker) => {
+  switch (msg.code) {
+    case 'start':
+      return void runtime.start(msg.spec).then(send)
+    case 'run': {
+      const id = msg.id
+      return void runtime.run(msg.batch).then((results) => send({ code: 'ran', id, results }))
+    }
+    case 'stop':
+      return void runtime.stop().then((reply) => process.send?.(reply, () => process.exit(0)))
+    case 'ping':
+    case 'rpc':
+      return runtime.onControl(msg)
+    default:
+      throw new CodedError('RIG_ERR_WORKER_START', `protocol error: unexpected message "${(msg as { code?: unknown }).code}"`)
+  }
+})
+
+if (!process.send) {
+  process.stderr.write('this module runs as a forked worker instance, not on its own\n')
+  process.exit(1)
+}
+
+/** Tells the host why before going (thread-stream's habit), but never hangs on the telling. */
+function fatal(err: unknown): void {
+  setTimeout(() => process.exit(1), 1000).unref()
+  try {
+    process.send?.({ code: 'fatal', error: toWire(err) } satisfies WorkerToHost, () => process.exit(1))
+  } catch {
+    process.exit(1)
+  }
+}

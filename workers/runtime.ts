@@ -1,0 +1,155 @@
+/**
+ * The in-worker runtime, the same in a thread and a child process: loads the plugin, runs `init`,
+ * runs hooks on batches one event at a time, serves the plugin's functions, answers heartbeats,
+ * and runs `close` when asked to stop. The entry files only wire it to their transport.
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
+import { pathToFileURL } from 'node:url'
+import type { HookFn, FunctionFn, PluginContext, PluginDefinition } from '../src/plugin/types.js'
+import type {
+  EventResult, Heartbeat, HostToWorker, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
+} from '../src/protocol.js'
+import { buildContext } from './context.js'
+import { CodedError, toWire } from './errors.js'
+import { RpcLink } from './rpc.js'
+
+export class Runtime {
+  private spec: WorkerSpec | undefined
+  private def: PluginDefinition = {}
+  private hooks: Record<string, HookFn> = {}
+  private functions: Record<string, FunctionFn> = {}
+  private ctx: PluginContext | undefined
+  private rpc: RpcLink | undefined
+  private readonly abort = new AbortController()
+  // Batches may arrive while earlier ones still run (the host pipelines them); chaining them here
+  // keeps events in order whatever the transport does.
+  private tail: Promise<unknown> = Promise.resolve()
+  private busySince = 0
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 })
+
+  /**
+   * @param post sends a control message (pong, rpc) to the host, outside the batch queue.
+   * @param memoryMb this worker's own memory figure for heartbeats.
+   */
+  constructor(
+    private readonly post: (msg: WorkerToHost) => void,
+    private readonly memoryMb: () => number,
+  ) {}
+
+  async start(spec: WorkerSpec): Promise<StartedMsg | StartFailedMsg> {
+    this.spec = spec
+    this.loopDelay.enable()
+    try {
+      const rpc = (this.rpc = new RpcLink((msg) => this.post(msg), spec.callTimeoutMs))
+      this.def = await load(spec)
+      this.hooks = this.def.hooks ?? {}
+      this.functions = this.def.functions ?? {}
+      const ctx = (this.ctx = buildContext(spec, rpc.remote('bridge'), this.abort.signal))
+      rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx) })
+      if (this.def.init) {
+        try {
+          await this.def.init(ctx)
+        } catch (err) {
+          throw new CodedError('RIG_ERR_PLUGIN_INIT', `init of plugin "${spec.plugin}" threw: ${message(err)}`, { cause: err })
+        }
+      }
+      return { code: 'started', info: { hooks: Object.keys(this.hooks), functions: Object.keys(this.functions) } }
+    } catch (err) {
+      return { code: 'start-failed', error: toWire(err) }
+    }
+  }
+
+  /** Runs a batch after every batch handed in before it; never rejects. */
+  run(batch: WireEvent[]): Promise<EventResult[]> {
+    const done = this.tail.then(() => this.runNow(batch))
+    this.tail = done
+    return done
+  }
+
+  /** Finishes the batches already handed in, aborts `ctx.signal`, then runs `close`. */
+  async stop(): Promise<StoppedMsg> {
+    await this.tail
+    this.abort.abort()
+    this.loopDelay.disable()
+    if (!this.def.close || !this.ctx) return { code: 'stopped' }
+    try {
+      await this.def.close(this.ctx)
+      return { code: 'stopped' }
+    } catch (err) {
+      const plugin = this.spec?.plugin
+      return { code: 'stopped', error: toWire(new CodedError('RIG_ERR_PLUGIN_INIT', `close of plugin "${plugin}" threw: ${message(err)}`, { cause: err })) }
+    }
+  }
+
+  /** Control traffic: answered at once, whatever hook is running, unless it blocks the loop. */
+  onControl(msg: HostToWorker): void {
+    if (msg.code === 'ping') this.post({ code: 'pong', id: msg.id, heartbeat: this.heartbeat() })
+    else if (msg.code === 'rpc' && this.rpc) this.rpc.deliver(msg)
+    else throw new CodedError('RIG_ERR_WORKER_START', `protocol error: unexpected control message "${(msg as { code?: unknown }).code}"`)
+  }
+
+  private async runNow(batch: WireEvent[]): Promise<EventResult[]> {
+    const hooks = this.hooks
+    const ctx = this.ctx as PluginContext
+    const results: EventResult[] = new Array(batch.length)
+    for (let i = 0; i < batch.length; i++) {
+      const ev = batch[i]
+      const t0 = (this.busySince = performance.now())
+      try {
+        const hook = hooks[ev.subscription]
+        if (typeof hook !== 'function') throw new CodedError('RIG_ERR_UNKNOWN_TARGET', `plugin has no hook "${ev.subscription}"`)
+        const r = hook(ev.payload, ctx, { event: ev.event, subscription: ev.subscription }) as PromiseLike<unknown> | undefined
+        // Awaiting only real promises keeps a synchronous hook free of a microtask hop per event.
+        if (r !== null && typeof r === 'object' && typeof r.then === 'function') await r
+        results[i] = { seq: ev.seq, ok: true, ms: performance.now() - t0 }
+      } catch (err) {
+        results[i] = { seq: ev.seq, ok: false, ms: performance.now() - t0, error: toWire(err) }
+      }
+    }
+    this.busySince = 0
+    return results
+  }
+
+  private callFunction(name: string, args: unknown, ctx: PluginContext): unknown {
+    const fn = Object.hasOwn(this.functions, name) ? this.functions[name] : undefined
+    if (typeof fn !== 'function') throw new CodedError('RIG_ERR_UNKNOWN_TARGET', `plugin "${this.spec?.plugin}" has no function "${name}"`)
+    return fn(args, ctx)
+  }
+
+  private heartbeat(): Heartbeat {
+    const p99 = this.loopDelay.percentile(99) / 1e6
+    this.loopDelay.reset()
+    const busy = this.busySince
+    return {
+      eventLoopP99Ms: Number.isFinite(p99) ? p99 : 0,
+      memoryMb: this.memoryMb(),
+      busyMs: busy === 0 ? 0 : performance.now() - busy,
+    }
+  }
+}
+
+/** Imports the plugin and checks that a worker may run it. */
+async function load(spec: WorkerSpec): Promise<PluginDefinition> {
+  let mod: { default?: unknown }
+  try {
+    mod = await import(pathToFileURL(spec.entry).href)
+  } catch (err) {
+    throw new CodedError('RIG_ERR_PLUGIN_LOAD', `cannot load plugin "${spec.plugin}" from ${spec.entry}: ${message(err)}`, { cause: err })
+  }
+  const def = (mod.default ?? mod) as PluginDefinition
+  if (def === null || typeof def !== 'object') {
+    throw new CodedError('RIG_ERR_PLUGIN_LOAD', `${spec.entry} exports no plugin definition (expected "export default definePlugin({...})")`)
+  }
+  const refused = (['pipes', 'controllers'] as const).filter((k) => def[k] && Object.keys(def[k]).length > 0)
+  if (refused.length > 0) {
+    throw new CodedError(
+      'RIG_ERR_WORKER_DEFINITION',
+      `worker plugin "${spec.plugin}" defines ${refused.join(' and ')}, which only core plugins may: move them to a core plugin or set "type": "core"`,
+    )
+  }
+  return def
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}

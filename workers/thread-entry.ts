@@ -1,0 +1,37 @@
+/**
+ * The piscina task handler of a thread instance. The first task hands over the control port and
+ * starts the plugin; later tasks are batches and, last, the stop.
+ */
+import { getHeapStatistics } from 'node:v8'
+import type { MessagePort } from 'node:worker_threads'
+import type { HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg } from '../src/protocol.js'
+import { CodedError } from './errors.js'
+import { Runtime } from './runtime.js'
+
+let runtime: Runtime | undefined
+
+// A thread shares the process's RSS, so its own figure is its V8 heap.
+const heapUsedMb = (): number => getHeapStatistics().used_heap_size / 1048576
+
+export default async function task(msg: HostToWorker): Promise<StartedMsg | StartFailedMsg | RanMsg | StoppedMsg> {
+  switch (msg.code) {
+    case 'start': {
+      const port = msg.port as MessagePort
+      const rt = (runtime = new Runtime((reply) => port.postMessage(reply), heapUsedMb))
+      // A throw here (an unknown control message) is uncaught on purpose: the thread dies loudly.
+      port.on('message', (control: HostToWorker) => rt.onControl(control))
+      return rt.start(msg.spec)
+    }
+    case 'run':
+      return { code: 'ran', id: msg.id, results: await started().run(msg.batch) }
+    case 'stop':
+      return started().stop()
+    default:
+      throw new CodedError('RIG_ERR_WORKER_START', `protocol error: unexpected task "${(msg as { code?: unknown }).code}"`)
+  }
+}
+
+function started(): Runtime {
+  if (!runtime) throw new CodedError('RIG_ERR_WORKER_START', 'protocol error: a task arrived before "start"')
+  return runtime
+}

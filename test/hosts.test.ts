@@ -230,7 +230,8 @@ for (const isolation of ['thread', 'process'] as const) {
       await within(stopping, 10000, 'stop')
       assert.deepEqual(m.values.get('closed'), { aborted: true })
       assert.equal(m.counters.get('count'), 2)
-      assert.equal((await w.exited).reason, 'stopped')
+      const exit = await w.exited
+      assert.deepEqual([exit.reason, exit.code, exit.error], ['stopped', 0, undefined])
       await rejectsWith(w.run([ev(4, 'noop')]), 'RIG_ERR_WORKER_EXITED')
     })
 

@@ -30,6 +30,7 @@ class ThreadInstance extends BaseInstance {
   private readonly pool: Piscina
   private readonly port: MessagePort
   private readonly remotePort: MessagePort
+  private released = false
 
   constructor(spec: InstanceSpec) {
     super(spec)
@@ -90,6 +91,7 @@ class ThreadInstance extends BaseInstance {
   }
 
   protected release(): void {
+    this.released = true
     void this.pool.destroy()
   }
 
@@ -104,7 +106,8 @@ class ThreadInstance extends BaseInstance {
     worker.once('exit', (code) => {
       this.port.close()
       void this.pool.destroy()
-      this.markExited(code, null)
+      // Ending the thread after a clean stop is terminate() too, which says 1: report the clean exit.
+      this.markExited(this.released ? 0 : code, null)
     })
   }
 }

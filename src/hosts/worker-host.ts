@@ -46,7 +46,7 @@ export interface InstanceSpec {
 
 /** How an instance ended. */
 export interface ExitInfo {
-  /** Exit code of the thread or process (a thread ended by us reports 1); null after a signal. */
+  /** Exit code of the thread or process: 0 after a clean stop, 1 for a terminated thread, null after a signal. */
   code: number | null
   signal: string | null
   /** `stopped`: after a graceful stop; `killed`: by `kill()` or a stop that overran; `crashed`: anything else. */

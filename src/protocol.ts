@@ -70,7 +70,13 @@ export interface PingMsg { code: 'ping'; id: number }
 // Worker → host.
 export interface StartedMsg { code: 'started'; info: StartInfo }
 export interface StartFailedMsg { code: 'start-failed'; error: SerializedError }
-export interface RanMsg { code: 'ran'; id: number; results: EventResult[] }
+/**
+ * A batch's outcome on the wire: the hook time of every event, in batch order, and the few that
+ * failed. The host rebuilds `EventResult`s from its own copy of the batch; sending one object per
+ * event back would cost as much cloning as the events themselves.
+ */
+export interface RanMsg { code: 'ran'; id: number; ms: Float64Array; failures: BatchFailure[] }
+export interface BatchFailure { i: number; error: SerializedError }
 export interface StoppedMsg { code: 'stopped'; error?: SerializedError }
 export interface PongMsg { code: 'pong'; id: number; heartbeat: Heartbeat }
 /** Sent by a child process just before it exits on an uncaught error. */

@@ -7,11 +7,14 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
 import type { HookFn, FunctionFn, PluginContext, PluginDefinition } from '../src/plugin/types.js'
 import type {
-  EventResult, Heartbeat, HostToWorker, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
+  BatchFailure, Heartbeat, HostToWorker, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../src/protocol.js'
 import { buildContext } from './context.js'
 import { CodedError, toWire } from './errors.js'
 import { RpcLink } from './rpc.js'
+
+/** A batch's outcome, as `RanMsg` carries it. */
+export type RanOutcome = { ms: Float64Array; failures: BatchFailure[] }
 
 export class Runtime {
   private spec: WorkerSpec | undefined
@@ -60,7 +63,7 @@ export class Runtime {
   }
 
   /** Runs a batch after every batch handed in before it; never rejects. */
-  run(batch: WireEvent[]): Promise<EventResult[]> {
+  run(batch: WireEvent[]): Promise<RanOutcome> {
     const done = this.tail.then(() => this.runNow(batch))
     this.tail = done
     return done
@@ -88,10 +91,11 @@ export class Runtime {
     else throw new CodedError('RIG_ERR_WORKER_START', `protocol error: unexpected control message "${(msg as { code?: unknown }).code}"`)
   }
 
-  private async runNow(batch: WireEvent[]): Promise<EventResult[]> {
+  private async runNow(batch: WireEvent[]): Promise<RanOutcome> {
     const hooks = this.hooks
     const ctx = this.ctx as PluginContext
-    const results: EventResult[] = new Array(batch.length)
+    const ms = new Float64Array(batch.length)
+    const failures: BatchFailure[] = []
     for (let i = 0; i < batch.length; i++) {
       const ev = batch[i]
       const t0 = (this.busySince = performance.now())
@@ -101,13 +105,14 @@ export class Runtime {
         const r = hook(ev.payload, ctx, { event: ev.event, subscription: ev.subscription }) as PromiseLike<unknown> | undefined
         // Awaiting only real promises keeps a synchronous hook free of a microtask hop per event.
         if (r !== null && typeof r === 'object' && typeof r.then === 'function') await r
-        results[i] = { seq: ev.seq, ok: true, ms: performance.now() - t0 }
+        ms[i] = performance.now() - t0
       } catch (err) {
-        results[i] = { seq: ev.seq, ok: false, ms: performance.now() - t0, error: toWire(err) }
+        ms[i] = performance.now() - t0
+        failures.push({ i, error: toWire(err) })
       }
     }
     this.busySince = 0
-    return results
+    return { ms, failures }
   }
 
   private callFunction(name: string, args: unknown, ctx: PluginContext): unknown {

@@ -23,7 +23,7 @@ export default async function task(msg: HostToWorker): Promise<StartedMsg | Star
       return rt.start(msg.spec)
     }
     case 'run':
-      return { code: 'ran', id: msg.id, results: await started().run(msg.batch) }
+      return { code: 'ran', id: msg.id, ...(await started().run(msg.batch)) }
     case 'stop':
       return started().stop()
     default:

@@ -7,7 +7,7 @@
 import { debuglog } from 'node:util'
 import { deserializeError, errorMessage, isOutriggerError, OutriggerError, serializeError } from '../errors.js'
 import type {
-  EventResult, Heartbeat, HostToWorker, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
+  EventResult, Heartbeat, HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../protocol.js'
 import { RpcLink, type RemoteCall } from './rpc.js'
 import type { ExitInfo, HostBridge, InstanceSpec, WorkerInstance } from './worker-host.js'
@@ -51,7 +51,7 @@ export abstract class BaseInstance implements WorkerInstance {
   protected abstract sendControl(msg: HostToWorker): void
   protected abstract requestStart(spec: WorkerSpec): Promise<StartedMsg | StartFailedMsg>
   /** Must reject RIG_ERR_NOT_CLONEABLE, and leave the instance usable, when `batch` cannot be cloned. */
-  protected abstract sendBatch(batch: WireEvent[]): Promise<EventResult[]>
+  protected abstract sendBatch(batch: WireEvent[]): Promise<RanMsg>
   protected abstract requestStop(): Promise<StoppedMsg>
   /** The runtime has closed the plugin: let the instance end. */
   protected abstract release(): void
@@ -61,7 +61,7 @@ export abstract class BaseInstance implements WorkerInstance {
   // --- WorkerInstance ---------------------------------------------------------------------------
   run(batch: WireEvent[]): Promise<EventResult[]> {
     if (this.state !== 'running') return Promise.reject(this.refusal())
-    return this.track(this.sendBatch(batch))
+    return this.track(this.sendBatch(batch)).then((ran) => toResults(batch, ran))
   }
 
   ping(timeoutMs: number): Promise<Heartbeat> {
@@ -234,6 +234,14 @@ export function isCloneError(err: unknown): boolean {
 
 export function notCloneable(what: string, cause: unknown): OutriggerError {
   return new OutriggerError('RIG_ERR_NOT_CLONEABLE', `${what} cannot be structured-cloned (a function, symbol or similar): ${errorMessage(cause)}`, { cause })
+}
+
+/** Rebuilds one result per event from the compact wire form. */
+function toResults(batch: WireEvent[], { ms, failures }: RanMsg): EventResult[] {
+  const results: EventResult[] = new Array(batch.length)
+  for (let i = 0; i < batch.length; i++) results[i] = { seq: batch[i].seq, ok: true, ms: ms[i] }
+  for (const { i, error } of failures) results[i] = { seq: batch[i].seq, ok: false, ms: ms[i], error }
+  return results
 }
 
 function wireSpec(spec: InstanceSpec): WorkerSpec {

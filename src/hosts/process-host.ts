@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type {
-  EventResult, HostToWorker, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
+  HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../protocol.js'
 import { BaseInstance, isCloneError, notCloneable } from './instance.js'
 import type { InstanceSpec, WorkerHost, WorkerInstance } from './worker-host.js'
@@ -30,7 +30,7 @@ class ProcessInstance extends BaseInstance {
   readonly threadId = 0
   readonly pid: number
   private readonly child: ChildProcess
-  private readonly runs = new Map<number, Waiter<EventResult[]>>()
+  private readonly runs = new Map<number, Waiter<RanMsg>>()
   private nextRunId = 1
   private startWaiter: Waiter<StartedMsg | StartFailedMsg> | undefined
   private stopWaiter: Waiter<StoppedMsg> | undefined
@@ -74,7 +74,7 @@ class ProcessInstance extends BaseInstance {
     })
   }
 
-  protected sendBatch(batch: WireEvent[]): Promise<EventResult[]> {
+  protected sendBatch(batch: WireEvent[]): Promise<RanMsg> {
     return new Promise((resolve, reject) => {
       const id = this.nextRunId++
       try {
@@ -122,7 +122,7 @@ class ProcessInstance extends BaseInstance {
         const run = this.runs.get(msg.id)
         if (!run) return this.protocolError(msg)
         this.runs.delete(msg.id)
-        return run.resolve(msg.results)
+        return run.resolve(msg)
       }
       case 'started':
       case 'start-failed':

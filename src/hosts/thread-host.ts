@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import { OutriggerError } from '../errors.js'
-import type { EventResult, HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec } from '../protocol.js'
+import type { HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec } from '../protocol.js'
 import { BaseInstance, isCloneError, notCloneable } from './instance.js'
 import type { InstanceSpec, WorkerHost, WorkerInstance } from './worker-host.js'
 
@@ -71,9 +71,8 @@ class ThreadInstance extends BaseInstance {
     })
   }
 
-  protected sendBatch(batch: WireEvent[]): Promise<EventResult[]> {
-    return this.pool.run({ code: 'run', id: 0, batch } satisfies HostToWorker).then(
-      (reply: RanMsg) => reply.results,
+  protected sendBatch(batch: WireEvent[]): Promise<RanMsg> {
+    return this.pool.run({ code: 'run', id: 0, batch } satisfies HostToWorker).catch(
       (err: Error) => {
         if (isCloneError(err)) throw notCloneable('a payload in the batch', err)
         // Our task handler never throws, so a failed task means the thread is going down.

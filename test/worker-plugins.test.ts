@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { afterEach, beforeEach, describe, it } from 'node:test'
-import type { PluginStatus } from '../src/supervisor/status-types.js'
 import type { Supervisor } from '../src/supervisor/types.js'
+import { assertBooks } from './helpers/books.js'
 import { PluginDir, core, until, worker } from './helpers/plugins.js'
-
-/** DESIGN §5: every event a worker plugin received is in exactly one bucket. */
-export function assertBooks(p: PluginStatus): void {
-  const e = p.events
-  const q = p.queue
-  assert.equal(e.received, e.processed + e.failed + e.inFlight + q.depth + q.dropped + q.rejected + e.lost + e.deadLettered, `books of ${p.name}: ${JSON.stringify({ ...e, ...q })}`)
-}
 
 const plugin = (sup: Supervisor, name: string) => sup.status().plugins.find((p) => p.name === name)!
 const alive = (pid: number) => {

@@ -221,7 +221,8 @@ export class WorkerPlugin implements PluginHandle {
     this.setState('quarantined')
     for (const s of this.slots) {
       clearTimeout(s.timer)
-      void this.halt(s, 'stop')
+      if (s.instance) void this.halt(s, 'stop')
+      else s.state = 'stopped'
     }
   }
 

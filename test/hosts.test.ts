@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, test } from 'node:test'
@@ -71,6 +73,23 @@ async function rejectsWith(p: Promise<unknown>, code: ErrorCode): Promise<Error>
   const err = await within(outcome, 10000, code)
   assert.ok(isOutriggerError(err, code), `expected ${code}, got ${(err as Error)?.stack ?? String(err)}`)
   return err as Error
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Resolves once `cond()` holds, checking on every turn of the event loop. */
+function until(cond: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (): void => void (cond() ? resolve() : setImmediate(check))
+    check()
+  })
 }
 
 /** Children of this process that are still alive (Linux /proc; empty elsewhere). */
@@ -209,6 +228,33 @@ for (const isolation of ['thread', 'process'] as const) {
       await rejectsWith(w.run([ev(3, 'noop')]), 'RIG_ERR_WORKER_EXITED')
       await rejectsWith(w.call('add', { a: 1, b: 1 }), 'RIG_ERR_WORKER_EXITED')
     })
+
+    test('an uncaught error ends the instance and exited carries it', async () => {
+      const w = await start(spec('basic', memoryBridge().bridge))
+      await w.run([ev(1, 'crash:event')])
+      const exit = await within(w.exited, 5000, 'exited')
+      assert.equal(exit.reason, 'crashed')
+      assert.match(String(exit.error?.message), /kaboom/)
+      await rejectsWith(w.ping(5000), 'RIG_ERR_WORKER_EXITED')
+    })
+
+    if (isolation === 'process') {
+      test('a child ignores SIGINT and SIGTERM, and leaves when its supervisor is SIGKILLed', async () => {
+        const w = await start(spec('basic', memoryBridge().bridge))
+        process.kill(w.pid, 'SIGINT')
+        process.kill(w.pid, 'SIGTERM')
+        assert.ok((await w.ping(5000)).memoryMb > 0)
+
+        const script = fileURLToPath(new URL('../../test/fixtures/hosts/supervisor.mjs', import.meta.url))
+        const sup = spawn(process.execPath, [script, fixture('basic')], { stdio: ['ignore', 'pipe', 'inherit'] })
+        const [line] = (await within(once(sup.stdout, 'data'), 15000, 'child pid')) as [Buffer]
+        const childPid = Number(String(line).trim())
+        assert.ok(childPid > 0 && isAlive(childPid))
+        sup.kill('SIGKILL')
+        await within(once(sup, 'exit'), 5000, 'supervisor exit')
+        await within(until(() => !isAlive(childPid)), 5000, 'orphan gone')
+      })
+    }
 
     test('kill() rejects a running batch and ends the instance', async () => {
       const w = await start(spec('basic', memoryBridge().bridge))

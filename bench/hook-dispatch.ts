@@ -1,0 +1,61 @@
+/**
+ * Core hook dispatch: `sup.emit` to a core plugin's hook, counted until every listener ran,
+ * against a bare EventEmitter with the same listener.
+ */
+import { EventEmitter } from 'node:events'
+import { type Bench, log, median, withSupervisor } from './common.js'
+
+const ROUNDS = 7
+const WARMUP = 2
+const N_SUP = 500_000
+const N_RAW = 5_000_000
+
+const g = globalThis as { __benchHits?: number }
+
+async function supRate(emit: (e: string, p: unknown) => void): Promise<number> {
+  g.__benchHits = 0
+  const payload = { n: 1 }
+  const t0 = performance.now()
+  for (let i = 0; i < N_SUP; i++) emit('bench:hit', payload)
+  // Core hooks run in microtasks queued by emit; these all run before the await resumes.
+  await Promise.resolve()
+  while (g.__benchHits < N_SUP) await new Promise((r) => setImmediate(r))
+  return N_SUP / ((performance.now() - t0) / 1000)
+}
+
+function rawRate(): number {
+  const ee = new EventEmitter()
+  let hits = 0
+  ee.on('bench:hit', () => void hits++)
+  const payload = { n: 1 }
+  const t0 = performance.now()
+  for (let i = 0; i < N_RAW; i++) ee.emit('bench:hit', payload)
+  const ms = performance.now() - t0
+  if (hits !== N_RAW) throw new Error('EventEmitter lost events')
+  return N_RAW / (ms / 1000)
+}
+
+export const hookDispatch: Bench = {
+  name: 'hook-dispatch',
+  title: 'core hook dispatch vs EventEmitter',
+  async run() {
+    return withSupervisor([['counter', { type: 'core' }, `export default { hooks: { 'bench:hit'() { globalThis.__benchHits++ } } }\n`]], async (sup) => {
+      const emit = (e: string, p: unknown) => sup.emit(e, p)
+      const sys: number[] = []
+      const raw: number[] = []
+      for (let r = 0; r < WARMUP + ROUNDS; r++) {
+        // Interleaved rounds, so drift (thermal, GC, neighbours) hits both sides alike.
+        const s = await supRate(emit)
+        const b = rawRate()
+        if (r >= WARMUP) {
+          sys.push(s)
+          raw.push(b)
+        }
+      }
+      const s = median(sys)
+      const b = median(raw)
+      log(`hook-dispatch: sup.emit ${Math.round(s)} ev/s, EventEmitter ${Math.round(b)} ev/s`)
+      return [{ metric: 'core hook emit → listener ran', unit: 'events/s', raw: b, system: s, ratio: s / b, target: 'none (anchor 35M/s raw)', met: null }]
+    })
+  },
+}

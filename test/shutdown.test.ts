@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { afterEach, beforeEach, describe, it } from 'node:test'
+import { LmdbStore } from '../src/state/lmdb-store.js'
+import type { DeadLetter } from '../src/supervisor/types.js'
+import { BIN, collect, rig } from './helpers/cli-run.js'
+import { PluginDir, core, until, worker } from './helpers/plugins.js'
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Starts the real `outrigger start` on a plugin folder, with its own socket folder and state. */
+async function startCli(dir: PluginDir, app: string, config: object) {
+  const cfg = path.join(dir.root, 'outrigger.config.json')
+  await writeFile(cfg, JSON.stringify({ pluginsDir: 'enabled', stateDir: 'state', logLevel: 'warn', ...config }))
+  const runtimeDir = path.join(dir.root, 'run')
+  const child = spawn(process.execPath, [BIN, 'start', '--app', app, '--config', cfg, '--port', '0'], {
+    env: { ...process.env, OUTRIGGER_RUNTIME_DIR: runtimeDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const io = collect(child)
+  await until('the supervisor to run', () => /running: /.test(io.out()), 20_000)
+  return { child, io, runtimeDir }
+}
+
+async function workerPids(app: string, runtimeDir: string, plugin: string): Promise<number[]> {
+  const r = await rig(['status', '--json', '--app', app], { runtimeDir })
+  assert.equal(r.code, 0, r.stderr)
+  return JSON.parse(r.stdout).plugins.find((p: { name: string }) => p.name === plugin).instances.map((i: { pid: number }) => i.pid)
+}
+
+describe('shutdown of the standalone supervisor', () => {
+  let dir: PluginDir
+  beforeEach(async () => {
+    dir = await PluginDir.create()
+  })
+  afterEach(() => dir.remove())
+
+  it('on SIGTERM under load: drains what it can and dead-letters the rest, dropping nothing', async () => {
+    // The emitter counts what it handed to emit; the sink writes what it processed.
+    await dir.add('emitter', core('emitter'), `
+      import { writeFileSync } from 'node:fs'
+      let timer
+      export default {
+        whenReady(ctx) {
+          let id = 0
+          timer = setInterval(() => {
+            try { for (let i = 0; i < 50; i++) { ctx.emit('load:evt', { id }); id++ } }
+            catch (e) { clearInterval(timer); return }
+            writeFileSync(ctx.dataDir + '/emitted', String(id))
+          }, 2)
+        },
+        close() { clearInterval(timer) },
+      }`)
+    await dir.add('sink', worker('sink', { isolation: 'process', instances: 2, delivery: 'at-least-once', queue: { max: 1_000_000 } }), `
+      import { openSync, writeSync } from 'node:fs'
+      let fd
+      export default {
+        init(ctx) { fd = openSync(ctx.dataDir + '/done-' + process.pid, 'a') },
+        hooks: { async 'load:evt'(p) { await new Promise((r) => setTimeout(r, 1)); writeSync(fd, p.id + '\\n') } },
+      }`)
+    const app = `sigterm-${process.pid}`
+    const { child, io, runtimeDir } = await startCli(dir, app, { timeouts: { drainMs: 300 } })
+    const pids = await workerPids(app, runtimeDir, 'sink')
+    const sinkData = path.join(dir.stateDir, 'data', 'sink')
+    await until('load flowing', async () => (await readdir(sinkData)).length === 2 && (await readFile(path.join(sinkData, `done-${pids[0]}`), 'utf8')).length > 2000, 20_000)
+    child.kill('SIGTERM')
+    assert.equal(await io.exited, 0, io.out())
+    for (const pid of pids) assert.equal(alive(pid), false, `worker ${pid} is gone`)
+
+    const emitted = Number(await readFile(path.join(dir.stateDir, 'data', 'emitter', 'emitted'), 'utf8'))
+    const done = new Set<number>()
+    for (const f of await readdir(sinkData)) for (const l of (await readFile(path.join(sinkData, f), 'utf8')).split('\n')) if (l) done.add(Number(l))
+    const store = new LmdbStore(path.join(dir.stateDir, 'store'))
+    const letters = (await store.list('outrigger:dead-letters:sink')).map(([, v]) => v as DeadLetter)
+    await store.close()
+    const dead = new Set(letters.map((l) => (l.payload as { id: number }).id))
+    assert.ok(letters.length > 0, 'the 300 ms drain could not finish: the rest became dead letters')
+    assert.ok(letters.every((l) => l.error?.code === 'RIG_ERR_CLOSED'))
+    const missing = []
+    for (let id = 0; id < emitted; id++) if (!done.has(id) && !dead.has(id)) missing.push(id)
+    assert.deepEqual(missing, [], `${emitted} emitted, ${done.size} processed, ${dead.size} dead letters`)
+  })
+
+  it('leaves no worker process behind when the supervisor is SIGKILLed', async () => {
+    await dir.add('kids', worker('kids', { isolation: 'process', instances: 2 }), `export default { hooks: { 'a:b'() {} } }`)
+    const app = `sigkill-${process.pid}`
+    const { child, io, runtimeDir } = await startCli(dir, app, {})
+    const pids = await workerPids(app, runtimeDir, 'kids')
+    assert.equal(pids.length, 2)
+    assert.ok(pids.every(alive))
+    child.kill('SIGKILL')
+    await io.exited
+    await until('every child gone', () => !pids.some(alive), 5000)
+  })
+})

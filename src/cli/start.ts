@@ -1,11 +1,15 @@
 /**
  * `start`: the supervisor in the foreground, with the control socket and the HTTP API on (what
  * pm2 runs). SIGINT, SIGTERM and pm2's `shutdown` message stop it gracefully; a second signal
- * while stopping exits at once.
+ * while stopping exits at once (both handled in one place, src/pm2/shutdown.ts).
  */
 import { InvalidArgumentError, type Command } from 'commander'
+import { request } from '../control/client.js'
 import { resolveRuntimeDir, socketPath } from '../control/socket-path.js'
-import { EXIT, println, targetOf } from './context.js'
+import { OutriggerError } from '../errors.js'
+import { attachPm2 } from '../pm2/attach.js'
+import { shutdownOnRequest } from '../pm2/shutdown.js'
+import { println, targetOf } from './context.js'
 
 interface StartOptions {
   plugins?: string
@@ -25,6 +29,7 @@ export function registerStart(program: Command): void {
     .action(async (opts: StartOptions, cmd: Command) => {
       const { app = 'outrigger' } = targetOf(cmd)
       const runtimeDir = resolveRuntimeDir()
+      await refuseIfRunning(app, runtimeDir)
       const { startSupervisor } = await import('../supervisor/supervisor.js')
       const sup = await startSupervisor({
         app,
@@ -41,36 +46,29 @@ export function registerStart(program: Command): void {
         `outrigger "${app}" running: ${report.plugins.length} plugin(s)${failed ? `, ${failed} failed` : ''}; ` +
           `control socket ${socketPath(app, runtimeDir)}${http ? `; http ${http}` : ''}`,
       )
-      // pm2's wait_ready: only now has every plugin started.
-      process.send?.('ready')
-      await untilStopRequested()
-      await sup.stop()
-      process.exitCode = EXIT.ok
+      // Under pm2: `ready` (only now has every plugin started), metrics and actions.
+      await attachPm2(sup)
+      await shutdownOnRequest(sup)
     })
+}
+
+/**
+ * Fails fast, before any plugin starts, when a live supervisor already owns this app's socket
+ * (the control server would refuse later anyway, but only after worker plugins had started).
+ */
+async function refuseIfRunning(app: string, runtimeDir: string): Promise<void> {
+  const file = socketPath(app, runtimeDir)
+  const alive = await request({ app, runtimeDir }, 'status', {}, 2000).then(
+    () => true,
+    () => false,
+  )
+  if (alive) {
+    throw new OutriggerError('RIG_ERR_CONTROL_IN_USE', `a live supervisor for app "${app}" already answers on control socket ${file}; stop it first or start this one with another --app`)
+  }
 }
 
 function parsePort(v: string): number {
   const n = Number(v)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`must be an integer 0–65535 (found "${v}")`)
   return n
-}
-
-function untilStopRequested(): Promise<void> {
-  return new Promise((resolve) => {
-    let asked = false
-    const stop = (why: string): void => {
-      if (asked) {
-        process.stderr.write(`outrigger: ${why} again while stopping; exiting now\n`)
-        process.exit(EXIT.failure)
-      }
-      asked = true
-      process.stderr.write(`outrigger: ${why}, stopping (drain, close plugins, stop workers)\n`)
-      resolve()
-    }
-    process.on('SIGINT', () => stop('SIGINT'))
-    process.on('SIGTERM', () => stop('SIGTERM'))
-    process.on('message', (m) => {
-      if (m === 'shutdown') stop('shutdown message')
-    })
-  })
 }

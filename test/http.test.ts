@@ -90,7 +90,7 @@ describe('HTTP API, behind a plugin that replaces the auth and permission slots'
     assert.equal(body.state, 'running')
     const shop = body.plugins.find((p) => p.name === 'shop')
     assert.equal(shop?.version, '1.2.3')
-    assert.deepEqual(shop?.controllers.sort(), ['items/broken', 'items/create', 'items/list', 'items/teapot', 'items/whoami'])
+    assert.deepEqual(shop?.controllers.sort(), ['items/bigint', 'items/broken', 'items/create', 'items/list', 'items/plain', 'items/teapot', 'items/whoami'])
   })
 
   it('GET /_info lists versions, what each plugin registers, and every route', async () => {
@@ -166,6 +166,21 @@ describe('HTTP API, behind a plugin that replaces the auth and permission slots'
     const teapot = await as('alice', '/_/shop/items/teapot')
     assert.equal(teapot.res.status, 418)
     assert.equal(teapot.body.error!.message, 'short and stout')
+  })
+
+  it('an error without a code answers 500 RIG_ERR_HTTP_INTERNAL; a result that is not JSON, RIG_ERR_HTTP_RESULT_NOT_JSON', async () => {
+    const plain = await as('alice', '/_/shop/items/plain')
+    assertEnvelope(plain.body, 500, 'RIG_ERR_HTTP_INTERNAL', { controller: 'items', action: 'plain' })
+    assert.equal(plain.body.error!.message, 'no code on this one')
+    const big = await as('alice', '/_/shop/items/bigint')
+    assert.equal(big.res.status, 500)
+    assert.equal(big.body.error!.code, 'RIG_ERR_HTTP_RESULT_NOT_JSON')
+  })
+
+  it('431 on oversized headers', async () => {
+    const { status, body } = splitRaw(await rawExchange(Number(new URL(host.url).port), `GET /_health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`))
+    assert.equal(status, 431)
+    assert.equal(body.error!.code, 'RIG_ERR_HTTP_HEADERS_TOO_LARGE')
   })
 
   it('400 on malformed JSON', async () => {

@@ -102,6 +102,8 @@ export class WorkerPlugin implements PluginHandle {
       dataDir: pluginDataDir(this.init.rt.stateDir, this.name),
       options: this.init.options,
       limits: this.cfg.limits,
+      // A plugin function is held to the same limit as a hook.
+      callTimeoutMs: this.cfg.limits.handlerTimeoutMs,
       bridge: this.bridge(slot.id),
     })
     if (this.closing) {

@@ -1,22 +1,8 @@
 import type { ServerResponse } from 'node:http'
 
-/**
- * Codes for refusals the HTTP layer makes on its own (no supervisor error behind them). They keep
- * the `RIG_ERR_` prefix so a client switches on one family of codes, whichever layer refused.
- */
-export const HttpErrorCodes = {
-  RIG_ERR_HTTP_MALFORMED_JSON: 'The request body is not valid JSON',
-  RIG_ERR_HTTP_BODY_TOO_LARGE: 'The request body is larger than http.maxBodyBytes',
-  RIG_ERR_HTTP_NOT_FOUND: 'No route answers to that path',
-  RIG_ERR_HTTP_METHOD_NOT_ALLOWED: 'The route exists but not for that method',
-  RIG_ERR_HTTP_TIMEOUT: 'The client did not send its request within http.requestTimeoutMs',
-  RIG_ERR_HTTP_BAD_REQUEST: 'The request could not be parsed as HTTP',
-  RIG_ERR_HTTP_HEADERS_TOO_LARGE: 'The request headers are too large',
-  RIG_ERR_HTTP_UNAUTHORIZED: 'The auth slot refused the request',
-  RIG_ERR_HTTP_FORBIDDEN: 'The permission slot refused the action',
-  RIG_ERR_HTTP_INTERNAL: 'An error without a code escaped while answering',
-  RIG_ERR_HTTP_RESULT_NOT_JSON: "The action's result cannot be serialised as JSON",
-} as const
+// The HTTP layer's own codes live with every other code, in src/errors.ts.
+import { HttpErrorCodes } from '../errors.js'
+export { HttpErrorCodes }
 
 export type HttpErrorCode = keyof typeof HttpErrorCodes
 

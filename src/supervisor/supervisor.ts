@@ -102,7 +102,13 @@ class OutriggerSupervisor implements Supervisor {
       await this.stop()
       throw new OutriggerError('RIG_ERR_STRICT_START', `--strict: ${failed.length} plugin(s) failed, refusing to start: ${list}`)
     }
-    await this.startServers(opts)
+    try {
+      await this.startServers(opts)
+    } catch (err) {
+      // A taken socket or port must not leave the plugins that did start running behind us.
+      await this.stop()
+      throw err
+    }
     this.state = 'running'
     this.log.info({ plugins: this.handles.length, failed: failed.length }, `${this.app} running`)
   }

@@ -353,6 +353,7 @@ describe('HTTP API with a worker plugin', () => {
       }
       for (const [name, value] of Object.entries(expect)) assert.equal(valueOf(prom, name, { plugin: 'tally' }), value, name)
       assert.equal(valueOf(prom, 'outrigger_events_received_total', { plugin: 'tally' }), N)
+      assert.equal(valueOf(prom, 'outrigger_handler_duration_seconds_count', { plugin: 'tally' }), N, 'every handled event is in the histogram')
       for (const i of w.instances) {
         assert.equal(valueOf(prom, 'outrigger_instance_memory_bytes', { plugin: 'tally', instance: String(i.id) }), i.memoryMb * 1024 * 1024)
       }

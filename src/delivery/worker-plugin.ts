@@ -269,6 +269,10 @@ export class WorkerPlugin implements PluginHandle {
     if (this.state !== 'failed') this.setState('stopped')
   }
 
+  get latency() {
+    return this.dispatcher.latency
+  }
+
   fail(error: unknown): void {
     this.noteError(error)
     this.setState('failed')

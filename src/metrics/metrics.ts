@@ -130,6 +130,7 @@ export function createMetrics(sup: Supervisor, opts: { defaultMetrics?: boolean 
 
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'outrigger_' })
 
+  const children = new Map<string, ReturnType<typeof handler.labels>>()
   return {
     registry,
     contentType: registry.contentType,
@@ -142,7 +143,10 @@ export function createMetrics(sup: Supervisor, opts: { defaultMetrics?: boolean 
       }
     },
     observeHandler(plugin, ms) {
-      if (Number.isFinite(ms) && ms >= 0) handler.observe({ plugin }, ms / 1000)
+      // Called per handled event: the labelled child is looked up once per plugin, not per call.
+      let child = children.get(plugin)
+      if (!child) children.set(plugin, (child = handler.labels({ plugin })))
+      if (Number.isFinite(ms) && ms >= 0) child.observe(ms / 1000)
     },
   }
 }

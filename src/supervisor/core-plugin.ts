@@ -16,7 +16,7 @@ export class CorePlugin implements PluginHandle {
   private state: PluginState = 'starting'
   private lastError: PluginStatus['lastError'] = null
   private readonly counters = { received: 0, processed: 0, failed: 0, inFlight: 0 }
-  private readonly latency = new Latency()
+  readonly latency = new Latency()
 
   constructor(
     readonly name: string,

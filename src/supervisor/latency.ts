@@ -5,9 +5,12 @@
 export class Latency {
   private readonly samples = new Float64Array(1024)
   private n = 0
+  /** Also told every sample (the /metrics histogram), once the HTTP API is up. */
+  sink: ((ms: number) => void) | undefined
 
   record(ms: number): void {
     this.samples[this.n++ & 1023] = ms
+    if (this.sink) this.sink(ms)
   }
 
   percentiles(): { p50: number; p99: number } {

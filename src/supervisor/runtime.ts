@@ -33,6 +33,8 @@ export interface PluginHandle {
   close(): Promise<void>
   call(fn: string, args: unknown): Promise<unknown>
   status(): PluginStatus
+  /** Where its handler durations go besides its own p50/p99 (the /metrics histogram). */
+  readonly latency?: { sink: ((ms: number) => void) | undefined }
   /** Marks the plugin failed with its error (load, init or start failure). */
   fail(error: unknown): void
 }

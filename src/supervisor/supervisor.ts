@@ -162,6 +162,7 @@ class OutriggerSupervisor implements Supervisor {
       const h = this.config.http
       const server = await startHttpServer(this, { host: o.host ?? h.host, port: o.port ?? h.port, maxBodyBytes: h.maxBodyBytes, requestTimeoutMs: h.requestTimeoutMs })
       this.httpUrl = server.url
+      for (const p of this.handles) if (p.latency) p.latency.sink = (ms) => server.metrics.observeHandler(p.name, ms)
       this.closers.unshift(() => server.close())
     }
   }

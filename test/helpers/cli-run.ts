@@ -66,14 +66,7 @@ export function startHost(app: string, ws: { root: string; enabled: string; runt
   })
 }
 
-/** Polls until `ok()` holds (a state, not a time); fails with what it waited for at the deadline. */
-export async function until(what: string, ok: () => boolean | Promise<boolean>, deadlineMs = 10_000): Promise<void> {
-  const end = Date.now() + deadlineMs
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
+export { until } from './plugins.js'
 
 /** Collects a child's output as it arrives, so a test can wait for a line. */
 export function collect(child: ChildProcess): { out: () => string; exited: Promise<number | null> } {

@@ -48,11 +48,4 @@ export async function startHttpHost(plugins: string[], http: Partial<HostConfig[
   }
 }
 
-/** Polls a condition until it holds (waiting for a state, not for time); fails at the deadline. */
-export async function waitFor(what: string, ok: () => boolean, deadlineMs = 5000): Promise<void> {
-  const end = Date.now() + deadlineMs
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
+export { until as waitFor } from './plugins.js'

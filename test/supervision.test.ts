@@ -57,6 +57,24 @@ for (const isolation of isolations) {
       await until('the new instance works', () => plugin(sup!, 'hog').events.processed === 1)
     })
 
+    if (isolation === 'process') {
+      it('recycles a child whose RSS passes limits.memoryMb after it gives back its work, losing nothing', async () => {
+        await dir.add('fat', worker('fat', { isolation, delivery: 'at-least-once', limits: { memoryMb: 120, unresponsiveMs: 300 } }), `
+          const hoard = []
+          export default { hooks: { async 'm:x'(p, ctx) { if (p.grow) hoard.push(Buffer.alloc(150 * 1048576, 1)); await ctx.state.incrCounter('done') } } }`)
+        sup = await dir.start()
+        const first = plugin(sup, 'fat').instances[0].pid
+        sup.emit('m:x', { grow: true })
+        for (let i = 0; i < 100; i++) sup.emit('m:x', { i })
+        await until('recycled', () => plugin(sup!, 'fat').restarts === 1 && plugin(sup!, 'fat').state === 'running', 20_000)
+        assert.notEqual(plugin(sup, 'fat').instances[0].pid, first)
+        await until('all done', () => plugin(sup!, 'fat').events.processed === 101)
+        const p = plugin(sup, 'fat')
+        assert.equal(p.events.lost + p.events.deadLettered + p.events.redelivered, 0, 'recycling is not a crash')
+        assertBooks(p)
+      })
+    }
+
     it('quarantines a crash loop after maxRestarts, keeps the rest healthy, and an operator restart brings it back', async () => {
       await dir.add('crashy', worker('crashy', { isolation, restart: { maxRestarts: 2, windowMs: 60_000, backoffMs: { initial: 10, max: 50 } } }), `
         export default { hooks: { 'c:x'(p) { if (p.crash) process.exit(1) } } }`)

@@ -26,6 +26,8 @@ export interface DispatchHooks {
   report(event: string, error: unknown): void
   deadLetter(p: Pending, error: SerializedError | null): void
   onIdle(): void
+  /** A lane that takes no new batches (being recycled) has answered all it had. */
+  onLaneEmptied(laneId: number): void
 }
 
 /**
@@ -119,6 +121,7 @@ export class Dispatcher {
     lane.batches.splice(i, 1)
     lane.load -= batch.length
     this.counters.inFlight -= batch.length
+    if (!lane.accepting && lane.batches.length === 0) queueMicrotask(() => this.hooks.onLaneEmptied(lane.id))
     return true
   }
 

@@ -67,6 +67,10 @@ export class WorkerPlugin implements PluginHandle {
       report: (event, error) => this.report(event, error),
       deadLetter: (p, error) => this.toDeadLetters(p, error),
       onIdle: () => this.idleWaiters.splice(0).forEach((f) => f()),
+      onLaneEmptied: (id) => {
+        const slot = this.slots[id]
+        if (slot.expected === 'recycle' && slot.instance) void slot.instance.stop()
+      },
     })
   }
 
@@ -161,13 +165,8 @@ export class WorkerPlugin implements PluginHandle {
     this.log.warn({ plugin: this.name, instance: slot.id, memoryMb }, `plugin "${this.name}" instance ${slot.id} uses ${memoryMb} MB, over limits.memoryMb (${this.cfg.limits.memoryMb}); recycling it`)
     const lane = this.dispatcher.lanes[slot.id]
     lane.accepting = false
-    const check = setInterval(() => {
-      if (lane.batches.length === 0 || slot.instance !== instance) {
-        clearInterval(check)
-        if (slot.instance === instance) void instance.stop()
-      }
-    }, 20)
-    check.unref()
+    // With nothing in flight it goes now; otherwise the dispatcher says when its last batch is answered.
+    if (lane.batches.length === 0) void instance.stop()
   }
 
   private exited(slot: Slot, instance: WorkerInstance, cause: Error, abnormal: boolean): void {

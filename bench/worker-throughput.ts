@@ -7,7 +7,7 @@
 import { type Bench, type Row, log, median, withSupervisor } from './common.js'
 import { driveRaw, driveSystem, rawChannel, sinkPlugin } from './worker-load.js'
 
-const ROUNDS = 5
+const ROUNDS = 7
 const WARMUP = 1
 const N = 300_000
 
@@ -27,8 +27,11 @@ export async function throughput(isolation: 'thread' | 'process'): Promise<Row> 
       }
       const s = median(sys)
       const b = median(base)
+      // Rounds are paired (system, then raw, back to back): the median of the pairs' ratios
+      // cancels drift that a ratio of two medians would keep.
+      const ratio = median(sys.map((x, i) => x / base[i]))
       log(`throughput ${isolation}: outrigger ${Math.round(s)} ev/s, raw ${Math.round(b)} ev/s (rounds: ${sys.map(Math.round).join(', ')} | ${base.map(Math.round).join(', ')})`)
-      return { metric: `end-to-end to a no-op ${isolation} plugin`, unit: 'events/s', raw: b, system: s, ratio: s / b, target: '≥ 0.70 of raw', met: s / b >= 0.7 }
+      return { metric: `end-to-end to a no-op ${isolation} plugin`, unit: 'events/s', raw: b, system: s, ratio, target: '≥ 0.70 of raw', met: ratio >= 0.7 }
     })
   } finally {
     await raw.close()

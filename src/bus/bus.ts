@@ -53,8 +53,8 @@ export class Bus {
     this.runningPipes++
     try {
       let value: unknown = payload
+      let started = performance.now()
       for (const target of targets) {
-        const started = performance.now()
         try {
           const out = await target.run(value, event)
           if (out !== undefined) value = out
@@ -65,7 +65,9 @@ export class Bus {
             details: { plugin: target.plugin, event, status: typeof status === 'number' ? status : undefined },
           })
         }
-        const ms = performance.now() - started
+        const ended = performance.now()
+        const ms = ended - started
+        started = ended
         // Warn, never cut off: Kuzzle's pipe timeout answered 504 while the pipe kept running.
         if (ms > this.opts.pipeWarnMs) this.opts.log.warn({ plugin: target.plugin, event, ms }, `pipe "${event}" of plugin "${target.plugin}" took ${Math.round(ms)} ms`)
       }

@@ -7,6 +7,8 @@ import { EventQueue, type Pending } from './queue.js'
 
 /** Events per batch: big enough to amortise a message, small enough to keep latency low. */
 export const BATCH_MAX = 256
+/** The smallest share of a burst worth a message of its own. */
+const MIN_SHARE = 16
 /** Batches an instance may hold at once: enough to keep it busy while the next one travels. */
 export const INFLIGHT_BATCHES = 4
 
@@ -81,9 +83,16 @@ export class Dispatcher {
     }
     while (this.queue.depth > 0) {
       let best: Lane | undefined
-      for (const lane of this.lanes) if (this.hasRoom(lane) && (!best || lane.load < best.load)) best = lane
+      let free = 0
+      for (const lane of this.lanes) {
+        if (!this.hasRoom(lane)) continue
+        free++
+        if (!best || lane.load < best.load) best = lane
+      }
       if (!best) return
-      this.send(best, this.queue.take(0, BATCH_MAX))
+      // A burst is shared among the instances with room rather than all sent to the first.
+      const size = free > 1 ? Math.min(BATCH_MAX, Math.max(MIN_SHARE, Math.ceil(this.queue.depth / free))) : BATCH_MAX
+      this.send(best, this.queue.take(0, size))
     }
   }
 

@@ -33,7 +33,10 @@ export class CorePlugin implements PluginHandle {
       this.rt.bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => this.deliver(fn, pattern, event, payload) })
     }
     for (const [pattern, fn] of Object.entries(this.def.pipes ?? {})) {
-      this.rt.bus.pipes.add({ plugin: this.name, pattern, run: (payload, event) => fn(payload, this.ctx, { event, subscription: pattern }) })
+      // Pipes sit on request paths: the meta object is made once per event name, not per call.
+      const metas = new Map<string, { event: string; subscription: string }>()
+      const meta = (event: string) => metas.get(event) ?? (metas.size < 1000 ? metas.set(event, Object.freeze({ event, subscription: pattern })).get(event)! : { event, subscription: pattern })
+      this.rt.bus.pipes.add({ plugin: this.name, pattern, run: (payload, event) => fn(payload, this.ctx, meta(event)) })
     }
   }
 

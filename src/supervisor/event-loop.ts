@@ -1,12 +1,14 @@
 import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks'
 import { round } from './latency.js'
 
+const RESOLUTION_MS = 10
+
 /**
  * The host's own event-loop health: delay percentiles over a sliding window (the histogram is
  * reset every window so an old stall does not haunt the report forever) and utilization.
  */
 export class EventLoopMonitor {
-  private readonly h = monitorEventLoopDelay({ resolution: 10 })
+  private readonly h = monitorEventLoopDelay({ resolution: RESOLUTION_MS })
   private last = { p50Ms: 0, p99Ms: 0, maxMs: 0 }
   private elu: EventLoopUtilization = performance.eventLoopUtilization()
   private utilization = 0
@@ -28,7 +30,9 @@ export class EventLoopMonitor {
 
   private read() {
     if (this.h.count === 0) return { p50Ms: 0, p99Ms: 0, maxMs: 0 }
-    return { p50Ms: round(this.h.percentile(50) / 1e6), p99Ms: round(this.h.percentile(99) / 1e6), maxMs: round(this.h.max / 1e6) }
+    // The histogram times the whole sampling interval; the delay is what exceeds it.
+    const ms = (ns: number) => round(Math.max(0, ns / 1e6 - RESOLUTION_MS))
+    return { p50Ms: ms(this.h.percentile(50)), p99Ms: ms(this.h.percentile(99)), maxMs: ms(this.h.max) }
   }
 
   /** The worse of the current and the last full window. */

@@ -3,6 +3,8 @@
  * pm2 runs). SIGINT, SIGTERM and pm2's `shutdown` message stop it gracefully; a second signal
  * while stopping exits at once (both handled in one place, src/pm2/shutdown.ts).
  */
+import { existsSync } from 'node:fs'
+import path from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
 import { request } from '../control/client.js'
 import { resolveRuntimeDir, socketPath } from '../control/socket-path.js'
@@ -23,7 +25,7 @@ export function registerStart(program: Command): void {
     .command('start')
     .description('run the supervisor in the foreground until SIGINT or SIGTERM')
     .option('--plugins <dir>', 'the enabled plugins folder (default: the config\'s pluginsDir, else plugins/enabled)')
-    .option('--config <file>', 'the host config, outrigger.config.json')
+    .option('--config <file>', 'the host config (default: ./outrigger.config.json when it exists)')
     .option('--port <n>', 'HTTP port (0 picks a free one)', parsePort)
     .option('--strict', 'refuse to start when any plugin fails')
     .action(async (opts: StartOptions, cmd: Command) => {
@@ -34,7 +36,7 @@ export function registerStart(program: Command): void {
       const sup = await startSupervisor({
         app,
         pluginsDir: opts.plugins,
-        config: opts.config,
+        config: opts.config ?? defaultConfigFile(),
         strict: Boolean(opts.strict),
         control: { runtimeDir },
         http: opts.port === undefined ? true : { port: opts.port },
@@ -65,6 +67,12 @@ async function refuseIfRunning(app: string, runtimeDir: string): Promise<void> {
   if (alive) {
     throw new OutriggerError('RIG_ERR_CONTROL_IN_USE', `a live supervisor for app "${app}" already answers on control socket ${file}; stop it first or start this one with another --app`)
   }
+}
+
+/** `npm start` in a project folder needs no flag: its `outrigger.config.json` is the config. */
+function defaultConfigFile(): string | undefined {
+  const file = path.resolve('outrigger.config.json')
+  return existsSync(file) ? file : undefined
 }
 
 function parsePort(v: string): number {

@@ -16,6 +16,9 @@ import { RpcLink } from './rpc.js'
 /** A batch's outcome, as `RanMsg` carries it. */
 export type RanOutcome = { ms: Float64Array; failures: BatchFailure[] }
 
+/** Longest stretch of synchronous hooks before the runtime lets control messages through. */
+const YIELD_MS = 20
+
 export class Runtime {
   private spec: WorkerSpec | undefined
   private def: PluginDefinition = {}
@@ -96,9 +99,16 @@ export class Runtime {
     const ctx = this.ctx as PluginContext
     const ms = new Float64Array(batch.length)
     const failures: BatchFailure[] = []
+    let slice = performance.now()
     for (let i = 0; i < batch.length; i++) {
       const ev = batch[i]
       const t0 = (this.busySince = performance.now())
+      // A batch of synchronous hooks would otherwise hold the loop for the whole batch, and
+      // heartbeats (answered on this loop) would wait: give them a turn every YIELD_MS.
+      if (t0 - slice > YIELD_MS) {
+        await new Promise((r) => setImmediate(r))
+        slice = performance.now()
+      }
       try {
         const hook = hooks[ev.subscription]
         if (typeof hook !== 'function') throw new CodedError('RIG_ERR_UNKNOWN_TARGET', `plugin has no hook "${ev.subscription}"`)

@@ -140,7 +140,7 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private beat(slot: Slot, instance: WorkerInstance, h: { memoryMb: number; eventLoopP99Ms: number; busyMs: number }): void {
-    slot.beat = { memoryMb: h.memoryMb, eventLoopP99Ms: h.eventLoopP99Ms, at: Date.now() }
+    slot.beat = { memoryMb: Math.round(h.memoryMb * 10) / 10, eventLoopP99Ms: Math.round(h.eventLoopP99Ms * 100) / 100, at: Date.now() }
     if (slot.state === 'unresponsive') slot.state = 'running'
     if (h.busyMs > this.cfg.limits.handlerTimeoutMs) {
       this.unresponsive(slot, instance, `a hook has run for ${Math.round(h.busyMs)} ms, past limits.handlerTimeoutMs (${this.cfg.limits.handlerTimeoutMs})`)

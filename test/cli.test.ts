@@ -283,7 +283,7 @@ describe('plugin folders: validate, enable, disable, new → start', () => {
     const { out, exited } = collect(child)
     try {
       await until('the supervisor to start', () => /"trip" running/.test(out()), 30_000)
-      const ownTest = await runNode(['--test', 'test/'], path.join(available, 'hello'))
+      const ownTest = await runNode(['--test'], path.join(available, 'hello'))
       assert.equal(ownTest.code, 0, ownTest.stdout)
       const s = await rig(['--app', 'trip', 'status', '--json'], opts)
       const report = JSON.parse(s.stdout) as StatusReport

@@ -19,7 +19,7 @@ export function manifestJson(t: TemplateInput): string {
 }
 
 export function packageJson(t: TemplateInput): string {
-  const pkg = { name: `outrigger-plugin-${t.name}`, version: '0.1.0', private: true, type: 'module', scripts: { test: 'node --test test/' } }
+  const pkg = { name: `outrigger-plugin-${t.name}`, version: '0.1.0', private: true, type: 'module', scripts: { test: 'node --test' } }
   return JSON.stringify(pkg, null, 2) + '\n'
 }
 

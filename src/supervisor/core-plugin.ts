@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { OutriggerError, errorMessage } from '../errors.js'
 import type { Manifest } from '../manifest/schema.js'
-import type { ActionFn, ActionRequest, PluginContext, PluginDefinition } from '../plugin/types.js'
+import type { ActionFn, ActionRequest, HookFn, PluginContext, PluginDefinition } from '../plugin/types.js'
 import { Latency } from './latency.js'
 import type { PluginHandle, SupervisorRuntime } from './runtime.js'
 import type { PluginState, PluginStatus } from './status-types.js'
@@ -40,16 +40,32 @@ export class CorePlugin implements PluginHandle {
     }
   }
 
-  private deliver(fn: (p: unknown, c: PluginContext, m: { event: string; subscription: string }) => unknown, subscription: string, event: string, payload: unknown): void {
+  private deliver(fn: HookFn, subscription: string, event: string, payload: unknown): void {
     this.counters.received++
     this.counters.inFlight++
-    queueMicrotask(() => {
+    // One microtask drains every delivery queued in this tick: a microtask per event cost more
+    // than the listener itself for small hooks.
+    this.pending.push(fn, subscription, event, payload)
+    if (this.pending.length === 4) queueMicrotask(this.runPending)
+  }
+
+  /** Deliveries waiting for the drain, flattened as [fn, subscription, event, payload, …]. */
+  private pending: unknown[] = []
+
+  private readonly runPending = (): void => {
+    const batch = this.pending
+    this.pending = []
+    for (let i = 0; i < batch.length; i += 4) {
+      const fn = batch[i] as HookFn
+      const subscription = batch[i + 1] as string
+      const event = batch[i + 2] as string
       const started = performance.now()
       let out: unknown
       try {
-        out = fn(payload, this.ctx, { event, subscription })
+        out = fn(batch[i + 3], this.ctx, { event, subscription })
       } catch (err) {
-        return this.settle(started, event, err)
+        this.settle(started, event, err)
+        continue
       }
       if (out && typeof (out as Promise<unknown>).then === 'function') {
         ;(out as Promise<unknown>).then(
@@ -57,7 +73,7 @@ export class CorePlugin implements PluginHandle {
           (err) => this.settle(started, event, err ?? new Error('hook rejected')),
         )
       } else this.settle(started, event)
-    })
+    }
   }
 
   private settle(started: number, event: string, err?: unknown): void {

@@ -6,16 +6,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test'
 import { LmdbStore } from '../src/state/lmdb-store.js'
 import type { DeadLetter } from '../src/supervisor/types.js'
 import { BIN, collect, rig } from './helpers/cli-run.js'
-import { PluginDir, core, until, worker } from './helpers/plugins.js'
+import { alive, PluginDir, core, until, worker } from './helpers/plugins.js'
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 /** Starts the real `outrigger start` on a plugin folder, with its own socket folder and state. */
 async function startCli(dir: PluginDir, app: string, config: object) {

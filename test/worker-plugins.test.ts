@@ -3,17 +3,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { assertBooks } from './helpers/books.js'
-import { PluginDir, core, until, worker } from './helpers/plugins.js'
+import { alive, PluginDir, core, until, worker } from './helpers/plugins.js'
 
 const plugin = (sup: Supervisor, name: string) => sup.status().plugins.find((p) => p.name === name)!
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thread', 'process']) as Array<'thread' | 'process'>) {
   describe(`worker plugins (${isolation})`, () => {

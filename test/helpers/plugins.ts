@@ -80,3 +80,13 @@ export function memoryLogger() {
   }
   return { logger: make({}), lines }
 }
+
+/** Whether a process still exists (signal 0 checks without touching it). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -2,8 +2,7 @@
  * The contract between the dispatcher and one running worker instance, whatever isolates it.
  * Two adapters implement it (`thread-host.ts`, `process-host.ts`); `select.ts` picks one.
  */
-import type { WorkerSettings } from '../manifest/schema.js'
-import type { EventResult, Heartbeat, StartInfo, WireEvent } from '../protocol.js'
+import type { EventResult, Heartbeat, StartInfo, WireEvent, WorkerSpec } from '../protocol.js'
 
 export type { EventResult, Heartbeat, StartInfo, WireEvent } from '../protocol.js'
 
@@ -22,23 +21,13 @@ export interface HostBridge {
   log(level: string, obj: unknown, msg?: string): void
 }
 
-/** Everything needed to start one instance of a worker plugin. */
-export interface InstanceSpec {
-  plugin: string
-  version: string
-  instanceId: number
-  /** Absolute path of the plugin's main module. */
-  entry: string
-  rootPath: string
-  dataDir: string
-  /** Must be structured-cloneable. */
-  options: unknown
-  /**
-   * `memoryMb` caps a thread's old generation (`resourceLimits`) and a child's V8 heap
-   * (`--max-old-space-size`); `startTimeoutMs` bounds load + `init`; `stopTimeoutMs` bounds a
-   * graceful stop before it turns into a kill.
-   */
-  limits: WorkerSettings['limits']
+/**
+ * Everything needed to start one instance of a worker plugin: the cloneable part that travels to
+ * the worker (`WorkerSpec`: `entry` is the absolute main module, `options` must be cloneable,
+ * `limits.memoryMb` caps a thread's old generation or a child's V8 heap, `startTimeoutMs` bounds
+ * load + `init`, `stopTimeoutMs` a graceful stop), plus the host-side bridge.
+ */
+export interface InstanceSpec extends Omit<WorkerSpec, 'callTimeoutMs'> {
   /** Timeout of every rpc call, both ways (plugin functions, ctx.state/call…). Default 30000. */
   callTimeoutMs?: number
   bridge: HostBridge

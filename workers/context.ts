@@ -4,7 +4,7 @@
  */
 import type { PluginContext, PluginLogger, PluginState } from '../src/plugin/types.js'
 import type { WorkerSpec } from '../src/protocol.js'
-import type { RemoteCall } from './rpc.js'
+import type { RemoteCall } from '../src/rpc-link.js'
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const
 

@@ -6,7 +6,7 @@
  * channel closes, and the child leaves with it, so there are never orphans.
  */
 import type { HostToWorker, WorkerToHost } from '../src/protocol.js'
-import { CodedError, toWire } from './errors.js'
+import { OutriggerError, serializeError } from '../src/errors.js'
 import { Runtime } from './runtime.js'
 
 process.on('SIGINT', () => {})
@@ -31,7 +31,7 @@ process.on('message', (msg: HostToWorker) => {
     case 'rpc':
       return runtime.onControl(msg)
     default:
-      throw new CodedError('RIG_ERR_WORKER_START', `protocol error: unexpected message "${(msg as { code?: unknown }).code}"`)
+      throw new OutriggerError('RIG_ERR_WORKER_START', `protocol error: unexpected message "${(msg as { code?: unknown }).code}"`)
   }
 })
 
@@ -44,7 +44,7 @@ if (!process.send) {
 function fatal(err: unknown): void {
   setTimeout(() => process.exit(1), 1000).unref()
   try {
-    process.send?.({ code: 'fatal', error: toWire(err) } satisfies WorkerToHost, () => process.exit(1))
+    process.send?.({ code: 'fatal', error: serializeError(err) } satisfies WorkerToHost, () => process.exit(1))
   } catch {
     process.exit(1)
   }

@@ -10,8 +10,8 @@ import type {
   BatchFailure, Heartbeat, HostToWorker, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../src/protocol.js'
 import { buildContext } from './context.js'
-import { CodedError, toWire } from './errors.js'
-import { RpcLink } from './rpc.js'
+import { OutriggerError, serializeError } from '../src/errors.js'
+import { RpcLink } from '../src/rpc-link.js'
 
 /** A batch's outcome, as `RanMsg` carries it. */
 export type RanOutcome = { ms: Float64Array; failures: BatchFailure[] }
@@ -56,12 +56,12 @@ export class Runtime {
         try {
           await this.def.init(ctx)
         } catch (err) {
-          throw new CodedError('RIG_ERR_PLUGIN_INIT', `init of plugin "${spec.plugin}" threw: ${message(err)}`, { cause: err })
+          throw new OutriggerError('RIG_ERR_PLUGIN_INIT', `init of plugin "${spec.plugin}" threw: ${message(err)}`, { cause: err })
         }
       }
       return { code: 'started', info: { hooks: Object.keys(this.hooks), functions: Object.keys(this.functions) } }
     } catch (err) {
-      return { code: 'start-failed', error: toWire(err) }
+      return { code: 'start-failed', error: serializeError(err) }
     }
   }
 
@@ -83,7 +83,7 @@ export class Runtime {
       return { code: 'stopped' }
     } catch (err) {
       const plugin = this.spec?.plugin
-      return { code: 'stopped', error: toWire(new CodedError('RIG_ERR_PLUGIN_INIT', `close of plugin "${plugin}" threw: ${message(err)}`, { cause: err })) }
+      return { code: 'stopped', error: serializeError(new OutriggerError('RIG_ERR_PLUGIN_INIT', `close of plugin "${plugin}" threw: ${message(err)}`, { cause: err })) }
     }
   }
 
@@ -91,7 +91,7 @@ export class Runtime {
   onControl(msg: HostToWorker): void {
     if (msg.code === 'ping') this.post({ code: 'pong', id: msg.id, heartbeat: this.heartbeat() })
     else if (msg.code === 'rpc' && this.rpc) this.rpc.deliver(msg)
-    else throw new CodedError('RIG_ERR_WORKER_START', `protocol error: unexpected control message "${(msg as { code?: unknown }).code}"`)
+    else throw new OutriggerError('RIG_ERR_WORKER_START', `protocol error: unexpected control message "${(msg as { code?: unknown }).code}"`)
   }
 
   private async runNow(batch: WireEvent[]): Promise<RanOutcome> {
@@ -111,14 +111,14 @@ export class Runtime {
       }
       try {
         const hook = hooks[ev.subscription]
-        if (typeof hook !== 'function') throw new CodedError('RIG_ERR_UNKNOWN_TARGET', `plugin has no hook "${ev.subscription}"`)
+        if (typeof hook !== 'function') throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `plugin has no hook "${ev.subscription}"`)
         const r = hook(ev.payload, ctx, { event: ev.event, subscription: ev.subscription }) as PromiseLike<unknown> | undefined
         // Awaiting only real promises keeps a synchronous hook free of a microtask hop per event.
         if (r !== null && typeof r === 'object' && typeof r.then === 'function') await r
         ms[i] = performance.now() - t0
       } catch (err) {
         ms[i] = performance.now() - t0
-        failures.push({ i, error: toWire(err) })
+        failures.push({ i, error: serializeError(err) })
       }
     }
     this.busySince = 0
@@ -127,7 +127,7 @@ export class Runtime {
 
   private callFunction(name: string, args: unknown, ctx: PluginContext): unknown {
     const fn = Object.hasOwn(this.functions, name) ? this.functions[name] : undefined
-    if (typeof fn !== 'function') throw new CodedError('RIG_ERR_UNKNOWN_TARGET', `plugin "${this.spec?.plugin}" has no function "${name}"`)
+    if (typeof fn !== 'function') throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `plugin "${this.spec?.plugin}" has no function "${name}"`)
     return fn(args, ctx)
   }
 
@@ -150,15 +150,15 @@ async function load(spec: WorkerSpec): Promise<PluginDefinition> {
   try {
     mod = await import(pathToFileURL(spec.entry).href)
   } catch (err) {
-    throw new CodedError('RIG_ERR_PLUGIN_LOAD', `cannot load plugin "${spec.plugin}" from ${spec.entry}: ${message(err)}`, { cause: err })
+    throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `cannot load plugin "${spec.plugin}" from ${spec.entry}: ${message(err)}`, { cause: err })
   }
   const def = (mod.default ?? mod) as PluginDefinition
   if (def === null || typeof def !== 'object') {
-    throw new CodedError('RIG_ERR_PLUGIN_LOAD', `${spec.entry} exports no plugin definition (expected "export default definePlugin({...})")`)
+    throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `${spec.entry} exports no plugin definition (expected "export default definePlugin({...})")`)
   }
   const refused = (['pipes', 'controllers'] as const).filter((k) => def[k] && Object.keys(def[k]).length > 0)
   if (refused.length > 0) {
-    throw new CodedError(
+    throw new OutriggerError(
       'RIG_ERR_WORKER_DEFINITION',
       `worker plugin "${spec.plugin}" defines ${refused.join(' and ')}, which only core plugins may: move them to a core plugin or set "type": "core"`,
     )

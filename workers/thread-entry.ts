@@ -5,7 +5,7 @@
 import { getHeapStatistics } from 'node:v8'
 import type { MessagePort } from 'node:worker_threads'
 import type { HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg } from '../src/protocol.js'
-import { CodedError } from './errors.js'
+import { OutriggerError } from '../src/errors.js'
 import { Runtime } from './runtime.js'
 
 let runtime: Runtime | undefined
@@ -27,11 +27,11 @@ export default async function task(msg: HostToWorker): Promise<StartedMsg | Star
     case 'stop':
       return started().stop()
     default:
-      throw new CodedError('RIG_ERR_WORKER_START', `protocol error: unexpected task "${(msg as { code?: unknown }).code}"`)
+      throw new OutriggerError('RIG_ERR_WORKER_START', `protocol error: unexpected task "${(msg as { code?: unknown }).code}"`)
   }
 }
 
 function started(): Runtime {
-  if (!runtime) throw new CodedError('RIG_ERR_WORKER_START', 'protocol error: a task arrived before "start"')
+  if (!runtime) throw new OutriggerError('RIG_ERR_WORKER_START', 'protocol error: a task arrived before "start"')
   return runtime
 }

@@ -9,7 +9,7 @@ import { deserializeError, errorMessage, isOutriggerError, OutriggerError, seria
 import type {
   EventResult, Heartbeat, HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../protocol.js'
-import { RpcLink, type RemoteCall } from './rpc.js'
+import { RpcLink, type RemoteCall } from '../rpc-link.js'
 import type { ExitInfo, HostBridge, InstanceSpec, WorkerInstance } from './worker-host.js'
 
 const debug = debuglog('outrigger')

@@ -129,8 +129,18 @@ export class CorePlugin implements PluginHandle {
     return f(args, this.ctx)
   }
 
+  /** An action of a plugin that has not failed (a failed plugin answers no route). */
   action(controller: string, action: string): ActionFn | undefined {
-    return this.def.controllers?.[controller]?.[action]
+    return this.state === 'failed' ? undefined : this.def.controllers?.[controller]?.[action]
+  }
+
+  /** `controller/action` for every action, or none once the plugin failed. */
+  actions(): string[] {
+    return this.state === 'failed' ? [] : this.declaredActions()
+  }
+
+  private declaredActions(): string[] {
+    return Object.entries(this.def.controllers ?? {}).flatMap(([c, actions]) => Object.keys(actions).map((a) => `${c}/${a}`))
   }
 
   runAction(fn: ActionFn, request: ActionRequest): unknown {
@@ -148,7 +158,7 @@ export class CorePlugin implements PluginHandle {
       state: this.state,
       hooks: Object.keys(def.hooks ?? {}),
       pipes: Object.keys(def.pipes ?? {}),
-      controllers: Object.entries(def.controllers ?? {}).flatMap(([c, actions]) => Object.keys(actions).map((a) => `${c}/${a}`)),
+      controllers: this.declaredActions(),
       functions: Object.keys(def.functions ?? {}),
       shadowed: this.shadowed,
       restarts: 0,

@@ -189,7 +189,8 @@ class OutriggerSupervisor implements Supervisor {
 
   async runAction(target: ActionTarget, request: ActionRequest): Promise<unknown> {
     const plugin = this.byName.get(target.plugin)
-    const fn = plugin instanceof CorePlugin && plugin.status().state !== 'failed' ? plugin.action(target.controller, target.action) : undefined
+    // On the request path: ask the plugin directly rather than build its status report.
+    const fn = plugin instanceof CorePlugin ? plugin.action(target.controller, target.action) : undefined
     if (!fn) throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `no action ${target.plugin}/${target.controller}/${target.action} (see GET /_info for the routes)`)
     const scope = `${target.plugin}/${target.controller}`
     const Action = target.action.charAt(0).toUpperCase() + target.action.slice(1)
@@ -200,7 +201,7 @@ class OutriggerSupervisor implements Supervisor {
   }
 
   routes(): string[] {
-    return this.handles.flatMap((h) => (h instanceof CorePlugin && h.status().state !== 'failed' ? h.status().controllers.map((c) => `${h.name}/${c}`) : []))
+    return this.handles.flatMap((h) => (h instanceof CorePlugin ? h.actions().map((a) => `${h.name}/${a}`) : []))
   }
 
   status(): StatusReport {

@@ -80,7 +80,7 @@ export class BenchPlugins {
       store: 'memory',
       control: false,
       http: false,
-      config: { logLevel: 'silent' },
+      config: { logLevel: 'silent', workerNice: Number(process.env.NICE ?? 10) },
     })
   }
 

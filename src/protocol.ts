@@ -49,6 +49,8 @@ export interface WorkerSpec {
   options: unknown
   limits: WorkerSettings['limits']
   callTimeoutMs: number
+  /** Nice steps the thread running the plugin goes below the host's priority (0: the same). */
+  nice: number
 }
 
 /** comlink traffic, tagged by channel so both directions can share one transport. */

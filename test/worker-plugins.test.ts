@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { getPriority } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import type { Supervisor } from '../src/supervisor/types.js'
@@ -200,6 +201,27 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       const p99 = h.percentile(99) / 1e6
       // A generous bound: the same listener in the host's own loop puts p99 near 20 ms.
       assert.ok(p99 < 10, `host event-loop p99 ${p99.toFixed(2)} ms`)
+    })
+
+    it("runs the plugin's thread workerNice steps below the host's priority, and only that thread", async () => {
+      await dir.add('nicety', worker('nicety', { isolation }), `
+        import { getPriority } from 'node:os'
+        export default { functions: { nice() { return getPriority() } } }`)
+      const niceOf = async (workerNice?: number) => {
+        sup = await dir.start({ config: workerNice === undefined ? {} : { workerNice } })
+        try {
+          return await sup.call<number>('nicety.nice')
+        } finally {
+          await sup.stop()
+          sup = undefined
+        }
+      }
+      const host = getPriority()
+      assert.equal(await niceOf(), Math.min(19, host + 10), 'the default: 10 below the host')
+      assert.equal(await niceOf(15), Math.min(19, host + 15))
+      assert.equal(await niceOf(0), host)
+      // The host's main thread keeps its own priority, thread instances included.
+      assert.equal(getPriority(), host)
     })
   })
 }

@@ -3,8 +3,10 @@
  * runs hooks on batches one event at a time, serves the plugin's functions, answers heartbeats,
  * and runs `close` when asked to stop. The entry files only wire it to their transport.
  */
+import { getPriority, setPriority } from 'node:os'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { pathToFileURL } from 'node:url'
+import { isMainThread } from 'node:worker_threads'
 import type { HookFn, FunctionFn, PluginContext, PluginDefinition } from '../src/plugin/types.js'
 import type {
   BatchFailure, Heartbeat, HostToWorker, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
@@ -45,6 +47,7 @@ export class Runtime {
   async start(spec: WorkerSpec): Promise<StartedMsg | StartFailedMsg> {
     this.spec = spec
     this.loopDelay.enable()
+    if (spec.nice > 0) lowerPriority(spec.nice)
     try {
       const rpc = (this.rpc = new RpcLink((msg) => this.post(msg), spec.callTimeoutMs))
       this.def = await load(spec)
@@ -145,6 +148,22 @@ export class Runtime {
 }
 
 /** Imports the plugin and checks that a worker may run it. */
+/**
+ * When workers take every core, the OS scheduler decides how long the host's event loop waits:
+ * a worker at a higher nice value yields to it. Linux keeps nice values per thread, so a thread
+ * instance lowers only itself; elsewhere the call would lower the whole host, so only child
+ * processes do it there. Raising one's own nice value needs no privilege.
+ */
+function lowerPriority(steps: number): void {
+  if (!isMainThread && process.platform !== 'linux') return
+  try {
+    // Relative, like nice(1): the instance starts at the host's own value.
+    setPriority(0, Math.min(19, getPriority(0) + steps))
+  } catch {
+    // Not permitted (a sandbox): the instance keeps the host's priority, which only costs latency.
+  }
+}
+
 async function load(spec: WorkerSpec): Promise<PluginDefinition> {
   let mod: { default?: unknown }
   try {

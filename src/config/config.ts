@@ -25,6 +25,13 @@ export const HostConfigSchema = z
       .strict()
       .prefault({})
       .describe('Lifecycle and shutdown limits'),
+    workerNice: z
+      .number()
+      .int()
+      .min(0)
+      .max(19)
+      .default(10)
+      .describe("How many nice steps below the host's own priority worker instances run their plugin's thread, so the host's event loop gets the CPU first when workers take every core; 0 runs them on equal terms"),
     maxConcurrentPipes: z.number().int().positive().default(10000).describe('Pipe chains allowed to run at once; more fail fast with RIG_ERR_PIPE_BUSY'),
     http: z
       .object({

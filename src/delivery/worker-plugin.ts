@@ -108,6 +108,7 @@ export class WorkerPlugin implements PluginHandle {
       limits: this.cfg.limits,
       // A plugin function is held to the same limit as a hook.
       callTimeoutMs: this.cfg.limits.handlerTimeoutMs,
+      nice: this.init.rt.config.workerNice,
       bridge: this.bridge(slot.id),
     })
     if (this.closing) {

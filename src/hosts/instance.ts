@@ -246,7 +246,7 @@ function toResults(batch: WireEvent[], { ms, failures }: RanMsg): EventResult[] 
 
 function wireSpec(spec: InstanceSpec): WorkerSpec {
   const { plugin, version, instanceId, entry, rootPath, dataDir, options, limits } = spec
-  return { plugin, version, instanceId, entry, rootPath, dataDir, options, limits, callTimeoutMs: spec.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS }
+  return { plugin, version, instanceId, entry, rootPath, dataDir, options, limits, callTimeoutMs: spec.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, nice: spec.nice ?? 0 }
 }
 
 /** The host services served to the worker; log lines get the plugin and instance stamped on. */

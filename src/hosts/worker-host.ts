@@ -27,9 +27,11 @@ export interface HostBridge {
  * `limits.memoryMb` caps a thread's old generation or a child's V8 heap, `startTimeoutMs` bounds
  * load + `init`, `stopTimeoutMs` a graceful stop), plus the host-side bridge.
  */
-export interface InstanceSpec extends Omit<WorkerSpec, 'callTimeoutMs'> {
+export interface InstanceSpec extends Omit<WorkerSpec, 'callTimeoutMs' | 'nice'> {
   /** Timeout of every rpc call, both ways (plugin functions, ctx.state/call…). Default 30000. */
   callTimeoutMs?: number
+  /** Nice steps below the host; default 0: the instance competes for the CPU on equal terms. */
+  nice?: number
   bridge: HostBridge
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setImmediate as tick } from 'node:timers/promises'
 import { startSupervisor } from '../src/index.js'
-import type { Supervisor } from '../src/index.js'
+import type { HostConfigInput, Supervisor } from '../src/index.js'
 
 /** One line of the final table: the system's figure beside the raw one measured in the same run. */
 export interface Row {
@@ -72,7 +72,7 @@ export class BenchPlugins {
   }
 
   /** A library-mode supervisor: memory store, no control socket, no HTTP, silent logs. */
-  start(): Promise<Supervisor> {
+  start(config: HostConfigInput = {}): Promise<Supervisor> {
     return startSupervisor({
       app: `bench-${path.basename(this.root)}`,
       pluginsDir: path.join(this.root, 'enabled'),
@@ -80,7 +80,7 @@ export class BenchPlugins {
       store: 'memory',
       control: false,
       http: false,
-      config: { logLevel: 'silent', workerNice: Number(process.env.NICE ?? 10) },
+      config: { logLevel: 'silent', ...config },
     })
   }
 
@@ -90,12 +90,12 @@ export class BenchPlugins {
 }
 
 /** Starts a supervisor on fresh plugins, runs `fn`, and always cleans up. */
-export async function withSupervisor<T>(plugins: Array<[string, object, string]>, fn: (sup: Supervisor) => Promise<T>): Promise<T> {
+export async function withSupervisor<T>(plugins: Array<[string, object, string]>, fn: (sup: Supervisor) => Promise<T>, config?: HostConfigInput): Promise<T> {
   const dir = await BenchPlugins.create()
   let sup: Supervisor | undefined
   try {
     for (const [name, manifest, code] of plugins) await dir.add(name, manifest, code)
-    sup = await dir.start()
+    sup = await dir.start(config)
     return await fn(sup)
   } finally {
     await sup?.stop()

@@ -244,6 +244,28 @@ describe('plugin folders: validate, enable, disable, new → start', () => {
     assert.match(e.stdout, /entry file index\.js does not exist/)
   })
 
+  it("validate survives an entry whose top-level code loops, exits or prints, and says which", async () => {
+    const entries: Record<string, string> = {
+      looping: 'while (true) {}\nexport default {}\n',
+      exiting: "process.stderr.write('no config found\\n'); process.exit(7)\nexport default {}\n",
+      chatty: "console.log('hello from the top level'); setInterval(() => {}, 1000)\nexport default { hooks: {} }\n",
+    }
+    const root = path.join(ws.root, 'odd')
+    for (const [name, code] of Object.entries(entries)) {
+      await mkdir(path.join(root, name), { recursive: true })
+      await writeFile(path.join(root, name, 'manifest.json'), JSON.stringify({ name, version: '1.0.0', type: 'core' }))
+      await writeFile(path.join(root, name, 'index.js'), code)
+    }
+    await writeFile(path.join(root, 'package.json'), '{"type":"module"}')
+    const r = await rig(['validate', root, '--json', '--timeout', '2000'], { runtimeDir: ws.runtimeDir })
+    assert.equal(r.code, 1, r.stderr)
+    const byName = Object.fromEntries((JSON.parse(r.stdout) as { dir: string; ok: boolean; problems: string[] }[]).map((v) => [path.basename(v.dir), v]))
+    assert.match(byName.looping.problems.join(), /did not finish importing within 2000 ms/)
+    assert.match(byName.exiting.problems.join(), /ended the process while being imported \(exit code 7\): no config found/)
+    assert.deepEqual(byName.chatty.problems, [], 'its console output stays off ours, and its timer does not hold validate')
+    assert.equal(byName.chatty.ok, true)
+  })
+
   it('enable links enabled/<name> → ../available/<name>; disable removes it', async () => {
     await cp(path.join(CLI_FIXTURES, 'broken'), path.join(ws.root, 'plugins', 'available', 'broken'), { recursive: true })
     const opts = { runtimeDir: ws.runtimeDir, cwd: ws.root }

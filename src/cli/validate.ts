@@ -2,13 +2,15 @@
  * `validate <dir>`: every problem of a plugin folder (manifest, entry file, what the entry
  * exports), or of each plugin folder inside a plugins folder. Exit 1 when there is any.
  */
+import { fork } from 'node:child_process'
 import { readdir, stat } from 'node:fs/promises'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
-import type { Command } from 'commander'
+import { fileURLToPath } from 'node:url'
+import { InvalidArgumentError, type Command } from 'commander'
 import { checkManifest } from '../manifest/load.js'
 import type { Manifest } from '../manifest/schema.js'
 import { EXIT, printJson, println, wantsJson } from './context.js'
+import type { ProbeReport } from './probe-entry.js'
 import { paint, useColor } from './table.js'
 
 const KNOWN_KEYS = new Set(['hooks', 'pipes', 'controllers', 'functions', 'init', 'whenReady', 'close', 'options', 'provides'])
@@ -24,8 +26,9 @@ export function registerValidate(program: Command): void {
     .command('validate <dir>')
     .description('check a plugin folder (or every plugin in a plugins folder) and print every problem')
     .option('--json', 'print [{dir, ok, problems}] as JSON')
-    .action(async (dir: string, _opts: unknown, cmd: Command) => {
-      const results = await validateAll(path.resolve(dir))
+    .option('--timeout <ms>', "how long an entry's top-level code may take to import", parseTimeout, 10_000)
+    .action(async (dir: string, opts: { timeout: number }, cmd: Command) => {
+      const results = await validateAll(path.resolve(dir), opts.timeout)
       if (wantsJson(cmd)) printJson(results)
       else {
         const color = useColor()
@@ -39,43 +42,69 @@ export function registerValidate(program: Command): void {
 }
 
 /** A folder with a manifest is one plugin; a folder without one is treated as a plugins folder. */
-async function validateAll(dir: string): Promise<Validation[]> {
+async function validateAll(dir: string, timeoutMs: number): Promise<Validation[]> {
   const st = await stat(dir).catch(() => null)
   if (!st?.isDirectory()) return [{ dir, ok: false, problems: ['not a folder'] }]
-  if (await stat(path.join(dir, 'manifest.json')).catch(() => null)) return [await validatePlugin(dir)]
+  if (await stat(path.join(dir, 'manifest.json')).catch(() => null)) return [await validatePlugin(dir, timeoutMs)]
   const entries = await readdir(dir, { withFileTypes: true })
   const subdirs = entries.filter((e) => e.isDirectory() || e.isSymbolicLink()).map((e) => path.join(dir, e.name))
   if (subdirs.length === 0) return [{ dir, ok: false, problems: ['manifest.json is missing: every plugin folder needs one'] }]
-  return Promise.all(subdirs.map(validatePlugin))
+  return Promise.all(subdirs.map((d) => validatePlugin(d, timeoutMs)))
 }
 
-export async function validatePlugin(dir: string): Promise<Validation> {
+export async function validatePlugin(dir: string, timeoutMs = 10_000): Promise<Validation> {
   const { manifest, problems } = await checkManifest(dir)
-  if (manifest) problems.push(...(await checkEntry(dir, manifest)))
+  if (manifest) problems.push(...(await checkEntry(dir, manifest, timeoutMs)))
   return { dir, ok: problems.length === 0, problems }
 }
 
 /** The entry must exist, import, and default-export a plugin definition that fits the type. */
-async function checkEntry(dir: string, manifest: Manifest): Promise<string[]> {
+async function checkEntry(dir: string, manifest: Manifest, timeoutMs: number): Promise<string[]> {
   const file = path.resolve(dir, manifest.main)
   const st = await stat(file).catch(() => null)
   if (!st?.isFile()) return [`main: entry file ${manifest.main} does not exist`]
-  let mod: { default?: unknown }
-  try {
-    mod = (await import(pathToFileURL(file).href)) as { default?: unknown }
-  } catch (err) {
-    return [`main: ${manifest.main} cannot be imported: ${(err as Error).message}`]
-  }
-  const def = mod.default
-  if (!def || typeof def !== 'object') return [`main: ${manifest.main} has no default export of a plugin definition (export default { hooks, functions, … })`]
+  const probe = await probeEntry(file, timeoutMs)
+  if ('problem' in probe) return [`main: ${manifest.main} ${probe.problem}`]
+  if (!probe.ok) return [`main: ${manifest.main} cannot be imported: ${probe.message}`]
+  if (probe.kind !== 'object') return [`main: ${manifest.main} has no default export of a plugin definition (export default { hooks, functions, … })`]
   const problems: string[] = []
-  for (const key of Object.keys(def)) {
+  for (const key of probe.keys) {
     if (!KNOWN_KEYS.has(key)) problems.push(`main: unknown export key "${key}" (known: ${[...KNOWN_KEYS].join(', ')})`)
   }
   if (manifest.type === 'worker') {
     for (const key of ['pipes', 'controllers', 'provides']) {
-      if ((def as Record<string, unknown>)[key]) problems.push(`main: a worker plugin cannot define ${key}; only core plugins may`)
+      if (probe.truthy.includes(key)) problems.push(`main: a worker plugin cannot define ${key}; only core plugins may`)
     }
   }
   return problems
+}
+
+const PROBE = fileURLToPath(new URL('./probe-entry.js', import.meta.url))
+
+/** Imports the entry in a child process (see probe-entry.ts), killed if it outlives `timeoutMs`. */
+function probeEntry(file: string, timeoutMs: number): Promise<ProbeReport | { problem: string }> {
+  return new Promise((resolve) => {
+    // The entry's own output is kept off ours (it would break --json); its stderr explains a crash.
+    const child = fork(PROBE, [file], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] })
+    let stderr = ''
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)))
+    let report: ProbeReport | undefined
+    child.once('message', (m: ProbeReport) => (report = m))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      resolve({ problem: `did not finish importing within ${timeoutMs} ms: does its top-level code wait or loop forever? (raise the limit with --timeout)` })
+    }, timeoutMs)
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      if (report) return resolve(report)
+      const last = stderr.trim().split('\n').filter(Boolean).pop()
+      resolve({ problem: `ended the process while being imported (${signal ? `signal ${signal}` : `exit code ${code}`})${last ? `: ${last}` : ''}; a plugin must not exit the process` })
+    })
+  })
+}
+
+function parseTimeout(v: string): number {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`must be a positive number of milliseconds (found "${v}")`)
+  return n
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
@@ -9,8 +10,8 @@ import { BIN, collect, rig } from './helpers/cli-run.js'
 import { alive, PluginDir, core, until, worker } from './helpers/plugins.js'
 
 
-/** Starts the real `outrigger start` on a plugin folder, with its own socket folder and state. */
-async function startCli(dir: PluginDir, app: string, config: object) {
+/** Spawns the real `outrigger start` on a plugin folder, with its own socket folder and state. */
+async function spawnCli(dir: PluginDir, app: string, config: object) {
   const cfg = path.join(dir.root, 'outrigger.config.json')
   await writeFile(cfg, JSON.stringify({ pluginsDir: 'enabled', stateDir: 'state', logLevel: 'warn', ...config }))
   const runtimeDir = path.join(dir.root, 'run')
@@ -18,9 +19,14 @@ async function startCli(dir: PluginDir, app: string, config: object) {
     env: { ...process.env, OUTRIGGER_RUNTIME_DIR: runtimeDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const io = collect(child)
-  await until('the supervisor to run', () => /running: /.test(io.out()), 20_000)
-  return { child, io, runtimeDir }
+  return { child, io: collect(child), runtimeDir }
+}
+
+/** The same, once it runs. */
+async function startCli(dir: PluginDir, app: string, config: object) {
+  const cli = await spawnCli(dir, app, config)
+  await until('the supervisor to run', () => /running: /.test(cli.io.out()), 20_000)
+  return cli
 }
 
 async function workerPids(app: string, runtimeDir: string, plugin: string): Promise<number[]> {
@@ -80,6 +86,29 @@ describe('shutdown of the standalone supervisor', () => {
     const missing = []
     for (let id = 0; id < emitted; id++) if (!done.has(id) && !dead.has(id)) missing.push(id)
     assert.deepEqual(missing, [], `${emitted} emitted, ${done.size} processed, ${dead.size} dead letters`)
+  })
+
+  it('on SIGINT while plugins start: finishes starting, then stops gracefully', async () => {
+    // init announces itself, then waits for the test's go-ahead: the signal lands mid-start.
+    await dir.add('slow', core('slow'), `
+      import { existsSync, writeFileSync } from 'node:fs'
+      export default {
+        async init(ctx) {
+          writeFileSync(ctx.dataDir + '/initing', '')
+          while (!existsSync(ctx.dataDir + '/go')) await new Promise((r) => setTimeout(r, 10))
+        },
+        close(ctx) { writeFileSync(ctx.dataDir + '/closed', '') },
+      }`)
+    const { child, io } = await spawnCli(dir, `early-${process.pid}`, {})
+    const data = path.join(dir.root, 'state', 'data', 'slow')
+    await until('init to begin', () => existsSync(path.join(data, 'initing')), 20_000)
+    child.kill('SIGINT')
+    await until('the signal to be held', () => /SIGINT while starting/.test(io.out()), 5000)
+    await writeFile(path.join(data, 'go'), '')
+    assert.equal(await io.exited, 0, io.out())
+    assert.match(io.out(), /running: 1 plugin/)
+    assert.match(io.out(), /SIGINT during start-up, stopping/)
+    assert.ok(existsSync(path.join(data, 'closed')), 'close ran')
   })
 
   it('leaves no worker process behind when the supervisor is SIGKILLed', async () => {

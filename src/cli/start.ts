@@ -10,7 +10,7 @@ import { request } from '../control/client.js'
 import { resolveRuntimeDir, socketPath } from '../control/socket-path.js'
 import { OutriggerError } from '../errors.js'
 import { attachPm2 } from '../pm2/attach.js'
-import { shutdownOnRequest } from '../pm2/shutdown.js'
+import { holdSignalsDuringStart, shutdownOnRequest } from '../pm2/shutdown.js'
 import { println, targetOf } from './context.js'
 
 interface StartOptions {
@@ -33,6 +33,7 @@ export function registerStart(program: Command): void {
       const runtimeDir = resolveRuntimeDir()
       await refuseIfRunning(app, runtimeDir)
       const { startSupervisor } = await import('../supervisor/supervisor.js')
+      const signals = holdSignalsDuringStart()
       const sup = await startSupervisor({
         app,
         pluginsDir: opts.plugins,
@@ -50,7 +51,9 @@ export function registerStart(program: Command): void {
       )
       // Under pm2: `ready` (only now has every plugin started), metrics and actions.
       await attachPm2(sup)
-      await shutdownOnRequest(sup)
+      const stopped = shutdownOnRequest(sup)
+      signals.release()
+      await stopped
     })
 }
 

@@ -63,6 +63,30 @@ export function shutdownOnRequest(sup: Supervisor, opts: ShutdownOptions = {}): 
   return stopping
 }
 
+/**
+ * Holds SIGINT and SIGTERM while the supervisor starts (before `shutdownOnRequest` can stop
+ * it), so Ctrl-C during a slow `init` stops it gracefully once it has started rather than killing
+ * it half-way; a second signal exits at once. `release()` hands a held signal to the single
+ * shutdown (call it after `shutdownOnRequest`).
+ */
+export function holdSignalsDuringStart(): { release(): void } {
+  let held: string | undefined
+  const hold = (signal: NodeJS.Signals): void => {
+    if (held) process.exit(1)
+    held = signal
+    process.stderr.write(`outrigger: ${signal} while starting; stopping once the plugins have started (send it again to exit now)\n`)
+  }
+  process.on('SIGINT', hold)
+  process.on('SIGTERM', hold)
+  return {
+    release(): void {
+      process.off('SIGINT', hold)
+      process.off('SIGTERM', hold)
+      if (held) request(`${held} during start-up`)
+    },
+  }
+}
+
 function exitAfter(resolve: () => void, code: number): void {
   resolve()
   // After the awaiting callers' continuations (a final log line) have run.

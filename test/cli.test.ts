@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { existsSync, readlinkSync } from 'node:fs'
-import { cp, mkdir, writeFile } from 'node:fs/promises'
+import { cp, mkdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { socketPath } from '../src/control/socket-path.js'
@@ -205,6 +205,23 @@ describe('health exit codes 1 and 3', () => {
       assert.equal(r.code, 3, cmd.join(' '))
       assert.match(r.stderr, /RIG_ERR_CONTROL_UNREACHABLE/)
       assert.ok(r.stderr.includes(socketPath('ghost', ws.runtimeDir)), r.stderr)
+    }
+  })
+
+  it('plugins list without a supervisor shows the plugins folder from disk, still exiting 3', async () => {
+    await mkdir(path.join(ws.enabled, 'mangled'))
+    await writeFile(path.join(ws.enabled, 'mangled', 'manifest.json'), '{ "name": "mangled", ')
+    try {
+      const r = await rig(['--app', 'ghost', 'plugins', 'list', '--plugins', ws.enabled], { runtimeDir: ws.runtimeDir })
+      assert.equal(r.code, 3)
+      assert.match(r.stderr, /RIG_ERR_CONTROL_UNREACHABLE/)
+      assert.match(r.stdout, /not running; .* holds:/)
+      assert.match(r.stdout, /^greeter\s+\S+\s+core\s+-\s+not running/m)
+      assert.match(r.stdout, /^broken\s+0\.0\.1\s+core\s+-\s+not running/m)
+      assert.match(r.stdout, /^mangled\s+-\s+-\s+-\s+invalid/m)
+      assert.match(r.stdout, /^mangled: .*manifest\.json/m)
+    } finally {
+      await rm(path.join(ws.enabled, 'mangled'), { recursive: true })
     }
   })
 })

@@ -1,14 +1,17 @@
 /**
- * `plugins list|describe` ask the running supervisor; `plugins enable|disable` manage the
- * `plugins/enabled/<name>` → `../available/<name>` symlinks on disk (applied at the next start).
+ * `plugins list|describe` ask the running supervisor (`list` falls back to the folder on disk when
+ * none answers); `plugins enable|disable` manage the `plugins/enabled/<name>` →
+ * `../available/<name>` symlinks on disk (applied at the next start).
  */
 import { lstat, readlink, stat, symlink, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { request } from '../control/client.js'
+import { isOutriggerError } from '../errors.js'
+import { discover } from '../registry/discovery.js'
 import { checkManifest } from '../manifest/load.js'
 import type { PluginStatus } from '../supervisor/status-types.js'
-import { EXIT, printJson, println, targetOf, wantsJson } from './context.js'
+import { EXIT, printJson, println, reportError, targetOf, wantsJson } from './context.js'
 import { STATUS_HEADERS, STATUS_NUMERIC, statusRows, toneOf } from './status-view.js'
 import { renderTable, useColor, type CellInput } from './table.js'
 
@@ -19,10 +22,20 @@ export function registerPlugins(program: Command): void {
 
   plugins
     .command('list')
-    .description('every plugin the running supervisor loaded')
+    .description('every plugin the running supervisor loaded (without one: what the plugins folder holds)')
     .option('--json', 'print the plugins array of the status report')
-    .action(async (_opts: unknown, cmd: Command) => {
-      const list = (await request(targetOf(cmd), 'plugins.list', {})) as PluginStatus[]
+    .option('--plugins <dir>', 'the enabled plugins folder, listed when no supervisor answers', DEFAULT_ENABLED)
+    .action(async (opts: { plugins: string }, cmd: Command) => {
+      let list: PluginStatus[]
+      try {
+        list = (await request(targetOf(cmd), 'plugins.list', {})) as PluginStatus[]
+      } catch (err) {
+        // --json keeps its contract (the status shape, or exit 3); a person gets what is on disk.
+        if (wantsJson(cmd) || !isOutriggerError(err) || err.code !== 'RIG_ERR_CONTROL_UNREACHABLE') throw err
+        process.exitCode = reportError(err)
+        await listOnDisk(path.resolve(opts.plugins))
+        return
+      }
       if (wantsJson(cmd)) return printJson(list)
       const rows: CellInput[][] = [['NAME', 'VERSION', 'TYPE', 'DELIVERY', 'STATE', 'RESTARTS', 'HOOKS', 'FUNCTIONS'].map((text) => ({ text, tone: 'head' as const }))]
       for (const p of list) {
@@ -53,6 +66,26 @@ export function registerPlugins(program: Command): void {
     .description('remove the enabled link of a plugin (applies at the next start)')
     .option('--plugins <dir>', 'the enabled plugins folder', DEFAULT_ENABLED)
     .action(async (name: string, opts: { plugins: string }) => disable(name, opts.plugins))
+}
+
+/** The plugins folder as the next start would load it, from the manifests alone. */
+async function listOnDisk(dir: string): Promise<void> {
+  const { plugins, warnings } = await discover(dir)
+  println(`not running; ${dir} holds:`)
+  const rows: CellInput[][] = [['NAME', 'VERSION', 'TYPE', 'DELIVERY', 'STATE', 'SHADOWED'].map((text) => ({ text, tone: 'head' as const }))]
+  for (const d of plugins) {
+    const m = d.manifest
+    if (!m) {
+      rows.push([d.name, '-', '-', '-', { text: 'invalid', tone: 'bad' }, d.shadowed.join(', ') || '-'])
+      continue
+    }
+    // The manifest's worker settings: the host config's overrides apply only in a running supervisor.
+    const w = m.type === 'worker' ? m.worker : undefined
+    rows.push([m.name, m.version, w ? `${w.isolation} x${w.instances}` : 'core', w ? w.delivery : '-', 'not running', d.shadowed.join(', ') || '-'])
+  }
+  for (const line of renderTable(rows, { color: useColor() })) println(line)
+  for (const d of plugins) if (d.error) println(`${d.name}: ${d.error.message}`)
+  for (const w of warnings) println(`warning: ${w}`)
 }
 
 function printDescription(p: PluginStatus): void {

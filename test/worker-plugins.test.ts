@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
+import { existsSync, readFileSync } from 'node:fs'
 import { getPriority } from 'node:os'
+import path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import type { Supervisor } from '../src/supervisor/types.js'
@@ -180,6 +182,34 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       assert.equal(await counterOf(sup, 'closer', 'closed'), 2, 'close ran in each instance')
     })
 
+    it('waits for a restart under way when stopped, so no instance outlives the stop', async () => {
+      // The second init (the restart) is slow; the stop lands while it runs.
+      await dir.add('phoenix', worker('phoenix', { isolation, restart: { backoffMs: { initial: 0, max: 0 } } }), `
+        import { existsSync, writeFileSync } from 'node:fs'
+        export default {
+          async init(ctx) {
+            if (!existsSync(ctx.dataDir + '/booted')) return writeFileSync(ctx.dataDir + '/booted', '')
+            writeFileSync(ctx.dataDir + '/respawning', String(process.pid))
+            await new Promise((r) => setTimeout(r, 300))
+            writeFileSync(ctx.dataDir + '/risen', '')
+          },
+          hooks: { 'x:die'() { process.exit(1) } },
+        }`)
+      sup = await dir.start()
+      const data = path.join(dir.stateDir, 'data', 'phoenix')
+      sup.emit('x:die', {})
+      await until('the restart to be under way', () => existsSync(path.join(data, 'respawning')))
+      await sup.stop()
+      assert.ok(existsSync(path.join(data, 'risen')), 'stop waited for the start under way')
+      const p = plugin(sup, 'phoenix')
+      assert.equal(p.state, 'stopped')
+      assert.ok(p.instances.every((i) => i.state === 'stopped'), JSON.stringify(p.instances))
+      if (isolation === 'process') {
+        const pid = Number(readFileSync(path.join(data, 'respawning'), 'utf8'))
+        assert.equal(alive(pid), false, `the restarted child ${pid} is gone`)
+      }
+    })
+
     it('keeps the host responsive while a worker burns 20 ms of CPU per event at 50 events/s', async () => {
       await dir.add('burner', worker('burner', { isolation }), `
         export default { hooks: { 'cpu:burn'() { const end = performance.now() + 20; while (performance.now() < end); } } }`)
@@ -205,7 +235,9 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
 
     it("runs the plugin's thread workerNice steps below the host's priority, and only that thread", async () => {
       await dir.add('nicety', worker('nicety', { isolation }), `
-        import { getPriority } from 'node:os'
+        import { existsSync, readFileSync } from 'node:fs'
+import { getPriority } from 'node:os'
+import path from 'node:path'
         export default { functions: { nice() { return getPriority() } } }`)
       const niceOf = async (workerNice?: number) => {
         sup = await dir.start({ config: workerNice === undefined ? {} : { workerNice } })

@@ -32,6 +32,8 @@ interface Slot {
   expected?: 'stop' | 'recycle'
   unwatch?: () => void
   timer?: NodeJS.Timeout
+  /** A start under way: `close` waits for it, or the new instance would outlive the stop. */
+  spawning?: Promise<void>
   beat?: { memoryMb: number; eventLoopP99Ms: number; at: number }
 }
 
@@ -94,7 +96,15 @@ export class WorkerPlugin implements PluginHandle {
 
   async ready(): Promise<void> {}
 
-  private async spawn(slot: Slot): Promise<void> {
+  private spawn(slot: Slot): Promise<void> {
+    const started = this.startInstance(slot)
+    slot.spawning = started
+    return started.finally(() => {
+      if (slot.spawning === started) slot.spawning = undefined
+    })
+  }
+
+  private async startInstance(slot: Slot): Promise<void> {
     slot.state = 'starting'
     const m = this.init.manifest
     const instance = await hostFor(this.cfg.isolation).start({
@@ -111,8 +121,9 @@ export class WorkerPlugin implements PluginHandle {
       nice: this.init.rt.config.workerNice,
       bridge: this.bridge(slot.id),
     })
-    if (this.closing) {
+    if (this.closing || this.state === 'quarantined') {
       await instance.kill()
+      slot.state = 'stopped'
       return
     }
     slot.instance = instance
@@ -263,6 +274,8 @@ export class WorkerPlugin implements PluginHandle {
   async close(): Promise<void> {
     this.closing = true
     for (const s of this.slots) clearTimeout(s.timer)
+    // A start under way ends first (it sees `closing` and kills what it started).
+    await Promise.all(this.slots.map((s) => s.spawning?.catch(() => undefined)))
     await Promise.all(this.slots.map((s) => this.halt(s, 'stop', true)))
     // Whatever could not be drained leaves the books explicitly: dead letters or lost.
     this.dispatcher.abandon('the supervisor stopped before the event was delivered')

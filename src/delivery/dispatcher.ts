@@ -7,8 +7,6 @@ import { EventQueue, type Pending } from './queue.js'
 
 /** Events per batch: big enough to amortise a message, small enough to keep latency low. */
 export const BATCH_MAX = 256
-/** The smallest share of a burst worth a message of its own. */
-const MIN_SHARE = 16
 /** Batches an instance may hold at once: enough to keep it busy while the next one travels. */
 export const INFLIGHT_BATCHES = 4
 
@@ -90,8 +88,9 @@ export class Dispatcher {
         if (!best || lane.load < best.load) best = lane
       }
       if (!best) return
-      // A burst is shared among the instances with room rather than all sent to the first.
-      const size = free > 1 ? Math.min(BATCH_MAX, Math.max(MIN_SHARE, Math.ceil(this.queue.depth / free))) : BATCH_MAX
+      // A burst is shared evenly among the instances with room. An ack covers a whole batch, so
+      // a few costly events sent to one instance would keep the others idle until all are done.
+      const size = Math.min(BATCH_MAX, Math.ceil(this.queue.depth / free))
       this.send(best, this.queue.take(0, size))
     }
   }

@@ -67,6 +67,21 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       assert.ok(plugin(sup, 'ordered').instances.every((i) => i.state === 'running'))
     })
 
+    it('shares a small burst of costly events among the instances instead of queueing it on one', async () => {
+      await dir.add('pair', worker('pair', { isolation, instances: 2 }), `
+        import { threadId } from 'node:worker_threads'
+        export default { hooks: { async 'cost:ly'(p, ctx) {
+          const end = performance.now() + 30; while (performance.now() < end);
+          await ctx.state.putState('ran-' + p.n, process.pid + '/' + threadId)
+        } } }`)
+      sup = await dir.start()
+      for (let n = 0; n < 4; n++) sup.emit('cost:ly', { n })
+      await until('all four ran', () => plugin(sup!, 'pair').events.processed === 4)
+      const ranOn = new Set<unknown>()
+      for (let n = 0; n < 4; n++) ranOn.add(await (sup as any).rt.store.get(`plugin:pair`, `ran-${n}`))
+      assert.equal(ranOn.size, 2, `ran on ${[...ranOn].join(', ')}`)
+    })
+
     it('matches wildcard hooks in the supervisor and tells the worker which subscription matched', async () => {
       await dir.add('wild', worker('wild', { isolation }), `
         export default { hooks: {

@@ -62,8 +62,8 @@ export interface RpcMsg {
 }
 export type RpcChannel = 'bridge' | 'fn'
 
-// Host → worker. In a thread, start/run/stop travel as piscina tasks and `port` is the control
-// channel (ping, rpc); in a child process, everything shares the IPC channel.
+// Host → worker. In a thread, start and stop travel as piscina tasks and `port` carries the rest
+// (run, ping, rpc); in a child process, everything shares the IPC channel.
 export interface StartMsg { code: 'start'; spec: WorkerSpec; port?: unknown }
 export interface RunMsg { code: 'run'; id: number; batch: WireEvent[] }
 export interface StopMsg { code: 'stop' }

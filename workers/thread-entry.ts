@@ -1,6 +1,6 @@
 /**
- * The piscina task handler of a thread instance. The first task hands over the control port and
- * starts the plugin; later tasks are batches and, last, the stop.
+ * The piscina task handler of a thread instance. The first task hands over a port and starts the
+ * plugin; batches, heartbeats and rpc then come over that port. The last task is the stop.
  */
 import { getHeapStatistics } from 'node:v8'
 import type { MessagePort } from 'node:worker_threads'
@@ -13,17 +13,19 @@ let runtime: Runtime | undefined
 // A thread shares the process's RSS, so its own figure is its V8 heap.
 const heapUsedMb = (): number => getHeapStatistics().used_heap_size / 1048576
 
-export default async function task(msg: HostToWorker): Promise<StartedMsg | StartFailedMsg | RanMsg | StoppedMsg> {
+export default async function task(msg: HostToWorker): Promise<StartedMsg | StartFailedMsg | StoppedMsg> {
   switch (msg.code) {
     case 'start': {
       const port = msg.port as MessagePort
       const rt = (runtime = new Runtime((reply) => port.postMessage(reply), heapUsedMb))
       // A throw here (an unknown control message) is uncaught on purpose: the thread dies loudly.
-      port.on('message', (control: HostToWorker) => rt.onControl(control))
+      port.on('message', (m: HostToWorker) => {
+        if (m.code !== 'run') return rt.onControl(m)
+        const id = m.id
+        void rt.run(m.batch).then(({ ms, failures }) => port.postMessage({ code: 'ran', id, ms, failures } satisfies RanMsg))
+      })
       return rt.start(msg.spec)
     }
-    case 'run':
-      return { code: 'ran', id: msg.id, ...(await started().run(msg.batch)) }
     case 'stop':
       return started().stop()
     default:

@@ -6,9 +6,14 @@ import type { Supervisor, SupervisorOptions } from '../../src/supervisor/types.j
 
 /** A throwaway plugins folder: `available/` holds the plugins, `enabled/` links to them. */
 export class PluginDir {
+  /** Every supervisor started on this folder: `remove()` stops them, a failed test's included. */
+  private readonly started: Supervisor[] = []
+
   private constructor(readonly root: string) {}
 
   static async create(prefix = 'outrigger-test-'): Promise<PluginDir> {
+    // Core plugins in the tests report what they heard here; each folder starts with a clean slate.
+    ;(globalThis as { __heard?: unknown[] }).__heard = []
     const root = await mkdtemp(path.join(tmpdir(), prefix))
     await mkdir(path.join(root, 'available'))
     await mkdir(path.join(root, 'enabled'))
@@ -39,8 +44,8 @@ export class PluginDir {
   }
 
   /** A supervisor on this folder: in-memory store, no socket, no HTTP, silent logs unless asked. */
-  start(opts: SupervisorOptions = {}): Promise<Supervisor> {
-    return startSupervisor({
+  async start(opts: SupervisorOptions = {}): Promise<Supervisor> {
+    const sup = await startSupervisor({
       app: `test-${path.basename(this.root)}`,
       pluginsDir: this.enabled,
       stateDir: this.stateDir,
@@ -50,9 +55,13 @@ export class PluginDir {
       ...opts,
       config: { logLevel: 'silent', ...(opts.config as object | undefined) },
     })
+    this.started.push(sup)
+    return sup
   }
 
+  /** Stops the supervisors started here (stopping is idempotent), then deletes the folder. */
   async remove(): Promise<void> {
+    await Promise.all(this.started.splice(0).map((sup) => sup.stop()))
     await rm(this.root, { recursive: true, force: true })
   }
 }

@@ -246,9 +246,7 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
 
     it("runs the plugin's thread workerNice steps below the host's priority, and only that thread", async () => {
       await dir.add('nicety', worker('nicety', { isolation }), `
-        import { existsSync, readFileSync } from 'node:fs'
-import { getPriority } from 'node:os'
-import path from 'node:path'
+        import { getPriority } from 'node:os'
         export default { functions: { nice() { return getPriority() } } }`)
       const niceOf = async (workerNice?: number) => {
         sup = await dir.start({ config: workerNice === undefined ? {} : { workerNice } })

@@ -41,6 +41,9 @@ export function registerStart(program: Command): void {
         strict: Boolean(opts.strict),
         control: { runtimeDir },
         http: opts.port === undefined ? true : { port: opts.port },
+      }).catch((err: unknown) => {
+        signals.cancel()
+        throw err
       })
       const report = sup.status()
       const failed = report.plugins.filter((p) => p.state === 'failed').length

@@ -67,9 +67,9 @@ export function shutdownOnRequest(sup: Supervisor, opts: ShutdownOptions = {}): 
  * Holds SIGINT and SIGTERM while the supervisor starts (before `shutdownOnRequest` can stop
  * it), so Ctrl-C during a slow `init` stops it gracefully once it has started rather than killing
  * it half-way; a second signal exits at once. `release()` hands a held signal to the single
- * shutdown (call it after `shutdownOnRequest`).
+ * shutdown (call it after `shutdownOnRequest`); `cancel()`, after a failed start, only lets go.
  */
-export function holdSignalsDuringStart(): { release(): void } {
+export function holdSignalsDuringStart(): { release(): void; cancel(): void } {
   let held: string | undefined
   const hold = (signal: NodeJS.Signals): void => {
     if (held) process.exit(1)
@@ -78,12 +78,16 @@ export function holdSignalsDuringStart(): { release(): void } {
   }
   process.on('SIGINT', hold)
   process.on('SIGTERM', hold)
+  const cancel = (): void => {
+    process.off('SIGINT', hold)
+    process.off('SIGTERM', hold)
+  }
   return {
     release(): void {
-      process.off('SIGINT', hold)
-      process.off('SIGTERM', hold)
+      cancel()
       if (held) request(`${held} during start-up`)
     },
+    cancel,
   }
 }
 

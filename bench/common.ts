@@ -35,6 +35,22 @@ export const median = (xs: number[]): number => {
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across threads and processes. */
+/**
+ * Runs `system` then `raw`, `warmup + rounds` times, back to back, so drift (thermal, GC,
+ * neighbours) hits both sides alike; returns the measured rounds, paired by index.
+ */
+export async function pairedRounds<T>(warmup: number, rounds: number, system: () => Promise<T> | T, raw: () => Promise<T> | T): Promise<{ sys: T[]; raw: T[] }> {
+  const out = { sys: [] as T[], raw: [] as T[] }
+  for (let r = 0; r < warmup + rounds; r++) {
+    const s = await system()
+    const b = await raw()
+    if (r < warmup) continue
+    out.sys.push(s)
+    out.raw.push(b)
+  }
+  return out
+}
+
 export const wallMs = (): number => performance.timeOrigin + performance.now()
 
 export const yieldToLoop = (): Promise<void> => tick().then(() => undefined)

@@ -5,7 +5,7 @@
  * thread: batching, cloning, acks, bookkeeping), set beside the raw transport's main-thread CPU
  * for the same events.
  */
-import { type Bench, type Row, log, median, withSupervisor } from './common.js'
+import { type Bench, type Row, log, median, pairedRounds, withSupervisor } from './common.js'
 import { driveRaw, driveSystem, rawChannel, sinkPlugin } from './worker-load.js'
 
 const ROUNDS = 3
@@ -16,19 +16,12 @@ async function cost(isolation: 'thread' | 'process'): Promise<Row[]> {
   const raw = await rawChannel(isolation)
   try {
     return await withSupervisor([sinkPlugin(isolation, N)], async (sup) => {
-      const loop: number[] = []
-      const main: number[] = []
-      const proc: number[] = []
-      const rawMain: number[] = []
-      for (let r = 0; r < WARMUP + ROUNDS; r++) {
-        const s = await driveSystem(sup, N)
-        const b = await driveRaw(raw, N)
-        if (r < WARMUP) continue
-        loop.push((s.emitLoopMs * 1000) / N)
-        main.push(((s.mainCpuMs ?? NaN) * 1000) / N)
-        proc.push((s.procCpuMs * 1000) / N)
-        rawMain.push(((b.mainCpuMs ?? NaN) * 1000) / N)
-      }
+      const rounds = await pairedRounds(WARMUP, ROUNDS, () => driveSystem(sup, N), () => driveRaw(raw, N))
+      const perEvent = (ms: number | null) => ((ms ?? NaN) * 1000) / N
+      const loop = rounds.sys.map((s) => perEvent(s.emitLoopMs))
+      const main = rounds.sys.map((s) => perEvent(s.mainCpuMs))
+      const proc = rounds.sys.map((s) => perEvent(s.procCpuMs))
+      const rawMain = rounds.raw.map((b) => perEvent(b.mainCpuMs))
       const [l, m, p, rm] = [median(loop), median(main), median(proc), median(rawMain)]
       log(`emit-cost ${isolation}: emit loop ${l.toFixed(3)} µs/ev, main thread ${m.toFixed(3)} µs/ev (raw ${rm.toFixed(3)}), process ${p.toFixed(3)} µs/ev`)
       const procWhat = isolation === 'thread' ? 'host process CPU incl. the worker thread' : 'host process CPU (all host threads)'

@@ -3,7 +3,7 @@
  * against a bare EventEmitter with the same listener.
  */
 import { EventEmitter } from 'node:events'
-import { type Bench, log, median, withSupervisor } from './common.js'
+import { type Bench, log, median, pairedRounds, withSupervisor } from './common.js'
 
 const ROUNDS = 7
 const WARMUP = 2
@@ -41,17 +41,7 @@ export const hookDispatch: Bench = {
   async run() {
     return withSupervisor([['counter', { type: 'core' }, `export default { hooks: { 'bench:hit'() { globalThis.__benchHits++ } } }\n`]], async (sup) => {
       const emit = (e: string, p: unknown) => sup.emit(e, p)
-      const sys: number[] = []
-      const raw: number[] = []
-      for (let r = 0; r < WARMUP + ROUNDS; r++) {
-        // Interleaved rounds, so drift (thermal, GC, neighbours) hits both sides alike.
-        const s = await supRate(emit)
-        const b = rawRate()
-        if (r >= WARMUP) {
-          sys.push(s)
-          raw.push(b)
-        }
-      }
+      const { sys, raw } = await pairedRounds(WARMUP, ROUNDS, () => supRate(emit), rawRate)
       const s = median(sys)
       const b = median(raw)
       log(`hook-dispatch: sup.emit ${Math.round(s)} ev/s, EventEmitter ${Math.round(b)} ev/s`)

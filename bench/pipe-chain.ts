@@ -2,7 +2,7 @@
  * A pipe chain of three core plugins (`sup.pipe`) against three bare awaited async functions
  * doing the same thing, one chain at a time.
  */
-import { type Bench, log, median, withSupervisor } from './common.js'
+import { type Bench, log, median, pairedRounds, withSupervisor } from './common.js'
 
 const ROUNDS = 7
 const WARMUP = 2
@@ -43,16 +43,7 @@ export const pipeChain: Bench = {
   async run() {
     return withSupervisor([['p1', { type: 'core' }, step('a')], ['p2', { type: 'core' }, step('b')], ['p3', { type: 'core' }, step('c')]], async (sup) => {
       const pipe = (e: string, p: Record<string, unknown>) => sup.pipe(e, p)
-      const sys: number[] = []
-      const raw: number[] = []
-      for (let r = 0; r < WARMUP + ROUNDS; r++) {
-        const s = await supRate(pipe)
-        const b = await rawRate()
-        if (r >= WARMUP) {
-          sys.push(s)
-          raw.push(b)
-        }
-      }
+      const { sys, raw } = await pairedRounds(WARMUP, ROUNDS, () => supRate(pipe), rawRate)
       const s = median(sys)
       const b = median(raw)
       log(`pipe-chain: sup.pipe ${Math.round(s)} ops/s, bare ${Math.round(b)} ops/s`)

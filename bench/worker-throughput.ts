@@ -4,7 +4,7 @@
  * postMessage, and fork with `serialization: 'advanced'`, both with batches of 256, one ack per
  * batch and at most 4 batches in flight.
  */
-import { type Bench, type Row, log, median, withSupervisor } from './common.js'
+import { type Bench, type Row, log, median, pairedRounds, withSupervisor } from './common.js'
 import { driveRaw, driveSystem, rawChannel, sinkPlugin } from './worker-load.js'
 
 const ROUNDS = 7
@@ -15,16 +15,8 @@ export async function throughput(isolation: 'thread' | 'process'): Promise<Row> 
   const raw = await rawChannel(isolation)
   try {
     return await withSupervisor([sinkPlugin(isolation, N)], async (sup) => {
-      const sys: number[] = []
-      const base: number[] = []
-      for (let r = 0; r < WARMUP + ROUNDS; r++) {
-        const s = N / ((await driveSystem(sup, N)).ms / 1000)
-        const b = N / ((await driveRaw(raw, N)).ms / 1000)
-        if (r >= WARMUP) {
-          sys.push(s)
-          base.push(b)
-        }
-      }
+      const rate = (sample: { ms: number }) => N / (sample.ms / 1000)
+      const { sys, raw: base } = await pairedRounds(WARMUP, ROUNDS, () => driveSystem(sup, N).then(rate), () => driveRaw(raw, N).then(rate))
       const s = median(sys)
       const b = median(base)
       // Rounds are paired (system, then raw, back to back): the median of the pairs' ratios

@@ -77,7 +77,7 @@ export function createMetrics(sup: Supervisor, opts: { defaultMetrics?: boolean 
     },
   })
 
-  // Until the supervisor feeds the histogram, its own quantiles are the only view of handler time.
+  // The status report's quantiles (its last 1,024 runs per plugin), beside the histogram's buckets.
   new Gauge({
     name: 'outrigger_handler_duration_status_seconds',
     help: "Handler duration quantiles as the supervisor's status report has them",

@@ -193,6 +193,19 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       assert.equal(await counterOf(sup, 'closer', 'closed'), 2, 'close ran in each instance')
     })
 
+    it('stops with 200,000 events still queued, counting every one of them', async () => {
+      // The first batch never finishes: everything behind it is still queued at the stop.
+      await dir.add('stuck', worker('stuck', { isolation, queue: { max: 300_000 }, limits: { stopTimeoutMs: 200 } }), `
+        export default { hooks: { 'st:uck'() { return new Promise(() => {}) } } }`)
+      sup = await dir.start({ config: { timeouts: { drainMs: 100 } } })
+      for (let i = 0; i < 200_000; i++) sup.emit('st:uck', { i })
+      await sup.stop()
+      const p = plugin(sup, 'stuck')
+      assertBooks(p)
+      assert.equal(p.queue.depth, 0)
+      assert.equal(p.events.lost, 200_000, 'the queued ones and the batch the stop cut off')
+    })
+
     it('waits for a restart under way when stopped, so no instance outlives the stop', async () => {
       // The second init (the restart) is slow; the stop lands while it runs.
       await dir.add('phoenix', worker('phoenix', { isolation, restart: { backoffMs: { initial: 0, max: 0 } } }), `

@@ -34,13 +34,6 @@ class Deque<T> {
     this.length--
     return v
   }
-  pop(): T | undefined {
-    if (this.length === 0) return undefined
-    const i = (this.head + --this.length) & (this.items.length - 1)
-    const v = this.items[i]
-    this.items[i] = undefined
-    return v
-  }
   private grow(): void {
     const next = new Array<T | undefined>(this.items.length * 2)
     for (let i = 0; i < this.length; i++) next[i] = this.items[(this.head + i) & (this.items.length - 1)]

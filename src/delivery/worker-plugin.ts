@@ -119,7 +119,7 @@ export class WorkerPlugin implements PluginHandle {
       // A plugin function is held to the same limit as a hook.
       callTimeoutMs: this.cfg.limits.handlerTimeoutMs,
       nice: this.init.rt.config.workerNice,
-      bridge: this.bridge(slot.id),
+      bridge: this.bridge(),
     })
     if (this.closing || this.state === 'quarantined') {
       await instance.kill()
@@ -320,9 +320,11 @@ export class WorkerPlugin implements PluginHandle {
 
   // ── reporting ────────────────────────────────────────────────────────────────────────────
 
-  private bridge(instanceId: number): HostBridge {
+  private bridge(): HostBridge {
     const state = pluginState(this.init.rt.store, this.name)
-    const log = this.log.child({ plugin: this.name, instance: instanceId })
+    // No child logger: the instance already stamps plugin and instance on every line, and pino
+    // would write both keys twice.
+    const log = this.log
     return {
       state: (op, key, value) => {
         switch (op) {

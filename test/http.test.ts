@@ -213,7 +213,9 @@ describe('HTTP API, behind a plugin that replaces the auth and permission slots'
   })
 
   it('404 on an unknown plugin, controller or action, and on an unknown route', async () => {
-    for (const path of ['/_/nobody/items/list', '/_/shop/nothing/list', '/_/shop/items/nothing', '/_/gatekeeper/x/y']) {
+    // What every object inherits is no action: Object.keys through the constructor, hasOwnProperty.
+    const inherited = ['/_/shop/constructor/keys', '/_/shop/items/constructor', '/_/shop/items/hasOwnProperty']
+    for (const path of ['/_/nobody/items/list', '/_/shop/nothing/list', '/_/shop/items/nothing', '/_/gatekeeper/x/y', ...inherited]) {
       const { res, body } = await as('alice', path)
       assert.equal(res.status, 404, path)
       assertEnvelope(body, 404, 'RIG_ERR_UNKNOWN_TARGET', { controller: path.split('/')[3]!, action: path.split('/')[4]! })

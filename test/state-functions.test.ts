@@ -82,6 +82,7 @@ describe('ctx.state, functions and service slots', () => {
     assert.equal(await sup.call('math.add', { a: 2, b: 3 }), 5)
     assert.equal(await sup.call('user.twice', 21), 42)
     await assert.rejects(sup.call('math.mul', {}), (e: OutriggerError) => e.code === 'RIG_ERR_UNKNOWN_TARGET' && /has no function "mul" \(it has: add\)/.test(e.message))
+    await assert.rejects(sup.call('math.toString', {}), (e: OutriggerError) => e.code === 'RIG_ERR_UNKNOWN_TARGET', 'inherited members are not functions')
     await assert.rejects(sup.call('nobody.add', {}), (e: OutriggerError) => e.code === 'RIG_ERR_UNKNOWN_TARGET' && /no plugin "nobody"/.test(e.message))
   })
 

@@ -124,14 +124,14 @@ export class CorePlugin implements PluginHandle {
   }
 
   async call(fn: string, args: unknown): Promise<unknown> {
-    const f = this.def.functions?.[fn]
+    const f = own(this.def.functions, fn)
     if (!f) throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `plugin "${this.name}" has no function "${fn}" (it has: ${Object.keys(this.def.functions ?? {}).join(', ') || 'none'})`)
     return f(args, this.ctx)
   }
 
   /** An action of a plugin that has not failed (a failed plugin answers no route). */
   action(controller: string, action: string): ActionFn | undefined {
-    return this.state === 'failed' ? undefined : this.def.controllers?.[controller]?.[action]
+    return this.state === 'failed' ? undefined : own(own(this.def.controllers, controller), action)
   }
 
   /** `controller/action` for every action, or none once the plugin failed. */
@@ -169,4 +169,12 @@ export class CorePlugin implements PluginHandle {
       instances: [],
     }
   }
+}
+
+/**
+ * A plugin's own entry only: names come from requests and callers, and a plain lookup would also
+ * find what every object inherits (`/_/shop/constructor/assign` would call `Object.assign`).
+ */
+function own<T>(table: Record<string, T> | undefined, key: string): T | undefined {
+  return table && Object.hasOwn(table, key) ? table[key] : undefined
 }

@@ -103,6 +103,12 @@ export function deserializeError(s: SerializedError): Error {
   return err
 }
 
+/** The `code` an error carries (ours, Node's `ENOENT`, a plugin's own), or null when it has none. */
+export function errorCode(err: unknown): string | null {
+  const code = (err as { code?: unknown } | null | undefined)?.code
+  return typeof code === 'string' ? code : null
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : safeString(err)
 }

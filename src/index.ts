@@ -5,9 +5,9 @@ export { OutriggerError, ErrorCodes, isOutriggerError } from './errors.js'
 export type { ErrorCode, SerializedError } from './errors.js'
 export type {
   ActionFn, ActionRequest, FunctionFn, HookFn, HookMeta, LifecycleFn, PipeFn, PluginContext, PluginDefinition,
-  PluginLogger, PluginState as PluginStateApi, ServiceProviders,
+  PluginLogger, ServiceProviders, StateApi, StateApi as PluginStateApi,
 } from './plugin/types.js'
-export type { StateStore } from './state/store.js'
+export type { StateStore } from './plugin/state-store.js'
 export type { DeadLetter, Supervisor, SupervisorOptions } from './supervisor/types.js'
 export type { HostConfig, HostConfigInput } from './config/config.js'
 export type { Manifest, WorkerSettings } from './manifest/schema.js'

@@ -1,6 +1,6 @@
 import * as Comlink from 'comlink'
 import { deserializeError, OutriggerError, serializeError } from './errors.js'
-import type { RpcChannel, RpcMsg, RpcReply } from './protocol.js'
+import type { RpcChannel, RpcMsg, RpcReply } from './worker-protocol.js'
 
 type Listener = (ev: { data: unknown }) => void
 type Invoker = { invoke(method: string, args: unknown[]): Promise<RpcReply> }
@@ -15,7 +15,7 @@ export type RemoteCall = (method: string, args: unknown[], timeoutMs?: number) =
  * Each channel is used in one direction only (one side exposes, the other wraps), so comlink's
  * request and reply messages never reach a listener of the wrong kind.
  *
- * Both sides of the boundary load this file: like `protocol.ts` and `errors.ts` it depends on
+ * Both sides of the boundary load this file: like `worker-protocol.ts` and `errors.ts` it depends on
  * nothing host-side, so the worker runtime can share it instead of keeping a copy.
  */
 export class RpcLink {

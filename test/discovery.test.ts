@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { symlink, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
-import { discover } from '../src/registry/discovery.js'
+import { discover } from '../src/manifest/discovery.js'
 import { OutriggerError } from '../src/errors.js'
 import { PluginDir, core } from './helpers/plugins.js'
 

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test'
 import { OutriggerError } from '../src/errors.js'
 import { LmdbStore } from '../src/state/lmdb-store.js'
 import { MemoryStore } from '../src/state/memory-store.js'
-import type { StateStore } from '../src/state/store.js'
+import type { StateStore } from '../src/plugin/state-store.js'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { PluginDir, core, memoryLogger } from './helpers/plugins.js'
 

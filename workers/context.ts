@@ -2,8 +2,8 @@
  * The `ctx` a worker plugin receives: the same shape as a core plugin's `PluginContext`, with
  * state, emit, call and log answered by the supervisor over the rpc bridge.
  */
-import type { PluginContext, PluginLogger, PluginState } from '../src/plugin/types.js'
-import type { WorkerSpec } from '../src/protocol.js'
+import type { PluginContext, PluginLogger, StateApi } from '../src/plugin/types.js'
+import type { WorkerSpec } from '../src/worker-protocol.js'
 import type { RemoteCall } from '../src/rpc-link.js'
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const
@@ -15,7 +15,7 @@ export function buildContext(spec: WorkerSpec, bridge: RemoteCall, signal: Abort
       process.stderr.write(`[${spec.plugin}#${spec.instanceId}] ctx.${method} failed: ${err.message}\n`)
     })
   }
-  const state: PluginState = {
+  const state: StateApi = {
     putState: (key, value) => bridge('state', ['put', key, value]).then(() => undefined),
     getState: <T>(key: string) => bridge('state', ['get', key]) as Promise<T | undefined>,
     deleteState: (key) => bridge('state', ['delete', key]).then(() => undefined),

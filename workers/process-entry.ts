@@ -5,7 +5,7 @@
  * supervisor drains this instance itself. If the supervisor dies (even by SIGKILL) the IPC
  * channel closes, and the child leaves with it, so there are never orphans.
  */
-import type { HostToWorker, WorkerToHost } from '../src/protocol.js'
+import type { HostToWorker, WorkerToHost } from '../src/worker-protocol.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
 import { Runtime } from './runtime.js'
 

@@ -10,7 +10,7 @@ import { isMainThread } from 'node:worker_threads'
 import type { HookFn, FunctionFn, PluginContext, PluginDefinition } from '../src/plugin/types.js'
 import type {
   BatchFailure, Heartbeat, HostToWorker, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
-} from '../src/protocol.js'
+} from '../src/worker-protocol.js'
 import { buildContext } from './context.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
 import { RpcLink } from '../src/rpc-link.js'

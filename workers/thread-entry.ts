@@ -4,7 +4,7 @@
  */
 import { getHeapStatistics } from 'node:v8'
 import type { MessagePort } from 'node:worker_threads'
-import type { HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg } from '../src/protocol.js'
+import type { HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg } from '../src/worker-protocol.js'
 import { OutriggerError } from '../src/errors.js'
 import { Runtime } from './runtime.js'
 

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import { OutriggerError, errorMessage } from '../errors.js'
+import { OutriggerError, errorCode, errorMessage } from '../errors.js'
 import type { PluginLogger } from '../plugin/types.js'
 import { Matcher, type Subscription } from './matcher.js'
 
@@ -41,7 +41,7 @@ export class Bus {
   hookFailed(plugin: string, event: string, error: unknown): void {
     this.opts.log.error({ plugin, event, err: error }, `hook "${event}" of plugin "${plugin}" failed: ${errorMessage(error)}`)
     if (event === HOOK_ERROR_EVENT) return
-    this.emit(HOOK_ERROR_EVENT, { plugin, event, error: error instanceof Error ? { name: error.name, message: error.message, code: (error as { code?: unknown }).code ?? null } : { message: errorMessage(error) } })
+    this.emit(HOOK_ERROR_EVENT, { plugin, event, error: error instanceof Error ? { name: error.name, message: error.message, code: errorCode(error) } : { message: errorMessage(error) } })
   }
 
   async pipe<T>(event: string, payload: T): Promise<T> {

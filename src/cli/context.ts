@@ -1,6 +1,6 @@
 /** What every command shares: the control target, output helpers and exit codes. */
 import type { Command } from 'commander'
-import { isOutriggerError } from '../errors.js'
+import { errorCode } from '../errors.js'
 import type { ControlTarget } from '../control/client.js'
 
 /** DESIGN §5: 0 ok, 1 failure (or not healthy), 2 usage error, 3 supervisor unreachable. */
@@ -26,7 +26,7 @@ export function println(line = ''): void {
 
 /** Prints an error thrown by a command and picks the exit code. */
 export function reportError(err: unknown): number {
-  const code = isOutriggerError(err) ? err.code : (err as { code?: unknown } | null)?.code
+  const code = errorCode(err)
   const message = err instanceof Error ? err.message : String(err)
   process.stderr.write(`outrigger: ${typeof code === 'string' ? `${code}: ` : ''}${message}\n`)
   if (code === 'RIG_ERR_CONTROL_UNREACHABLE') return EXIT.unreachable

@@ -1,5 +1,5 @@
 /** Runs one validated control request against the supervisor. */
-import { OutriggerError } from '../errors.js'
+import { OutriggerError, errorCode } from '../errors.js'
 import type { Supervisor } from '../supervisor/types.js'
 import type { ArgsOf, ControlCommand, ControlRequest } from './protocol.js'
 
@@ -37,9 +37,6 @@ export async function dispatch(sup: Supervisor, req: ControlRequest): Promise<un
 
 /** The reply's error: the error's own `RIG_ERR_*` code when it has one. */
 export function replyError(err: unknown): { code: string | null; message: string } {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code
-    return { code: typeof code === 'string' ? code : null, message: err.message }
-  }
+  if (err instanceof Error) return { code: errorCode(err), message: err.message }
   return { code: null, message: String(err) }
 }

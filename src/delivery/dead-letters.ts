@@ -1,4 +1,4 @@
-import type { StateStore } from '../state/store.js'
+import type { StateStore } from '../plugin/state-store.js'
 import type { DeadLetter } from '../supervisor/types.js'
 
 /**

@@ -1,4 +1,4 @@
-import { OutriggerError, errorMessage, type SerializedError } from '../errors.js'
+import { OutriggerError, errorCode, errorMessage, type SerializedError } from '../errors.js'
 import type { WorkerSettings } from '../manifest/schema.js'
 import type { EventResult, WireEvent, WorkerInstance } from '../hosts/worker-host.js'
 import { Latency } from '../supervisor/latency.js'
@@ -21,7 +21,7 @@ export interface Lane {
   load: number
 }
 
-export interface DispatchHooks {
+export interface DispatchEvents {
   /** A final failure worth telling listeners about (hook error, non-cloneable payload, drop). */
   report(event: string, error: unknown): void
   deadLetter(p: Pending, error: SerializedError | null): void
@@ -45,7 +45,7 @@ export class Dispatcher {
   private flushQueued = false
   private readonly key: ((payload: unknown) => unknown) | undefined
 
-  constructor(private readonly cfg: WorkerSettings, private readonly hooks: DispatchHooks) {
+  constructor(private readonly cfg: WorkerSettings, private readonly on: DispatchEvents) {
     const partitioned = cfg.partitionBy !== null
     this.key = partitioned ? pathGetter(cfg.partitionBy!) : undefined
     this.queue = new EventQueue(partitioned ? cfg.instances : 1, cfg.queue.max)
@@ -60,7 +60,7 @@ export class Dispatcher {
     if (out) {
       this.counters.dropped++
       if (this.cfg.queue.overflow === 'reject') {
-        this.hooks.report(event, new OutriggerError('RIG_ERR_QUEUE_FULL', `queue full (${this.cfg.queue.max}): event "${event}" refused (overflow "reject"); raise worker.queue.max or add instances`))
+        this.on.report(event, new OutriggerError('RIG_ERR_QUEUE_FULL', `queue full (${this.cfg.queue.max}): event "${event}" refused (overflow "reject"); raise worker.queue.max or add instances`))
       }
     }
     if (this.queue.laneLength(lane) >= BATCH_MAX) this.flush()
@@ -129,7 +129,7 @@ export class Dispatcher {
     lane.batches.splice(i, 1)
     lane.load -= batch.length
     this.counters.inFlight -= batch.length
-    if (!lane.accepting && lane.batches.length === 0) queueMicrotask(() => this.hooks.onLaneEmptied(lane.id))
+    if (!lane.accepting && lane.batches.length === 0) queueMicrotask(() => this.on.onLaneEmptied(lane.id))
     return true
   }
 
@@ -147,7 +147,7 @@ export class Dispatcher {
   }
 
   private refused(lane: Lane, instance: WorkerInstance, batch: Pending[], err: unknown): void {
-    const code = (err as { code?: string }).code
+    const code = errorCode(err) ?? undefined
     if (code === 'RIG_ERR_WORKER_EXITED') return // laneDown() accounts for the whole lane, in order
     if (!this.settle(lane, instance, batch)) return
     if (code !== 'RIG_ERR_NOT_CLONEABLE') {
@@ -168,7 +168,7 @@ export class Dispatcher {
         good.push(p)
       } else {
         this.counters.rejected++
-        this.hooks.report(p.event, new OutriggerError('RIG_ERR_NOT_CLONEABLE', `event "${p.event}": its payload cannot be structured-cloned to a worker (functions, symbols, class instances with private state…); send plain data`))
+        this.on.report(p.event, new OutriggerError('RIG_ERR_NOT_CLONEABLE', `event "${p.event}": its payload cannot be structured-cloned to a worker (functions, symbols, class instances with private state…); send plain data`))
       }
     }
     this.queue.requeue(good)
@@ -179,10 +179,10 @@ export class Dispatcher {
   private failedAttempt(p: Pending, error: SerializedError, retry: Pending[]): void {
     if (this.cfg.delivery === 'at-most-once') {
       this.counters.failed++
-      this.hooks.report(p.event, error)
+      this.on.report(p.event, error)
     } else if (p.attempts >= this.cfg.maxAttempts) {
       this.counters.deadLettered++
-      this.hooks.deadLetter(p, error)
+      this.on.deadLetter(p, error)
     } else retry.push(p)
   }
 
@@ -193,7 +193,7 @@ export class Dispatcher {
 
   private after(): void {
     this.flush()
-    if (this.idle()) this.hooks.onIdle()
+    if (this.idle()) this.on.onIdle()
   }
 
   idle(): boolean {
@@ -226,7 +226,7 @@ export class Dispatcher {
       for (const p of events) {
         if (p.attempts >= this.cfg.maxAttempts) {
           this.counters.deadLettered++
-          this.hooks.deadLetter(p, error)
+          this.on.deadLetter(p, error)
         } else retry.push(p)
       }
       this.requeue(retry)
@@ -239,7 +239,7 @@ export class Dispatcher {
     const left = this.queue.drainAll()
     if (this.cfg.delivery === 'at-least-once') {
       this.counters.deadLettered += left.length
-      for (const p of left) this.hooks.deadLetter(p, { name: 'OutriggerError', code: 'RIG_ERR_CLOSED', message: reason })
+      for (const p of left) this.on.deadLetter(p, { name: 'OutriggerError', code: 'RIG_ERR_CLOSED', message: reason })
     } else this.counters.lost += left.length
   }
 }

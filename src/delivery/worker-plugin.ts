@@ -1,4 +1,4 @@
-import { OutriggerError, errorMessage, type SerializedError } from '../errors.js'
+import { OutriggerError, errorCode, errorMessage, type SerializedError } from '../errors.js'
 import type { HostBridge, WorkerInstance } from '../hosts/worker-host.js'
 import { hostFor } from '../hosts/select.js'
 import type { Manifest, WorkerSettings } from '../manifest/schema.js'
@@ -6,7 +6,7 @@ import { pluginState } from '../state/plugin-state.js'
 import { watchHeartbeat } from '../supervision/heartbeat.js'
 import { RestartPolicy } from '../supervision/restart-policy.js'
 import { pluginDataDir } from '../supervisor/context.js'
-import type { PluginHandle, SupervisorRuntime } from '../supervisor/runtime.js'
+import type { PluginHandle, SupervisorRuntime } from '../supervisor/plugin-handle.js'
 import type { InstanceState, InstanceStatus, PluginState, PluginStatus } from '../supervisor/status-types.js'
 import { DeadLetters } from './dead-letters.js'
 import { Dispatcher } from './dispatcher.js'
@@ -345,13 +345,13 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private report(event: string, error: unknown): void {
-    const code = (error as { code?: string }).code
+    const code = errorCode(error)
     this.log.error({ plugin: this.name, event, code }, `plugin "${this.name}" on "${event}": ${errorMessage(error)}`)
     this.init.rt.bus.hookFailed(this.name, event, error)
   }
 
   private noteError(error: unknown): void {
-    this.lastError = { code: (error as { code?: string }).code ?? null, message: errorMessage(error) }
+    this.lastError = { code: errorCode(error), message: errorMessage(error) }
   }
 
   private lastErrorAsError(): Error {

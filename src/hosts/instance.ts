@@ -8,7 +8,7 @@ import { debuglog } from 'node:util'
 import { deserializeError, errorMessage, isOutriggerError, OutriggerError, serializeError } from '../errors.js'
 import type {
   EventResult, Heartbeat, HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
-} from '../protocol.js'
+} from '../worker-protocol.js'
 import { RpcLink, type RemoteCall } from '../rpc-link.js'
 import type { ExitInfo, HostBridge, InstanceSpec, WorkerInstance } from './worker-host.js'
 

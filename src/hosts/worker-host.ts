@@ -2,9 +2,9 @@
  * The contract between the dispatcher and one running worker instance, whatever isolates it.
  * Two adapters implement it (`thread-host.ts`, `process-host.ts`); `select.ts` picks one.
  */
-import type { EventResult, Heartbeat, StartInfo, WireEvent, WorkerSpec } from '../protocol.js'
+import type { EventResult, Heartbeat, StartInfo, WireEvent, WorkerSpec } from '../worker-protocol.js'
 
-export type { EventResult, Heartbeat, StartInfo, WireEvent } from '../protocol.js'
+export type { EventResult, Heartbeat, StartInfo, WireEvent } from '../worker-protocol.js'
 
 /** Host-side services a worker's `ctx` reaches over rpc. One bridge per instance is fine. */
 export interface HostBridge {

@@ -1,4 +1,4 @@
-import { errorMessage } from '../errors.js'
+import { errorCode, errorMessage } from '../errors.js'
 import { HttpError, type EnvelopeError } from './envelope.js'
 
 /** How a thrown error becomes an HTTP status and the envelope's `error`. */
@@ -17,7 +17,7 @@ export function mapError(err: unknown): MappedError {
   if (err instanceof HttpError) {
     return { status: err.status, error: { code: err.code, message: err.message }, headers: err.headers }
   }
-  const code = codeOf(err)
+  const code = errorCode(err) ?? undefined
   if (code !== undefined && NOT_FOUND.has(code)) return plain(404, code, errorMessage(err))
   if (code === 'RIG_ERR_PIPE_ABORTED') {
     // The supervisor wraps the listener's throw; the client wants the plugin's own words, and the
@@ -33,11 +33,6 @@ export function mapError(err: unknown): MappedError {
 
 function plain(status: number, code: string, message: string): MappedError {
   return { status, error: { code, message }, headers: {} }
-}
-
-function codeOf(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code
-  return typeof code === 'string' ? code : undefined
 }
 
 /** A numeric 4xx `status` on the error or somewhere down its cause chain (errors cross IPC wrapped). */

@@ -1,5 +1,5 @@
 import type { ZodType } from 'zod'
-import type { StateStore } from '../state/store.js'
+import type { StateStore } from './state-store.js'
 
 /** The logger a plugin sees: pino's call shapes (an object and/or a message). */
 export interface PluginLogger {
@@ -13,7 +13,7 @@ export interface PluginLogger {
 }
 
 /** `ctx.state`: scoped to the plugin, kept by the supervisor (so it outlives worker restarts). */
-export interface PluginState {
+export interface StateApi {
   putState(key: string, value: unknown): Promise<void>
   getState<T = unknown>(key: string): Promise<T | undefined>
   deleteState(key: string): Promise<void>
@@ -29,7 +29,7 @@ export interface PluginContext<Options = unknown> {
   readonly version: string
   readonly options: Options
   readonly log: PluginLogger
-  readonly state: PluginState
+  readonly state: StateApi
   /** Fire-and-forget; never waits for a listener. */
   emit(event: string, payload?: unknown): void
   /** Calls `plugin.function` wherever it runs (core or worker). */

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { open, type Database, type RootDatabase } from 'lmdb'
-import type { StateStore } from './store.js'
+import type { StateStore } from '../plugin/state-store.js'
 
 /**
  * The durable default: one lmdb environment under `stateDir`, with plain values and counters in

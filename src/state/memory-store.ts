@@ -1,4 +1,4 @@
-import type { StateStore } from './store.js'
+import type { StateStore } from '../plugin/state-store.js'
 
 /** Throwaway state for tests and hosts that want nothing on disk. Values are cloned on the way in. */
 export class MemoryStore implements StateStore {

@@ -1,8 +1,8 @@
-import type { PluginState } from '../plugin/types.js'
-import type { StateStore } from './store.js'
+import type { StateApi } from '../plugin/types.js'
+import type { StateStore } from '../plugin/state-store.js'
 
 /** `ctx.state` for one plugin: the store, scoped to the plugin's namespace. */
-export function pluginState(store: StateStore, plugin: string): PluginState {
+export function pluginState(store: StateStore, plugin: string): StateApi {
   const ns = `plugin:${plugin}`
   return {
     putState: (key, value) => store.put(ns, key, value),

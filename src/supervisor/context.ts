@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import type { PluginContext } from '../plugin/types.js'
 import { pluginState } from '../state/plugin-state.js'
-import type { SupervisorRuntime } from './runtime.js'
+import type { SupervisorRuntime } from './plugin-handle.js'
 
 /** The `ctx` of a core plugin (worker plugins get the same shape, built in the worker). */
 export function coreContext(rt: SupervisorRuntime, name: string, version: string, rootPath: string, options: unknown): PluginContext {

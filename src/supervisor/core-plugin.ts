@@ -1,9 +1,9 @@
 import { performance } from 'node:perf_hooks'
-import { OutriggerError, errorMessage } from '../errors.js'
+import { OutriggerError, errorCode, errorMessage } from '../errors.js'
 import type { Manifest } from '../manifest/schema.js'
 import type { ActionFn, ActionRequest, HookFn, PluginContext, PluginDefinition } from '../plugin/types.js'
 import { Latency } from './latency.js'
-import type { PluginHandle, SupervisorRuntime } from './runtime.js'
+import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { PluginState, PluginStatus } from './status-types.js'
 import { withTimeout } from './timeout.js'
 
@@ -120,7 +120,7 @@ export class CorePlugin implements PluginHandle {
 
   fail(error: unknown): void {
     this.state = 'failed'
-    this.lastError = { code: (error as { code?: string }).code ?? null, message: errorMessage(error) }
+    this.lastError = { code: errorCode(error), message: errorMessage(error) }
   }
 
   async call(fn: string, args: unknown): Promise<unknown> {

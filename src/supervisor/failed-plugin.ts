@@ -1,6 +1,6 @@
-import { OutriggerError, errorMessage } from '../errors.js'
+import { OutriggerError, errorCode, errorMessage } from '../errors.js'
 import type { Manifest } from '../manifest/schema.js'
-import type { PluginHandle } from './runtime.js'
+import type { PluginHandle } from './plugin-handle.js'
 import type { PluginStatus } from './status-types.js'
 
 /**
@@ -40,7 +40,7 @@ export class FailedPlugin implements PluginHandle {
       functions: [],
       shadowed: this.shadowed,
       restarts: 0,
-      lastError: { code: (this.error as { code?: string }).code ?? null, message: errorMessage(this.error) },
+      lastError: { code: errorCode(this.error), message: errorMessage(this.error) },
       queue: { depth: 0, max: w?.queue.max ?? 0, dropped: 0, rejected: 0 },
       events: { received: 0, processed: 0, failed: 0, inFlight: 0, redelivered: 0, deadLettered: 0, lost: 0 },
       handlerMs: { p50: 0, p99: 0 },

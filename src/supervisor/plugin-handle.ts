@@ -1,7 +1,7 @@
 import type { Bus } from '../bus/bus.js'
 import type { HostConfig } from '../config/config.js'
 import type { PluginContext, PluginLogger } from '../plugin/types.js'
-import type { StateStore } from '../state/store.js'
+import type { StateStore } from '../plugin/state-store.js'
 import type { PluginStatus } from './status-types.js'
 
 /** What every plugin handle gets from the supervisor. */

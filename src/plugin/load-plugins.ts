@@ -2,8 +2,8 @@ import path from 'node:path'
 import { OutriggerError } from '../errors.js'
 import { describeIssues, mergeWorker } from '../manifest/load.js'
 import type { PluginDefinition } from '../plugin/types.js'
-import type { Discovered } from '../registry/discovery.js'
-import { loadDefinition } from './load-definition.js'
+import type { Discovered } from '../manifest/discovery.js'
+import { loadDefinition } from './definition.js'
 import type { HostConfig } from '../config/config.js'
 
 /** A discovered plugin after its code (core) or settings (worker) are loaded. */

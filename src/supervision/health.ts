@@ -1,4 +1,4 @@
-import type { Health, PluginStatus } from './status-types.js'
+import type { Health, PluginStatus } from '../supervisor/status-types.js'
 
 /** A host event loop whose p99 delay passes this is stalled: the supervisor itself is unwell. */
 export const STALLED_LOOP_MS = 1000

@@ -39,7 +39,8 @@ export class RpcLink {
     const invoker: Invoker = {
       async invoke(method, args) {
         try {
-          const fn = target[method]
+          // Own methods only: a name from the other side must not reach what every object inherits.
+          const fn = Object.hasOwn(target, method) ? target[method] : undefined
           if (typeof fn !== 'function') throw new Error(`no rpc method "${method}"`)
           return { ok: true, value: await fn.apply(target, args) }
         } catch (err) {

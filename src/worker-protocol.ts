@@ -56,11 +56,14 @@ export interface WorkerSpec {
 /** comlink traffic, tagged by channel so both directions can share one transport. */
 export interface RpcMsg {
   code: 'rpc'
-  /** `bridge`: worker calls host services. `fn`: host calls the plugin's functions. */
+  /**
+   * `bridge`: worker calls host services (emit, call, log). `state`: the worker calls the plugin's
+   * `ctx.state` object itself, served by the host. `fn`: host calls the plugin's functions.
+   */
   ch: RpcChannel
   data: unknown
 }
-export type RpcChannel = 'bridge' | 'fn'
+export type RpcChannel = 'bridge' | 'state' | 'fn'
 
 // Host → worker. In a thread, start and stop travel as piscina tasks and `port` carries the rest
 // (run, ping, rpc); in a child process, everything shares the IPC channel.
@@ -88,7 +91,7 @@ export type HostToWorker = StartMsg | RunMsg | StopMsg | PingMsg | RpcMsg
 export type WorkerToHost = StartedMsg | StartFailedMsg | RanMsg | StoppedMsg | PongMsg | FatalMsg | RpcMsg
 
 /** The methods the host exposes on the `bridge` channel (mirrors `HostBridge`). */
-export type BridgeMethod = 'state' | 'emit' | 'call' | 'log'
+export type BridgeMethod = 'emit' | 'call' | 'log'
 
 /**
  * Every exposed rpc method answers with this envelope instead of throwing, because comlink's own

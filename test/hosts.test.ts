@@ -22,16 +22,16 @@ function memoryBridge() {
   /** Resolves when the worker emits `event`. */
   const emitOf = (event: string): Promise<void> => new Promise((resolve) => emitWaiters.set(event, resolve))
   const bridge: HostBridge = {
-    async state(op, key, value) {
-      if (op === 'put') values.set(key, value)
-      else if (op === 'get') return values.get(key)
-      else if (op === 'delete') values.delete(key)
-      else if (op === 'incr') {
-        const n = (counters.get(key) ?? 0) + (value as number)
+    state: {
+      putState: async (key, value) => void values.set(key, value),
+      getState: async <T>(key: string) => values.get(key) as T | undefined,
+      deleteState: async (key) => void values.delete(key),
+      incrCounter: async (key, amount = 1) => {
+        const n = (counters.get(key) ?? 0) + amount
         counters.set(key, n)
         return n
-      } else return counters.get(key) ?? 0
-      return undefined
+      },
+      getCounter: async (key) => counters.get(key) ?? 0,
     },
     emit(event, payload) {
       emitted.push({ event, payload })

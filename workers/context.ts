@@ -1,6 +1,7 @@
 /**
  * The `ctx` a worker plugin receives: the same shape as a core plugin's `PluginContext`, with
- * state, emit, call and log answered by the supervisor over the rpc bridge.
+ * emit, call and log answered by the supervisor over the rpc bridge, and `ctx.state` a stand-in
+ * for the host's own state object.
  */
 import type { PluginContext, PluginLogger, StateApi } from '../src/plugin/types.js'
 import type { WorkerSpec } from '../src/worker-protocol.js'
@@ -8,20 +9,19 @@ import type { RemoteCall } from '../src/rpc-link.js'
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const
 
-export function buildContext(spec: WorkerSpec, bridge: RemoteCall, signal: AbortSignal): PluginContext {
+/** `ctx.state`'s methods, each called on the host's own state object under the same name. */
+const STATE_METHODS: { [K in keyof StateApi]: true } = { putState: true, getState: true, deleteState: true, incrCounter: true, getCounter: true }
+
+export function buildContext(spec: WorkerSpec, bridge: RemoteCall, stateCall: RemoteCall, signal: AbortSignal): PluginContext {
   // Fire-and-forget calls have nobody to tell when they fail, so they say so on stderr.
   const oneWay = (method: string, args: unknown[]): void => {
     bridge(method, args).catch((err: Error) => {
       process.stderr.write(`[${spec.plugin}#${spec.instanceId}] ctx.${method} failed: ${err.message}\n`)
     })
   }
-  const state: StateApi = {
-    putState: (key, value) => bridge('state', ['put', key, value]).then(() => undefined),
-    getState: <T>(key: string) => bridge('state', ['get', key]) as Promise<T | undefined>,
-    deleteState: (key) => bridge('state', ['delete', key]).then(() => undefined),
-    incrCounter: (key, amount = 1) => bridge('state', ['incr', key, amount]) as Promise<number>,
-    getCounter: (key) => bridge('state', ['getCounter', key]) as Promise<number>,
-  }
+  const state = Object.freeze(
+    Object.fromEntries(Object.keys(STATE_METHODS).map((m) => [m, (...args: unknown[]) => stateCall(m, args)])),
+  ) as unknown as StateApi
   return Object.freeze({
     name: spec.plugin,
     version: spec.version,

@@ -53,7 +53,7 @@ export class Runtime {
       this.def = await load(spec)
       this.hooks = this.def.hooks ?? {}
       this.functions = this.def.functions ?? {}
-      const ctx = (this.ctx = buildContext(spec, rpc.remote('bridge'), this.abort.signal))
+      const ctx = (this.ctx = buildContext(spec, rpc.remote('bridge'), rpc.remote('state'), this.abort.signal))
       rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx) })
       if (this.def.init) {
         try {

@@ -2,7 +2,7 @@ import { OutriggerError, errorCode, errorMessage, type SerializedError } from '.
 import type { WorkerSettings } from '../manifest/schema.js'
 import type { EventResult, WireEvent, WorkerInstance } from '../hosts/worker-host.js'
 import { Latency } from '../supervisor/latency.js'
-import { laneOf, pathGetter } from './partition.js'
+import { partitionOf, pathGetter } from './partition.js'
 import { EventQueue, type Pending } from './queue.js'
 
 /** Events per batch: big enough to amortise a message, small enough to keep latency low. */
@@ -10,11 +10,11 @@ export const BATCH_MAX = 256
 /** Batches an instance may hold at once: enough to keep it busy while the next one travels. */
 export const INFLIGHT_BATCHES = 4
 
-/** An instance as the dispatcher sees it. */
-export interface Lane {
+/** One instance id as the dispatcher sees it: the instance behind it now, and what it holds. */
+interface Target {
   id: number
   instance: WorkerInstance | undefined
-  /** False while an instance is being recycled or stopped: it finishes what it has, takes nothing new. */
+  /** False while its instance is being retired or is gone: it finishes what it has, takes nothing new. */
   accepting: boolean
   /** Batches sent and not yet answered, in send order. */
   batches: Pending[][]
@@ -26,8 +26,8 @@ export interface DispatchEvents {
   report(event: string, error: unknown): void
   deadLetter(p: Pending, error: SerializedError | null): void
   onIdle(): void
-  /** A lane that takes no new batches (being recycled) has answered all it had. */
-  onLaneEmptied(laneId: number): void
+  /** A retired instance has answered every batch it held. */
+  retired(id: number): void
 }
 
 /**
@@ -39,8 +39,8 @@ export interface DispatchEvents {
 export class Dispatcher {
   readonly counters = { received: 0, processed: 0, failed: 0, inFlight: 0, redelivered: 0, deadLettered: 0, lost: 0, dropped: 0, rejected: 0 }
   readonly latency = new Latency()
-  readonly queue: EventQueue
-  readonly lanes: Lane[]
+  private readonly queue: EventQueue
+  private readonly targets: Target[]
   private seq = 0
   private flushQueued = false
   private readonly key: ((payload: unknown) => unknown) | undefined
@@ -49,13 +49,18 @@ export class Dispatcher {
     const partitioned = cfg.partitionBy !== null
     this.key = partitioned ? pathGetter(cfg.partitionBy!) : undefined
     this.queue = new EventQueue(partitioned ? cfg.instances : 1, cfg.queue.max)
-    this.lanes = Array.from({ length: cfg.instances }, (_, id) => ({ id, instance: undefined, accepting: false, batches: [], load: 0 }))
+    this.targets = Array.from({ length: cfg.instances }, (_, id) => ({ id, instance: undefined, accepting: false, batches: [], load: 0 }))
+  }
+
+  /** Events waiting in the queue (not yet sent to an instance). */
+  depth(): number {
+    return this.queue.depth
   }
 
   enqueue(subscription: string, event: string, payload: unknown): void {
     this.counters.received++
-    const lane = this.key ? laneOf(this.key(payload), this.cfg.instances) : 0
-    const p: Pending = { seq: this.seq++, event, subscription, payload, attempts: 0, lane }
+    const partition = this.key ? partitionOf(this.key(payload), this.cfg.instances) : 0
+    const p: Pending = { seq: this.seq++, event, subscription, payload, attempts: 0, partition }
     const out = this.queue.push(p, this.cfg.queue.overflow)
     if (out) {
       this.counters.dropped++
@@ -63,7 +68,7 @@ export class Dispatcher {
         this.on.report(event, new OutriggerError('RIG_ERR_QUEUE_FULL', `queue full (${this.cfg.queue.max}): event "${event}" refused (overflow "reject"); raise worker.queue.max or add instances`))
       }
     }
-    if (this.queue.laneLength(lane) >= BATCH_MAX) this.flush()
+    if (this.queue.length(partition) >= BATCH_MAX) this.flush()
     else if (!this.flushQueued) {
       this.flushQueued = true
       queueMicrotask(() => {
@@ -76,16 +81,17 @@ export class Dispatcher {
   /** Sends batches to every instance with room, least-loaded first when unpartitioned. */
   flush(): void {
     if (this.key) {
-      for (const lane of this.lanes) while (this.hasRoom(lane) && this.queue.laneLength(lane.id) > 0) this.send(lane, this.queue.take(lane.id, BATCH_MAX))
+      // A partition's events go to the instance of the same id, and only to it.
+      for (const t of this.targets) while (this.hasRoom(t) && this.queue.length(t.id) > 0) this.send(t, this.queue.take(t.id, BATCH_MAX))
       return
     }
     while (this.queue.depth > 0) {
-      let best: Lane | undefined
+      let best: Target | undefined
       let free = 0
-      for (const lane of this.lanes) {
-        if (!this.hasRoom(lane)) continue
+      for (const t of this.targets) {
+        if (!this.hasRoom(t)) continue
         free++
-        if (!best || lane.load < best.load) best = lane
+        if (!best || t.load < best.load) best = t
       }
       if (!best) return
       // A burst is shared evenly among the instances with room. An ack covers a whole batch, so
@@ -95,12 +101,12 @@ export class Dispatcher {
     }
   }
 
-  private hasRoom(lane: Lane): boolean {
-    return lane.instance !== undefined && lane.accepting && lane.batches.length < INFLIGHT_BATCHES
+  private hasRoom(t: Target): boolean {
+    return t.instance !== undefined && t.accepting && t.batches.length < INFLIGHT_BATCHES
   }
 
-  private send(lane: Lane, batch: Pending[]): void {
-    const instance = lane.instance!
+  private send(t: Target, batch: Pending[]): void {
+    const instance = t.instance!
     const wire: WireEvent[] = new Array(batch.length)
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]
@@ -108,8 +114,8 @@ export class Dispatcher {
       wire[i] = { seq: p.seq, event: p.event, subscription: p.subscription, payload: p.payload }
     }
     this.counters.inFlight += batch.length
-    lane.batches.push(batch)
-    lane.load += batch.length
+    t.batches.push(batch)
+    t.load += batch.length
     let sent: Promise<EventResult[]>
     try {
       sent = instance.run(wire)
@@ -117,24 +123,24 @@ export class Dispatcher {
       sent = Promise.reject(err)
     }
     sent.then(
-      (results) => this.acked(lane, instance, batch, results),
-      (err) => this.refused(lane, instance, batch, err),
+      (results) => this.acked(t, instance, batch, results),
+      (err) => this.refused(t, instance, batch, err),
     )
   }
 
-  /** Takes a batch off its lane; false when the lane already gave it up (its instance died). */
-  private settle(lane: Lane, instance: WorkerInstance, batch: Pending[]): boolean {
-    const i = lane.batches.indexOf(batch)
-    if (i < 0 || lane.instance !== instance) return false
-    lane.batches.splice(i, 1)
-    lane.load -= batch.length
+  /** Takes a batch off its target; false when the target already gave it up (its instance died). */
+  private settle(t: Target, instance: WorkerInstance, batch: Pending[]): boolean {
+    const i = t.batches.indexOf(batch)
+    if (i < 0 || t.instance !== instance) return false
+    t.batches.splice(i, 1)
+    t.load -= batch.length
     this.counters.inFlight -= batch.length
-    if (!lane.accepting && lane.batches.length === 0) queueMicrotask(() => this.on.onLaneEmptied(lane.id))
+    if (!t.accepting && t.batches.length === 0) queueMicrotask(() => this.on.retired(t.id))
     return true
   }
 
-  private acked(lane: Lane, instance: WorkerInstance, batch: Pending[], results: EventResult[]): void {
-    if (!this.settle(lane, instance, batch)) return
+  private acked(t: Target, instance: WorkerInstance, batch: Pending[], results: EventResult[]): void {
+    if (!this.settle(t, instance, batch)) return
     const retry: Pending[] = []
     for (let i = 0; i < batch.length; i++) {
       const r = results[i]
@@ -146,10 +152,10 @@ export class Dispatcher {
     this.after()
   }
 
-  private refused(lane: Lane, instance: WorkerInstance, batch: Pending[], err: unknown): void {
+  private refused(t: Target, instance: WorkerInstance, batch: Pending[], err: unknown): void {
     const code = errorCode(err) ?? undefined
-    if (code === 'RIG_ERR_WORKER_EXITED') return // laneDown() accounts for the whole lane, in order
-    if (!this.settle(lane, instance, batch)) return
+    if (code === 'RIG_ERR_WORKER_EXITED') return // detach() accounts for all the instance held, in order
+    if (!this.settle(t, instance, batch)) return
     if (code !== 'RIG_ERR_NOT_CLONEABLE') {
       // The instance lives but refused the batch (a protocol or call error): every event in it
       // failed an attempt.
@@ -200,24 +206,35 @@ export class Dispatcher {
     return this.queue.depth === 0 && this.counters.inFlight === 0
   }
 
-  attach(laneId: number, instance: WorkerInstance): void {
-    const lane = this.lanes[laneId]
-    lane.instance = instance
-    lane.accepting = true
+  /** `instance` now serves `id` and takes work. */
+  attach(id: number, instance: WorkerInstance): void {
+    const t = this.targets[id]
+    t.instance = instance
+    t.accepting = true
     this.flush()
   }
 
   /**
-   * The lane's instance is gone. Its unanswered batches, oldest first, are lost (at-most-once) or
+   * The instance of `id` takes no new batches and finishes those it holds (a recycle). True when
+   * it holds none, so it may go now; otherwise `retired(id)` says when its last batch is answered.
+   */
+  retire(id: number): boolean {
+    const t = this.targets[id]
+    t.accepting = false
+    return t.batches.length === 0
+  }
+
+  /**
+   * The instance of `id` is gone. Its unanswered batches, oldest first, are lost (at-most-once) or
    * go back to the front of the queue in their original order (at-least-once).
    */
-  laneDown(laneId: number, cause: unknown): void {
-    const lane = this.lanes[laneId]
-    const events = lane.batches.flat()
-    lane.batches = []
-    lane.load = 0
-    lane.instance = undefined
-    lane.accepting = false
+  detach(id: number, cause: unknown): void {
+    const t = this.targets[id]
+    const events = t.batches.flat()
+    t.batches = []
+    t.load = 0
+    t.instance = undefined
+    t.accepting = false
     this.counters.inFlight -= events.length
     if (this.cfg.delivery === 'at-most-once') this.counters.lost += events.length
     else {

@@ -12,12 +12,12 @@ export function pathGetter(path: string): (payload: unknown) => unknown {
 }
 
 /** FNV-1a over the key's string form: stable across restarts, so a key keeps its instance. */
-export function laneOf(key: unknown, lanes: number): number {
+export function partitionOf(key: unknown, partitions: number): number {
   const s = typeof key === 'string' ? key : String(key)
   let h = 0x811c9dc5
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i)
     h = Math.imul(h, 0x01000193)
   }
-  return (h >>> 0) % lanes
+  return (h >>> 0) % partitions
 }

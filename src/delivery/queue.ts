@@ -6,8 +6,8 @@ export interface Pending {
   payload: unknown
   /** How many times it has been sent to an instance. */
   attempts: number
-  /** The lane it belongs to: a partition's instance, or 0 when unpartitioned. */
-  lane: number
+  /** Its partition: the instance id its key maps to, or 0 when unpartitioned. */
+  partition: number
 }
 
 /** A FIFO with O(1) push, shift and unshift (redeliveries go back to the front, keeping order). */
@@ -43,60 +43,60 @@ class Deque<T> {
 }
 
 /**
- * A worker plugin's bounded queue, split into lanes: one shared lane when events may go to any
- * instance, one lane per instance when `partitionBy` pins keys to instances (so a dead instance's
- * keys wait for it, in order, instead of overtaking each other elsewhere).
+ * A worker plugin's bounded queue, split into partitions: one shared partition when events may go
+ * to any instance, one per instance when `partitionBy` pins keys to instances (so a dead
+ * instance's keys wait for it, in order, instead of overtaking each other elsewhere).
  */
 export class EventQueue {
-  private readonly lanes: Deque<Pending>[]
+  private readonly partitions: Deque<Pending>[]
   depth = 0
 
-  constructor(lanes: number, readonly max: number) {
-    this.lanes = Array.from({ length: lanes }, () => new Deque<Pending>())
+  constructor(partitions: number, readonly max: number) {
+    this.partitions = Array.from({ length: partitions }, () => new Deque<Pending>())
   }
 
   /** Appends; when full, applies the overflow policy and returns the event that fell out. */
   push(p: Pending, overflow: 'drop-oldest' | 'drop-newest' | 'reject'): Pending | undefined {
     if (this.depth < this.max) {
-      this.lanes[p.lane].push(p)
+      this.partitions[p.partition].push(p)
       this.depth++
       return undefined
     }
     if (overflow !== 'drop-oldest') return p
-    const lane = this.lanes[p.lane].length ? this.lanes[p.lane] : this.longest()
-    const dropped = lane.shift()
-    this.lanes[p.lane].push(p)
+    const own = this.partitions[p.partition]
+    const dropped = (own.length ? own : this.longest()).shift()
+    own.push(p)
     return dropped
   }
 
-  /** Puts events back at the front of their lanes, first one first (redelivery keeps order). */
+  /** Puts events back at the front of their partitions, first one first (redelivery keeps order). */
   requeue(events: Pending[]): void {
     for (let i = events.length - 1; i >= 0; i--) {
-      this.lanes[events[i].lane].unshift(events[i])
+      this.partitions[events[i].partition].unshift(events[i])
       this.depth++
     }
   }
 
-  /** Up to `n` events from a lane. */
-  take(lane: number, n: number): Pending[] {
-    const q = this.lanes[lane]
+  /** Up to `n` events from a partition, oldest first. */
+  take(partition: number, n: number): Pending[] {
+    const q = this.partitions[partition]
     const out: Pending[] = []
     while (out.length < n && q.length) out.push(q.shift()!)
     this.depth -= out.length
     return out
   }
 
-  laneLength(lane: number): number {
-    return this.lanes[lane].length
+  length(partition: number): number {
+    return this.partitions[partition].length
   }
 
   /** Empties the queue (shutdown: what is left goes to dead letters or is counted lost). */
   drainAll(): Pending[] {
-    // Not push(...lane): a spread of a few hundred thousand arguments overflows the stack.
-    return this.lanes.flatMap((_, l) => this.take(l, Infinity))
+    // Not push(...partition): a spread of a few hundred thousand arguments overflows the stack.
+    return this.partitions.flatMap((_, i) => this.take(i, Infinity))
   }
 
   private longest(): Deque<Pending> {
-    return this.lanes.reduce((a, b) => (b.length > a.length ? b : a))
+    return this.partitions.reduce((a, b) => (b.length > a.length ? b : a))
   }
 }

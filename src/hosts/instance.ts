@@ -7,7 +7,7 @@
 import { debuglog } from 'node:util'
 import { deserializeError, errorMessage, isOutriggerError, OutriggerError, serializeError } from '../errors.js'
 import type {
-  EventResult, Heartbeat, HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
+  BridgeMethod, EventResult, Heartbeat, HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../worker-protocol.js'
 import { RpcLink, type RemoteCall } from '../rpc-link.js'
 import type { ExitInfo, HostBridge, InstanceSpec, WorkerInstance } from './worker-host.js'
@@ -43,6 +43,7 @@ export abstract class BaseInstance implements WorkerInstance {
     this.exited = new Promise((resolve) => (this.resolveExited = resolve))
     this.rpc = new RpcLink((msg) => this.sendControl(msg), spec.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS)
     this.rpc.expose('bridge', bridgeTarget(spec))
+    this.rpc.expose('state', spec.bridge.state as unknown as Record<string, (...args: any[]) => unknown>)
     this.callFn = this.rpc.remote('fn')
   }
 
@@ -249,12 +250,11 @@ function wireSpec(spec: InstanceSpec): WorkerSpec {
   return { plugin, version, instanceId, entry, rootPath, dataDir, options, limits, callTimeoutMs: spec.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, nice: spec.nice ?? 0 }
 }
 
-/** The host services served to the worker; log lines get the plugin and instance stamped on. */
-function bridgeTarget(spec: InstanceSpec): Record<string, (...args: any[]) => unknown> {
+/** The host services served to the worker (`BridgeMethod`); log lines get the plugin and instance stamped on. */
+function bridgeTarget(spec: InstanceSpec): Record<BridgeMethod, (...args: any[]) => unknown> {
   const bridge: HostBridge = spec.bridge
   const stamp = { plugin: spec.plugin, instance: spec.instanceId }
   return {
-    state: (op: Parameters<HostBridge['state']>[0], key: string, value?: unknown) => bridge.state(op, key, value),
     emit: (event: string, payload: unknown) => bridge.emit(event, payload),
     call: (target: string, args: unknown) => bridge.call(target, args),
     log: (level: string, obj: unknown, msg?: string) => {

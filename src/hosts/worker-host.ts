@@ -2,14 +2,15 @@
  * The contract between the dispatcher and one running worker instance, whatever isolates it.
  * Two adapters implement it (`thread-host.ts`, `process-host.ts`); `select.ts` picks one.
  */
+import type { StateApi } from '../plugin/types.js'
 import type { EventResult, Heartbeat, StartInfo, WireEvent, WorkerSpec } from '../worker-protocol.js'
 
 export type { EventResult, Heartbeat, StartInfo, WireEvent } from '../worker-protocol.js'
 
 /** Host-side services a worker's `ctx` reaches over rpc. One bridge per instance is fine. */
 export interface HostBridge {
-  /** `ctx.state`: `put`/`get`/`delete` a value, `incr` a counter by `value` (a number), `getCounter`. */
-  state(op: 'put' | 'get' | 'delete' | 'incr' | 'getCounter', key: string, value?: unknown): Promise<unknown>
+  /** The plugin's `ctx.state`, served as it is: the worker calls its methods by name. */
+  state: StateApi
   /** `ctx.emit`: fire-and-forget. */
   emit(event: string, payload: unknown): void
   /** `ctx.call('plugin.function', args)`. */

@@ -1,0 +1,297 @@
+import { OutriggerError, errorCode, errorMessage } from '../errors.js'
+import type { Heartbeat, WorkerInstance } from '../hosts/worker-host.js'
+import type { WorkerSettings } from '../manifest/schema.js'
+import type { PluginLogger } from '../plugin/types.js'
+import type { InstanceState, InstanceStatus, PluginState, PluginStatus } from '../supervisor/status-types.js'
+import { watchHeartbeat } from './heartbeat.js'
+import { RestartPolicy } from './restart-policy.js'
+
+/** How an instance set tells its owner what happened. */
+export interface InstanceSetEvents {
+  /** Instance `id` is up and may take work (first start, respawn, operator restart). */
+  up(id: number, instance: WorkerInstance): void
+  /** Instance `id` is gone; whatever it held must be accounted for. */
+  down(id: number, cause: Error): void
+  /**
+   * Instance `id` must take no new work (it is being recycled). Returns true when it holds none,
+   * so it may go now; otherwise the owner calls `retired(id)` once it has answered everything.
+   */
+  retire(id: number): boolean
+  /** The plugin's state moved from `prev` to `next`. */
+  stateChanged(next: PluginState, prev: PluginState): void
+}
+
+export interface InstanceSetOptions {
+  plugin: string
+  cfg: WorkerSettings
+  log: PluginLogger
+  /** Starts instance `id` and resolves once its plugin is loaded and `init` finished. */
+  launch(id: number): Promise<WorkerInstance>
+  on: InstanceSetEvents
+}
+
+/** Instance `id` across its respawns. */
+interface InstanceLife {
+  id: number
+  instance?: WorkerInstance
+  state: InstanceState
+  startedAt: number
+  restarts: number
+  /** Set when we asked the instance to go (stop, recycle): not a crash. */
+  expected?: 'stop' | 'recycle'
+  unwatch?: () => void
+  timer?: NodeJS.Timeout
+  /** A start under way: `close` waits for it, or the new instance would outlive the stop. */
+  spawning?: Promise<void>
+  beat?: { memoryMb: number; eventLoopP99Ms: number; at: number }
+}
+
+/**
+ * The life of a worker plugin's instances: spawn, exit, heartbeat, recycle past the memory limit,
+ * respawn with backoff, quarantine on a crash loop, operator restart and halt. It owns the
+ * plugin's state (running, degraded, restarting…), which is a function of its instances.
+ */
+export class InstanceSet {
+  private readonly cfg: WorkerSettings
+  private readonly policy: RestartPolicy
+  private readonly lives: InstanceLife[]
+  private current: PluginState = 'starting'
+  private error: PluginStatus['lastError'] = null
+  private restartCount = 0
+  private closing = false
+
+  constructor(private readonly opts: InstanceSetOptions) {
+    this.cfg = opts.cfg
+    this.policy = new RestartPolicy(this.cfg.restart)
+    this.lives = Array.from({ length: this.cfg.instances }, (_, id) => ({ id, state: 'starting', startedAt: 0, restarts: 0 }))
+  }
+
+  get state(): PluginState { return this.current }
+  get lastError(): PluginStatus['lastError'] { return this.error }
+  /** Respawns of every instance, operator restarts included. */
+  get restarts(): number { return this.restartCount }
+
+  /** The instances that are up and answering, in id order. */
+  running(): WorkerInstance[] {
+    return this.lives.flatMap((l) => (l.instance && l.state === 'running' ? [l.instance] : []))
+  }
+
+  /** Whether any instance is up, answering or not. */
+  anyUp(): boolean {
+    return this.lives.some((l) => l.instance)
+  }
+
+  /** First start: every instance must come up, or the plugin is failed (never a respawn loop). */
+  async start(): Promise<void> {
+    const started = await Promise.allSettled(this.lives.map((l) => this.spawn(l)))
+    const bad = started.find((r) => r.status === 'rejected')
+    if (bad) {
+      this.closing = true
+      await Promise.all(this.lives.map((l) => this.halt(l)))
+      throw (bad as PromiseRejectedResult).reason
+    }
+    this.setState('running')
+  }
+
+  /** Operator restart: forgives the crash history and brings every instance up again. */
+  async operatorRestart(): Promise<void> {
+    if (this.closing) throw new OutriggerError('RIG_ERR_CLOSED', `plugin "${this.opts.plugin}": the supervisor is stopping`)
+    this.policy.reset()
+    for (const l of this.lives) clearTimeout(l.timer)
+    await Promise.all(this.lives.map((l) => this.halt(l)))
+    this.setState('starting')
+    await Promise.all(this.lives.map((l) => this.spawn(l).then(() => { l.restarts++; this.restartCount++ })))
+    this.error = null
+    this.setState('running')
+  }
+
+  /** Stops every instance gracefully; a start under way ends first. */
+  async close(): Promise<void> {
+    this.closing = true
+    for (const l of this.lives) clearTimeout(l.timer)
+    // A start under way ends first (it sees `closing` and kills what it started).
+    await Promise.all(this.lives.map((l) => l.spawning?.catch(() => undefined)))
+    await Promise.all(this.lives.map((l) => this.halt(l, true)))
+  }
+
+  /** After `close`: the plugin is stopped, unless it had failed. */
+  closed(): void {
+    if (this.current !== 'failed') this.setState('stopped')
+  }
+
+  fail(error: unknown): void {
+    this.noteError(error)
+    this.setState('failed')
+  }
+
+  /** A retired instance has answered all it held: now it goes (and comes back fresh). */
+  retired(id: number): void {
+    const l = this.lives[id]
+    if (l.expected === 'recycle' && l.instance) void l.instance.stop()
+  }
+
+  statuses(now = Date.now()): InstanceStatus[] {
+    return this.lives.map((l) => ({
+      id: l.id,
+      pid: l.instance?.pid ?? 0,
+      threadId: l.instance?.threadId ?? 0,
+      state: l.state,
+      uptimeMs: l.instance ? now - l.startedAt : 0,
+      restarts: l.restarts,
+      memoryMb: l.beat?.memoryMb ?? 0,
+      eventLoopP99Ms: l.beat?.eventLoopP99Ms ?? 0,
+      lastHeartbeatMs: l.beat ? now - l.beat.at : 0,
+    }))
+  }
+
+  // ── spawn and watch ─────────────────────────────────────────────────────────────────────
+
+  private spawn(l: InstanceLife): Promise<void> {
+    const started = this.startInstance(l)
+    l.spawning = started
+    return started.finally(() => {
+      if (l.spawning === started) l.spawning = undefined
+    })
+  }
+
+  private async startInstance(l: InstanceLife): Promise<void> {
+    l.state = 'starting'
+    const instance = await this.opts.launch(l.id)
+    if (this.closing || this.current === 'quarantined') {
+      await instance.kill()
+      l.state = 'stopped'
+      return
+    }
+    l.instance = instance
+    l.state = 'running'
+    l.startedAt = Date.now()
+    l.expected = undefined
+    l.beat = undefined
+    instance.exited.then((info) => this.exited(l, instance, info.error ?? new Error(`exit code ${info.code} signal ${info.signal}`), info.reason !== 'stopped' || info.code !== 0))
+    const { unresponsiveMs } = this.cfg.limits
+    l.unwatch = watchHeartbeat(instance, unresponsiveMs, {
+      beat: (h) => this.beat(l, instance, h),
+      silent: () => this.unresponsive(l, instance, `no heartbeat answer within ${unresponsiveMs} ms (an endless loop or a blocked event loop?)`),
+    })
+    this.opts.on.up(l.id, instance)
+  }
+
+  private beat(l: InstanceLife, instance: WorkerInstance, h: Heartbeat): void {
+    l.beat = { memoryMb: Math.round(h.memoryMb * 10) / 10, eventLoopP99Ms: Math.round(h.eventLoopP99Ms * 100) / 100, at: Date.now() }
+    if (l.state === 'unresponsive') l.state = 'running'
+    const { handlerTimeoutMs, memoryMb } = this.cfg.limits
+    if (h.busyMs > handlerTimeoutMs) {
+      this.unresponsive(l, instance, `a hook has run for ${Math.round(h.busyMs)} ms, past limits.handlerTimeoutMs (${handlerTimeoutMs})`)
+    } else if (this.cfg.isolation === 'process' && h.memoryMb > memoryMb && l.expected === undefined) {
+      this.recycle(l, instance, h.memoryMb)
+    }
+  }
+
+  private unresponsive(l: InstanceLife, instance: WorkerInstance, why: string): void {
+    if (l.instance !== instance || l.expected) return
+    l.state = 'unresponsive'
+    this.noteError(new OutriggerError('RIG_ERR_WORKER_UNRESPONSIVE', `plugin "${this.opts.plugin}" instance ${l.id}: ${why}; terminating it`))
+    void instance.kill()
+  }
+
+  /**
+   * A child past its memory limit finishes (or gives back) its work before it goes: it takes no
+   * new batches, and is stopped once its in-flight batches are answered.
+   */
+  private recycle(l: InstanceLife, instance: WorkerInstance, memoryMb: number): void {
+    l.expected = 'recycle'
+    const { plugin } = this.opts
+    this.opts.log.warn({ plugin, instance: l.id, memoryMb }, `plugin "${plugin}" instance ${l.id} uses ${memoryMb} MB, over limits.memoryMb (${this.cfg.limits.memoryMb}); recycling it`)
+    if (this.opts.on.retire(l.id)) void instance.stop()
+  }
+
+  // ── exit, respawn, quarantine ───────────────────────────────────────────────────────────
+
+  private exited(l: InstanceLife, instance: WorkerInstance, cause: Error, abnormal: boolean): void {
+    if (l.instance !== instance) return
+    l.unwatch?.()
+    l.instance = undefined
+    this.opts.on.down(l.id, cause)
+    const uptime = Date.now() - l.startedAt
+    if (this.closing || l.expected === 'stop') {
+      l.state = 'stopped'
+      return
+    }
+    if (l.expected === 'recycle') return this.scheduleRespawn(l, 0)
+    this.noteError(
+      l.state === 'unresponsive'
+        ? new OutriggerError('RIG_ERR_WORKER_UNRESPONSIVE', this.error?.message ?? 'unresponsive')
+        : new OutriggerError('RIG_ERR_WORKER_EXITED', `plugin "${this.opts.plugin}" instance ${l.id} exited: ${cause.message}`, { cause }),
+    )
+    const decision = this.policy.decide(abnormal, uptime)
+    if (decision.action === 'restart') this.scheduleRespawn(l, decision.delayMs)
+    else if (decision.action === 'quarantine') this.quarantine()
+    else {
+      l.state = 'stopped'
+      this.refreshState()
+    }
+  }
+
+  private scheduleRespawn(l: InstanceLife, delayMs: number): void {
+    l.state = 'restarting'
+    this.refreshState()
+    l.timer = setTimeout(() => {
+      l.timer = undefined
+      if (this.closing || this.current === 'quarantined') return
+      l.restarts++
+      this.restartCount++
+      this.spawn(l).then(
+        () => this.refreshState(),
+        (err) => {
+          // A failed respawn is one more crash: the policy's backoff and intensity apply.
+          this.noteError(err)
+          const d = this.policy.decide(true, 0)
+          if (d.action === 'restart') this.scheduleRespawn(l, d.delayMs)
+          else if (d.action === 'quarantine') this.quarantine()
+          else l.state = 'stopped'
+        },
+      )
+    }, delayMs)
+  }
+
+  private quarantine(): void {
+    const { plugin } = this.opts
+    const { maxRestarts, windowMs } = this.cfg.restart
+    this.noteError(new OutriggerError('RIG_ERR_CRASH_LOOP', `plugin "${plugin}" restarted more than ${maxRestarts} times within ${windowMs} ms and is quarantined; fix it, then run "outrigger restart ${plugin}"`))
+    this.setState('quarantined')
+    for (const l of this.lives) {
+      clearTimeout(l.timer)
+      if (l.instance) void this.halt(l)
+      else l.state = 'stopped'
+    }
+  }
+
+  /** Asks instance `id` to go (killed, or stopped when `graceful`): its exit is then no crash. */
+  private async halt(l: InstanceLife, graceful = false): Promise<void> {
+    const instance = l.instance
+    if (!instance) return
+    l.expected = 'stop'
+    await (graceful ? instance.stop() : instance.kill()).catch(() => undefined)
+    await instance.exited
+  }
+
+  // ── state ───────────────────────────────────────────────────────────────────────────────
+
+  private noteError(error: unknown): void {
+    this.error = { code: errorCode(error), message: errorMessage(error) }
+  }
+
+  private refreshState(): void {
+    if (this.current === 'quarantined' || this.current === 'failed' || this.closing) return
+    const up = this.lives.filter((l) => l.instance).length
+    const all = this.lives.length
+    this.setState(up === all ? 'running' : up === 0 ? (this.lives.some((l) => l.state === 'restarting') ? 'restarting' : 'stopped') : 'degraded')
+  }
+
+  private setState(next: PluginState): void {
+    if (next === this.current) return
+    const prev = this.current
+    this.current = next
+    this.opts.on.stateChanged(next, prev)
+  }
+}

@@ -1,0 +1,219 @@
+import { errorCode, errorMessage, OutriggerError, type SerializedError } from '../errors.js'
+import { DeadLetters } from '../delivery/dead-letters.js'
+import { Dispatcher } from '../delivery/dispatcher.js'
+import type { Pending } from '../delivery/queue.js'
+import type { HostBridge, WorkerInstance } from '../hosts/worker-host.js'
+import { hostFor } from '../hosts/select.js'
+import type { Manifest, WorkerSettings } from '../manifest/schema.js'
+import { pluginState } from '../state/plugin-state.js'
+import { InstanceSet } from '../supervision/instance-set.js'
+import { pluginDataDir } from './context.js'
+import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
+import type { PluginState, PluginStatus } from './status-types.js'
+
+export interface WorkerPluginInit {
+  name: string
+  manifest: Manifest
+  entry: string
+  rootPath: string
+  options: unknown
+  shadowed: string[]
+  rt: SupervisorRuntime
+}
+
+/**
+ * A worker plugin: its instances (whose life `InstanceSet` runs), its queue and dispatcher, the
+ * bridge its instances call back through, and its status report.
+ */
+export class WorkerPlugin implements PluginHandle {
+  readonly type = 'worker'
+  readonly name: string
+  readonly deadLetters: DeadLetters
+  private readonly cfg: WorkerSettings
+  private readonly dispatcher: Dispatcher
+  private readonly instances: InstanceSet
+  private hooks: string[] = []
+  private functions: string[] = []
+  private registered = false
+  private rr = 0
+  private idleWaiters: Array<() => void> = []
+
+  constructor(private readonly init: WorkerPluginInit) {
+    this.name = init.name
+    this.cfg = init.manifest.worker!
+    this.deadLetters = new DeadLetters(init.rt.store, this.name)
+    this.dispatcher = new Dispatcher(this.cfg, {
+      report: (event, error) => this.report(event, error),
+      deadLetter: (p, error) => this.toDeadLetters(p, error),
+      onIdle: () => this.idleWaiters.splice(0).forEach((f) => f()),
+      retired: (id) => this.instances.retired(id),
+    })
+    this.instances = new InstanceSet({
+      plugin: this.name,
+      cfg: this.cfg,
+      log: init.rt.log,
+      launch: (id) => this.launch(id),
+      on: {
+        up: (id, instance) => {
+          this.registerHooks(instance)
+          this.dispatcher.attach(id, instance)
+        },
+        down: (id, cause) => this.dispatcher.detach(id, cause),
+        retire: (id) => this.dispatcher.retire(id),
+        stateChanged: (next, prev) => this.published(next, prev),
+      },
+    })
+  }
+
+  private get log() {
+    return this.init.rt.log
+  }
+
+  // ── lifecycle ────────────────────────────────────────────────────────────────────────────
+
+  start(): Promise<void> {
+    return this.instances.start()
+  }
+
+  async ready(): Promise<void> {}
+
+  operatorRestart(): Promise<void> {
+    return this.instances.operatorRestart()
+  }
+
+  private launch(id: number): Promise<WorkerInstance> {
+    const { manifest, rt } = this.init
+    return hostFor(this.cfg.isolation).start({
+      plugin: this.name,
+      version: manifest.version,
+      instanceId: id,
+      entry: this.init.entry,
+      rootPath: this.init.rootPath,
+      dataDir: pluginDataDir(rt.stateDir, this.name),
+      options: this.init.options,
+      limits: this.cfg.limits,
+      // A plugin function is held to the same limit as a hook.
+      callTimeoutMs: this.cfg.limits.handlerTimeoutMs,
+      nice: rt.config.workerNice,
+      bridge: this.bridge(),
+    })
+  }
+
+  /** Hooks are known only from the first instance's handshake: the host never imports the code. */
+  private registerHooks(instance: WorkerInstance): void {
+    if (this.registered) return
+    this.registered = true
+    this.hooks = instance.info.hooks
+    this.functions = instance.info.functions
+    for (const pattern of this.hooks) {
+      this.init.rt.bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => this.dispatcher.enqueue(pattern, event, payload) })
+    }
+  }
+
+  async drain(deadline: number): Promise<void> {
+    if (this.dispatcher.idle() || !this.instances.anyUp()) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
+      this.idleWaiters.push(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  }
+
+  async close(): Promise<void> {
+    await this.instances.close()
+    // Whatever could not be drained leaves the books explicitly: dead letters or lost.
+    this.dispatcher.abandon('the supervisor stopped before the event was delivered')
+    this.instances.closed()
+  }
+
+  get latency() {
+    return this.dispatcher.latency
+  }
+
+  fail(error: unknown): void {
+    this.instances.fail(error)
+  }
+
+  // ── calls, dead letters ──────────────────────────────────────────────────────────────────
+
+  async call(fn: string, args: unknown): Promise<unknown> {
+    const live = this.instances.running()
+    if (!live.length) throw new OutriggerError('RIG_ERR_WORKER_EXITED', `plugin "${this.name}" has no running instance to call "${fn}" (state ${this.instances.state})`)
+    if (this.functions.length && !this.functions.includes(fn)) {
+      throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `plugin "${this.name}" has no function "${fn}" (it has: ${this.functions.join(', ')})`)
+    }
+    return live[this.rr++ % live.length].call(fn, args)
+  }
+
+  private toDeadLetters(p: Pending, error: SerializedError | null): void {
+    this.deadLetters
+      .add({ event: p.event, subscription: p.subscription, payload: p.payload, attempts: p.attempts, error: error ? { code: error.code ?? null, message: error.message } : null })
+      .catch((err) => this.log.error({ plugin: this.name, err }, `could not store a dead letter of "${p.event}": ${errorMessage(err)}`))
+  }
+
+  /** Re-enqueues every dead letter as a new receipt, removing it from the store. */
+  async replayDeadLetters(): Promise<number> {
+    const letters = await this.deadLetters.list()
+    for (const l of letters) {
+      await this.deadLetters.remove(l.id)
+      this.dispatcher.enqueue(l.subscription, l.event, l.payload)
+    }
+    return letters.length
+  }
+
+  // ── bridge and reporting ─────────────────────────────────────────────────────────────────
+
+  private bridge(): HostBridge {
+    const { rt } = this.init
+    // No child logger: the instance already stamps plugin and instance on every line, and pino
+    // would write both keys twice.
+    const log = this.log
+    return {
+      state: pluginState(rt.store, this.name),
+      emit: (event, payload) => rt.emit(event, payload),
+      call: (target, args) => rt.call(target, args),
+      log: (level, obj, msg) => {
+        const fn = (log as unknown as Record<string, (o: unknown, m?: string) => void>)[level]
+        ;(typeof fn === 'function' ? fn : log.info).call(log, obj, msg)
+      },
+    }
+  }
+
+  private report(event: string, error: unknown): void {
+    this.log.error({ plugin: this.name, event, code: errorCode(error) ?? undefined }, `plugin "${this.name}" on "${event}": ${errorMessage(error)}`)
+    this.init.rt.bus.hookFailed(this.name, event, error)
+  }
+
+  /** Every transition is logged and published as `outrigger:plugin:<state>`. */
+  private published(next: PluginState, prev: PluginState): void {
+    const lastError = this.instances.lastError
+    const level = next === 'running' || next === 'starting' || next === 'stopped' ? 'info' : 'warn'
+    this.log[level]({ plugin: this.name, from: prev, to: next, lastError }, `plugin "${this.name}": ${prev} → ${next}`)
+    this.init.rt.bus.emit(`outrigger:plugin:${next}`, { plugin: this.name, from: prev, lastError })
+  }
+
+  status(): PluginStatus {
+    const c = this.dispatcher.counters
+    return {
+      name: this.name,
+      version: this.init.manifest.version,
+      type: 'worker',
+      isolation: this.cfg.isolation,
+      delivery: this.cfg.delivery,
+      state: this.instances.state,
+      hooks: this.hooks,
+      pipes: [],
+      controllers: [],
+      functions: this.functions,
+      shadowed: this.init.shadowed,
+      restarts: this.instances.restarts,
+      lastError: this.instances.lastError,
+      queue: { depth: this.dispatcher.depth(), max: this.cfg.queue.max, dropped: c.dropped, rejected: c.rejected },
+      events: { received: c.received, processed: c.processed, failed: c.failed, inFlight: c.inFlight, redelivered: c.redelivered, deadLettered: c.deadLettered, lost: c.lost },
+      handlerMs: this.dispatcher.latency.percentiles(),
+      instances: this.instances.statuses(),
+    }
+  }
+}

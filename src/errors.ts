@@ -28,6 +28,7 @@ export const ErrorCodes = {
   RIG_ERR_CONTROL_IN_USE: 'Another live supervisor already owns the control socket',
   RIG_ERR_CONTROL_REQUEST: 'A control request is malformed or unknown',
   RIG_ERR_UNKNOWN_PLUGIN: 'No plugin of that name is loaded',
+  RIG_ERR_SLOT_CONFLICT: 'Two plugins provide the same service slot',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes
@@ -60,20 +61,22 @@ export interface SerializedError {
   cause?: SerializedError
 }
 
+export type HttpErrorCode = keyof typeof HttpErrorCodes
+
 export class OutriggerError extends Error {
   override name = 'OutriggerError'
-  readonly code: ErrorCode
+  readonly code: ErrorCode | HttpErrorCode
   /** Free-form facts for operators (plugin, file, field…); kept out of the message's wording. */
   readonly details: Record<string, unknown> | undefined
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+  constructor(code: ErrorCode | HttpErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.code = code
     this.details = options.details
   }
 }
 
-export function isOutriggerError(err: unknown, code?: ErrorCode): err is OutriggerError {
+export function isOutriggerError(err: unknown, code?: ErrorCode | HttpErrorCode): err is OutriggerError {
   return err instanceof OutriggerError && (code === undefined || err.code === code)
 }
 
@@ -92,8 +95,8 @@ export function serializeError(err: unknown, depth = 0): SerializedError {
 export function deserializeError(s: SerializedError): Error {
   const cause = s.cause ? deserializeError(s.cause) : undefined
   let err: Error
-  if (s.code && s.code in ErrorCodes) {
-    err = new OutriggerError(s.code as ErrorCode, s.message, { cause })
+  if (s.code && (s.code in ErrorCodes || s.code in HttpErrorCodes)) {
+    err = new OutriggerError(s.code as ErrorCode | HttpErrorCode, s.message, { cause })
   } else {
     err = new Error(s.message, cause === undefined ? undefined : { cause })
     err.name = s.name

@@ -1,5 +1,5 @@
 // The public face of Outrigger: what a host application and a plugin author import.
-export { startSupervisor } from './supervisor/supervisor.js'
+export { startSupervisor } from './start.js'
 export { definePlugin } from './plugin/types.js'
 export { OutriggerError, ErrorCodes, isOutriggerError } from './errors.js'
 export type { ErrorCode, SerializedError } from './errors.js'
@@ -8,7 +8,8 @@ export type {
   PluginLogger, ServiceProviders, StateApi, StateApi as PluginStateApi,
 } from './plugin/types.js'
 export type { StateStore } from './plugin/state-store.js'
-export type { DeadLetter, Supervisor, SupervisorOptions } from './supervisor/types.js'
+export type { StartedSupervisor as Supervisor, StartedSupervisor } from './start.js'
+export type { DeadLetter, SupervisorOptions } from './supervisor/types.js'
 export type { HostConfig, HostConfigInput } from './config/config.js'
 export type { Manifest, WorkerSettings } from './manifest/schema.js'
 export type * from './supervisor/status-types.js'

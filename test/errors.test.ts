@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { ErrorCodes, HttpErrorCodes, OutriggerError, deserializeError, serializeError, type ErrorCode } from '../src/errors.js'
+import { MemoryStore } from '../src/state/memory-store.js'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { assertBooks } from './helpers/books.js'
 import { PluginDir, core, memoryLogger, until, worker } from './helpers/plugins.js'
@@ -51,7 +52,8 @@ describe('errors', () => {
           export default { hooks: { async 'q:x'(p, ctx) { seen.push(p.i); while (!(await ctx.state.getState('go'))) await new Promise((r) => setTimeout(r, 5)) } },
             functions: { seen: () => seen } }`)
         const { logger, lines } = memoryLogger()
-        sup = await dir.start({ logger })
+        const store = new MemoryStore()
+        sup = await dir.start({ logger, store })
         sup.emit('q:x', { i: 0 })
         await until('the first event is in the hook', () => sup!.status().plugins.find((p) => p.name === 'slow')!.events.inFlight === 1)
         for (let i = 1; i <= 15; i++) sup.emit('q:x', { i })
@@ -59,7 +61,7 @@ describe('errors', () => {
         assert.equal(p.queue.depth, 10)
         assert.equal(p.queue.dropped, 5)
         assertBooks(p)
-        await (sup as any).rt.store.put('plugin:slow', 'go', true)
+        await store.put('plugin:slow', 'go', true)
         await until('drained', () => sup!.status().plugins.find((p) => p.name === 'slow')!.events.processed === 11)
         const seen = await sup.call<number[]>('slow.seen')
         const expected = overflow === 'drop-oldest' ? [0, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] : [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]

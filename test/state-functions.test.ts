@@ -109,6 +109,36 @@ describe('ctx.state, functions and service slots', () => {
     assert.equal((globalThis as any).__customStore.get('plugin:user/hello'), 'world')
   })
 
+  it('refuses to start when two plugins provide the same slot, naming both', async () => {
+    await dir.add('door-a', core('door-a'), `export default { provides: { auth: () => ({ who: 'a' }) } }`)
+    await dir.add('door-b', core('door-b'), `export default { provides: { auth: () => ({ who: 'b' }) } }`)
+    await assert.rejects(dir.start(), (e: OutriggerError) => e.code === 'RIG_ERR_SLOT_CONFLICT' && /"door-a" and "door-b" both provide the auth slot/.test(e.message))
+  })
+
+  it('puts the default back when the plugin providing auth and permission fails its init', async () => {
+    await dir.add('door', core('door'), `export default { provides: { auth: () => ({ who: 'door' }), permission: () => false }, init() { throw new Error('no key file') } }`)
+    sup = await dir.start()
+    assert.equal(sup.status().plugins[0].state, 'failed')
+    assert.deepEqual(await sup.services.auth({ headers: {}, remoteAddress: '127.0.0.1' }), { kind: 'loopback' }, 'the default auth slot')
+    assert.equal(await sup.services.permission({ kind: 'loopback' }, { plugin: 'a', controller: 'b', action: 'c' }), true, 'the default permission slot')
+  })
+
+  it('refuses to start when the plugin providing storage fails its init, as everyone already holds its store', async () => {
+    await dir.add('vault', core('vault'), `export default { provides: { storage: () => ({ async get() {}, async put() {}, async delete() {}, async incr() { return 1 }, async getCounter() { return 0 }, async list() { return [] }, async close() {} }) }, init() { throw new Error('vault sealed') } }`)
+    await assert.rejects(dir.start(), (e: OutriggerError) => e.code === 'RIG_ERR_PLUGIN_INIT' && /vault \(the storage slot\)/.test(e.message))
+  })
+
+  it("uses a store the host passes in, and leaves closing it to the host", async () => {
+    const own = new MemoryStore()
+    await own.put('plugin:user', 'seed', 41)
+    await dir.add('user', core('user'), `export default { async init(ctx) { await ctx.state.putState('seen', (await ctx.state.getState('seed')) + 1) } }`)
+    sup = await dir.start({ store: own })
+    assert.equal(await own.get('plugin:user', 'seen'), 42)
+    await sup.stop()
+    await own.put('plugin:user', 'after', true)
+    assert.equal(await own.get('plugin:user', 'after'), true, 'still open after stop')
+  })
+
   it('reports a bad host config naming the field', async () => {
     await assert.rejects(dir.start({ config: { timeouts: { initMs: -5 } } as object }), (e: OutriggerError) => e.code === 'RIG_ERR_CONFIG_INVALID' && /timeouts\.initMs: .*found -5/.test(e.message))
     await assert.rejects(dir.start({ config: { plugin: {} } as object }), (e: OutriggerError) => e.code === 'RIG_ERR_CONFIG_INVALID' && /unknown field\(s\) "plugin"/.test(e.message))

@@ -4,6 +4,8 @@ import { getPriority } from 'node:os'
 import path from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { afterEach, beforeEach, describe, it } from 'node:test'
+import { LmdbStore } from '../src/state/lmdb-store.js'
+import { MemoryStore } from '../src/state/memory-store.js'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { assertBooks } from './helpers/books.js'
 import { alive, PluginDir, core, until, worker } from './helpers/plugins.js'
@@ -52,11 +54,12 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
           last.set(p.key, p.n)
           await ctx.state.incrCounter('seen')
         } } }`)
-      sup = await dir.start()
+      const store = new MemoryStore()
+      sup = await dir.start({ store })
       const keys = 10, per = 300
       for (let n = 0; n < per; n++) for (let k = 0; k < keys; k++) sup.emit('seq:next', { key: `k${k}`, n })
       await until('all seen', () => plugin(sup!, 'ordered').events.processed === keys * per, 60_000)
-      const counters = await Promise.all(['seen', 'violations', ...Array.from({ length: keys }, (_, k) => `owners:k${k}`)].map((k) => counterOf(sup!, 'ordered', k)))
+      const counters = await Promise.all(['seen', 'violations', ...Array.from({ length: keys }, (_, k) => `owners:k${k}`)].map((k) => store.getCounter('plugin:ordered', k)))
       assert.equal(counters[0], keys * per)
       assert.equal(counters[1], 0, 'no key ever went out of order')
       assert.deepEqual(counters.slice(2), Array(keys).fill(1), 'each key was seen by exactly one instance')
@@ -70,11 +73,12 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
           const end = performance.now() + 30; while (performance.now() < end);
           await ctx.state.putState('ran-' + p.n, process.pid + '/' + threadId)
         } } }`)
-      sup = await dir.start()
+      const store = new MemoryStore()
+      sup = await dir.start({ store })
       for (let n = 0; n < 4; n++) sup.emit('cost:ly', { n })
       await until('all four ran', () => plugin(sup!, 'pair').events.processed === 4)
       const ranOn = new Set<unknown>()
-      for (let n = 0; n < 4; n++) ranOn.add(await (sup as any).rt.store.get(`plugin:pair`, `ran-${n}`))
+      for (let n = 0; n < 4; n++) ranOn.add(await store.get('plugin:pair', `ran-${n}`))
       assert.equal(ranOn.size, 2, `ran on ${[...ranOn].join(', ')}`)
     })
 
@@ -178,7 +182,8 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       await dir.add('closer', worker('closer', { isolation, instances: 2, delivery: 'at-least-once' }), `
         export default { hooks: { async 'w:x'(p, ctx) { await new Promise((r) => setTimeout(r, 1)); await ctx.state.incrCounter('done') } },
           async close(ctx) { await ctx.state.incrCounter('closed') } }`)
-      sup = await dir.start({ store: 'lmdb' })
+      const store = new LmdbStore(path.join(dir.stateDir, 'own-store'))
+      sup = await dir.start({ store })
       for (let i = 0; i < 500; i++) sup.emit('w:x', { i })
       const pids = plugin(sup, 'closer').instances.map((i) => i.pid)
       await sup.stop()
@@ -188,9 +193,9 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       assert.ok(p.instances.every((i) => i.state === 'stopped'))
       assertBooks(p)
       if (isolation === 'process') for (const pid of pids) assert.equal(alive(pid), false, `child ${pid} is gone`)
-      sup = await dir.start({ store: 'lmdb' })
-      assert.equal(await counterOf(sup, 'closer', 'done'), 500)
-      assert.equal(await counterOf(sup, 'closer', 'closed'), 2, 'close ran in each instance')
+      assert.equal(await store.getCounter('plugin:closer', 'done'), 500)
+      assert.equal(await store.getCounter('plugin:closer', 'closed'), 2, 'close ran in each instance')
+      await store.close()
     })
 
     it('stops with 200,000 events still queued, counting every one of them', async () => {
@@ -280,7 +285,3 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
   })
 }
 
-/** Reads a plugin's counter straight from the supervisor's store (what `ctx.state` writes to). */
-async function counterOf(sup: Supervisor, plugin: string, key: string): Promise<number> {
-  return (sup as any).rt.store.getCounter(`plugin:${plugin}`, key)
-}

@@ -32,7 +32,7 @@ export function registerStart(program: Command): void {
       const { app = 'outrigger' } = targetOf(cmd)
       const runtimeDir = resolveRuntimeDir()
       await refuseIfRunning(app, runtimeDir)
-      const { startSupervisor } = await import('../supervisor/supervisor.js')
+      const { startSupervisor } = await import('../start.js')
       const signals = holdSignalsDuringStart()
       const sup = await startSupervisor({
         app,
@@ -47,7 +47,7 @@ export function registerStart(program: Command): void {
       })
       const report = sup.status()
       const failed = report.plugins.filter((p) => p.state === 'failed').length
-      const http = (sup as { httpUrl?: string }).httpUrl
+      const http = sup.httpUrl
       println(
         `outrigger "${app}" running: ${report.plugins.length} plugin(s)${failed ? `, ${failed} failed` : ''}; ` +
           `control socket ${socketPath(app, runtimeDir)}${http ? `; http ${http}` : ''}`,

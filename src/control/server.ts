@@ -30,6 +30,7 @@ export interface ControlServer {
   close(): Promise<void>
 }
 
+/** Starts the control server of `sup`; it closes when the supervisor stops (or on `close()`). */
 export async function startControlServer(sup: Supervisor, opts: ControlServerOptions): Promise<ControlServer> {
   const dir = opts.runtimeDir ?? resolveRuntimeDir()
   const file = socketPath(opts.app, dir)
@@ -103,7 +104,7 @@ export async function startControlServer(sup: Supervisor, opts: ControlServerOpt
   debug('control: listening on %s', file)
 
   let closing: Promise<void> | undefined
-  return {
+  const control: ControlServer = {
     path: file,
     close: () => {
       closing ??= new Promise<void>((resolve) => {
@@ -123,6 +124,8 @@ export async function startControlServer(sup: Supervisor, opts: ControlServerOpt
       return closing
     },
   }
+  sup.onClose(() => control.close())
+  return control
 }
 
 function inUse(file: string, app: string): OutriggerError {

@@ -1,10 +1,8 @@
 import type { ServerResponse } from 'node:http'
 
 // The HTTP layer's own codes live with every other code, in src/errors.ts.
-import { HttpErrorCodes } from '../errors.js'
-export { HttpErrorCodes }
-
-export type HttpErrorCode = keyof typeof HttpErrorCodes
+import { HttpErrorCodes, OutriggerError, type HttpErrorCode } from '../errors.js'
+export { HttpErrorCodes, type HttpErrorCode }
 
 /** The stable error shape of every envelope: a code to switch on, a message for people. */
 export interface EnvelopeError {
@@ -23,16 +21,16 @@ export interface Envelope {
 }
 
 /** A refusal decided by the HTTP layer, carrying the status it maps to. */
-export class HttpError extends Error {
+export class HttpError extends OutriggerError {
   override name = 'HttpError'
   constructor(
     readonly status: number,
-    readonly code: HttpErrorCode,
+    code: HttpErrorCode,
     message: string,
     /** Extra response headers, e.g. `Allow` on a 405 or `WWW-Authenticate` on a 401. */
     readonly headers: Record<string, string> = {},
   ) {
-    super(message)
+    super(code, message)
   }
 }
 

@@ -20,7 +20,7 @@ export interface HttpServerOptions {
   maxBodyBytes: number
   /** How long a client has to send its whole request (headers and body); then 408. */
   requestTimeoutMs: number
-  /** Share the supervisor's metrics (so its `observeHandler` calls show); made here if absent. */
+  /** Metrics to serve on /metrics; made here if absent. Handler durations are fed into them. */
   metrics?: Metrics
 }
 
@@ -34,7 +34,7 @@ export interface HttpServer {
 /** A client may choose its request id (to trace across services) if it is short and plain. */
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-/** Starts the HTTP API (DESIGN.md §5) of a supervisor on `node:http`. */
+/** Starts the HTTP API (DESIGN.md §5) of a supervisor on `node:http`; it closes when the supervisor stops. */
 export async function startHttpServer(sup: Supervisor, opts: HttpServerOptions): Promise<HttpServer> {
   const metrics = opts.metrics ?? createMetrics(sup)
   // Node checks for slow clients on an interval (30 s by default); a shorter one makes the
@@ -89,12 +89,19 @@ export async function startHttpServer(sup: Supervisor, opts: HttpServerOptions):
   server.on('error', (err) => sup.log.error({ err }, 'HTTP server error'))
   const port = (server.address() as AddressInfo).port
   const hostInUrl = opts.host.includes(':') ? `[${opts.host}]` : opts.host
-  return {
+  // The /metrics histogram of handler durations is this face's own business, fed by the core.
+  const unobserve = sup.observeHandlers((plugin, ms) => metrics.observeHandler(plugin, ms))
+  const http: HttpServer = {
     port,
     url: `http://${hostInUrl}:${port}`,
     metrics,
-    close: () => closeServer(server, opts.requestTimeoutMs),
+    close: () => {
+      unobserve()
+      return closeServer(server, opts.requestTimeoutMs)
+    },
   }
+  sup.onClose(() => http.close())
+  return http
 }
 
 async function handle(sup: Supervisor, metrics: Metrics, opts: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {

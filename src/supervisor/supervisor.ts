@@ -1,49 +1,38 @@
-import { mkdirSync } from 'node:fs'
-import path from 'node:path'
 import { Bus } from '../bus/bus.js'
-import { loadConfig, parseConfig, type HostConfig } from '../config/config.js'
+import type { HostConfig } from '../config/config.js'
 import { OutriggerError, errorMessage } from '../errors.js'
-import type { ActionRequest, PluginLogger, ServiceProviders } from '../plugin/types.js'
-import { discover } from '../manifest/discovery.js'
-import { defaultLogger } from '../services/logger.js'
-import { LmdbStore } from '../state/lmdb-store.js'
-import { MemoryStore } from '../state/memory-store.js'
-import type { StateStore } from '../plugin/state-store.js'
+import { entryOf, type Loaded } from '../plugin/load-plugins.js'
+import type { ActionRequest, PluginLogger } from '../plugin/types.js'
+import type { ServiceSlots } from '../services/slots.js'
+import { DropWatch, rollupHealth } from '../supervision/health.js'
 import { VERSION } from '../version.js'
-import { WorkerPlugin } from './worker-plugin.js'
 import { coreContext } from './context.js'
 import { CorePlugin } from './core-plugin.js'
 import { EventLoopMonitor } from './event-loop.js'
 import { FailedPlugin } from './failed-plugin.js'
-import { DropWatch, rollupHealth } from '../supervision/health.js'
-import { entryOf, loadPlugins, type Loaded } from '../plugin/load-plugins.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
-import type { ActionTarget, DeadLetter, Supervisor, SupervisorOptions } from './types.js'
-import { defaultAuth, defaultPermission } from '../http/default-slots.js'
+import type { ActionTarget, DeadLetter, Supervisor } from './types.js'
+import { WorkerPlugin } from './worker-plugin.js'
 
-/** Boots a supervisor: discover, load, resolve service slots, start plugins in order. */
-export async function startSupervisor(opts: SupervisorOptions = {}): Promise<Supervisor> {
-  const app = opts.app ?? 'outrigger'
-  const { config, baseDir } = await resolveConfig(opts.config)
-  const pluginsDir = path.resolve(opts.pluginsDir ?? path.resolve(baseDir, config.pluginsDir))
-  const stateDir = path.resolve(opts.stateDir ?? path.resolve(baseDir, config.stateDir))
-  const found = await discover(pluginsDir)
-  const loaded = await loadPlugins(found.plugins, config)
-  const sup = new OutriggerSupervisor(app, config, stateDir, loaded, opts)
-  for (const w of found.warnings) sup.log.warn(w)
-  await sup.boot(opts)
-  return sup
+export interface CoreOptions {
+  app: string
+  config: HostConfig
+  stateDir: string
+  loaded: Loaded[]
+  slots: ServiceSlots
 }
 
-async function resolveConfig(config: SupervisorOptions['config']): Promise<{ config: HostConfig; baseDir: string }> {
-  if (typeof config === 'string') return loadConfig(config)
-  return { config: parseConfig(config ?? {}, 'config'), baseDir: process.cwd() }
-}
-
-class OutriggerSupervisor implements Supervisor {
+/**
+ * The core: the plugin handles, the bus, the status report and shutdown. It knows no faces (the
+ * control socket, the HTTP API, pm2): those hold a `Supervisor` and register their own close.
+ */
+export class OutriggerSupervisor implements Supervisor {
+  readonly app: string
+  readonly config: HostConfig
   readonly log: PluginLogger
-  readonly services: Required<Pick<ServiceProviders, 'auth' | 'permission'>>
+  private readonly slots: ServiceSlots
+  private readonly loaded: Loaded[]
   private readonly bus: Bus
   private readonly rt: SupervisorRuntime
   private readonly handles: PluginHandle[] = []
@@ -54,42 +43,50 @@ class OutriggerSupervisor implements Supervisor {
   private readonly startedAt = Date.now()
   private state: SupervisorState = 'starting'
   private stopping?: Promise<void>
-  private closers: Array<() => Promise<void>> = []
+  /** Run at the end of shutdown, last registered first. */
+  private readonly closers: Array<() => Promise<void>> = []
 
-  constructor(
-    readonly app: string,
-    readonly config: HostConfig,
-    private readonly stateDir: string,
-    private readonly loaded: Loaded[],
-    opts: SupervisorOptions,
-  ) {
-    const providers = loaded.flatMap((l) => (l.kind === 'core' && l.def.provides ? [{ plugin: l.found.name, provides: l.def.provides }] : []))
-    const pick = <K extends keyof ServiceProviders>(slot: K) => providers.findLast((p) => p.provides[slot])
-    const base = opts.logger ?? defaultLogger(app, config.logLevel)
-    const logSlot = pick('logger')
-    this.log = logSlot ? logSlot.provides.logger!(base) : base
-    this.services = {
-      auth: pick('auth')?.provides.auth ?? defaultAuth(config.http)!,
-      permission: pick('permission')?.provides.permission ?? defaultPermission!,
-    }
+  constructor(opts: CoreOptions) {
+    const { app, config, slots } = opts
+    this.app = app
+    this.config = config
+    this.slots = slots
+    this.loaded = opts.loaded
+    this.log = slots.logger
     this.bus = new Bus({ log: this.log, pipeWarnMs: config.timeouts.pipeWarnMs, maxConcurrentPipes: config.maxConcurrentPipes })
     this.rt = {
       app,
       config,
       bus: this.bus,
       log: this.log,
-      stateDir,
-      store: undefined as unknown as StateStore,
+      stateDir: opts.stateDir,
+      store: slots.store,
       emit: (event, payload) => this.emit(event, payload),
       call: (target, args) => this.call(target, args),
       signal: this.abort.signal,
     }
+    this.onClose(() => slots.close())
   }
 
-  async boot(opts: SupervisorOptions): Promise<void> {
-    mkdirSync(this.stateDir, { recursive: true })
-    this.rt.store = await this.openStore(opts)
-    this.closers.push(() => this.rt.store.close())
+  /** The auth and permission slots in force (a provider that failed is no longer one). */
+  get services(): Supervisor['services'] {
+    return this.slots
+  }
+
+  onClose(close: () => Promise<void>): void {
+    this.closers.push(close)
+  }
+
+  observeHandlers(sink: (plugin: string, ms: number) => void): () => void {
+    const observed = this.handles.filter((h) => h.latency)
+    for (const h of observed) h.latency!.sink = (ms) => sink(h.name, ms)
+    return () => {
+      for (const h of observed) h.latency!.sink = undefined
+    }
+  }
+
+  /** Starts the plugins: workers first, then each core plugin's init, then their whenReady. */
+  async boot(opts: { strict?: boolean } = {}): Promise<void> {
     for (const l of this.loaded) this.add(this.handleFor(l))
     // Worker plugins first (in parallel: they are independent), so that events emitted by core
     // plugins during init already find their hooks; then core init and whenReady, in order.
@@ -97,26 +94,23 @@ class OutriggerSupervisor implements Supervisor {
     for (const h of this.handles) if (h.type === 'core') await this.startOne(h)
     for (const h of this.handles) if (h.type === 'core' && h.status().state !== 'failed') await h.ready().catch((err) => this.failed(h, err))
     const failed = this.handles.filter((h) => h.status().state === 'failed')
+    const stuck = failed.flatMap((h) => this.slots.withdraw(h.name).map((slot) => `${h.name} (the ${slot} slot)`))
+    if (stuck.length) {
+      await this.stop()
+      throw new OutriggerError('RIG_ERR_PLUGIN_INIT', `${stuck.join(', ')} failed, and every plugin already holds what it provides; fix the plugin or disable it`)
+    }
     if (opts.strict && failed.length) {
       const list = failed.map((h) => `${h.name}: ${h.status().lastError?.message}`).join('; ')
       await this.stop()
       throw new OutriggerError('RIG_ERR_STRICT_START', `--strict: ${failed.length} plugin(s) failed, refusing to start: ${list}`)
     }
-    try {
-      await this.startServers(opts)
-    } catch (err) {
-      // A taken socket or port must not leave the plugins that did start running behind us.
-      await this.stop()
-      throw err
-    }
-    this.state = 'running'
-    this.log.info({ plugins: this.handles.length, failed: failed.length }, `${this.app} running`)
   }
 
-  private async openStore(opts: SupervisorOptions): Promise<StateStore> {
-    const slot = this.loaded.findLast((l) => l.kind === 'core' && l.def.provides?.storage)
-    if (slot && slot.kind === 'core') return slot.def.provides!.storage!({ stateDir: this.stateDir })
-    return opts.store === 'memory' ? new MemoryStore() : new LmdbStore(path.join(this.stateDir, 'store'))
+  /** Once the faces listen: the supervisor is running. */
+  running(): void {
+    this.state = 'running'
+    const failed = this.handles.filter((h) => h.status().state === 'failed').length
+    this.log.info({ plugins: this.handles.length, failed }, `${this.app} running`)
   }
 
   private handleFor(l: Loaded): PluginHandle {
@@ -148,27 +142,6 @@ class OutriggerSupervisor implements Supervisor {
     this.bus.pipes.removePlugin(h.name)
     this.log.error({ plugin: h.name, err }, `plugin "${h.name}" failed: ${errorMessage(err)}`)
   }
-
-  private async startServers(opts: SupervisorOptions): Promise<void> {
-    if (opts.control !== false) {
-      const { startControlServer } = await import('../control/server.js')
-      const runtimeDir = typeof opts.control === 'object' ? opts.control.runtimeDir : undefined
-      const server = await startControlServer(this, { app: this.app, runtimeDir })
-      this.closers.unshift(() => server.close())
-    }
-    if (opts.http !== false) {
-      const { startHttpServer } = await import('../http/server.js')
-      const o = typeof opts.http === 'object' ? opts.http : {}
-      const h = this.config.http
-      const server = await startHttpServer(this, { host: o.host ?? h.host, port: o.port ?? h.port, maxBodyBytes: h.maxBodyBytes, requestTimeoutMs: h.requestTimeoutMs })
-      this.httpUrl = server.url
-      for (const p of this.handles) if (p.latency) p.latency.sink = (ms) => server.metrics.observeHandler(p.name, ms)
-      this.closers.unshift(() => server.close())
-    }
-  }
-
-  /** The HTTP API's base URL once it listens (useful with port 0). */
-  httpUrl: string | undefined
 
   emit(event: string, payload?: unknown): void {
     if (this.state === 'stopping') throw new OutriggerError('RIG_ERR_CLOSED', `emit "${event}": the supervisor is stopping; events are no longer accepted`)
@@ -253,7 +226,7 @@ class OutriggerSupervisor implements Supervisor {
     for (const h of [...this.handles].reverse()) {
       await h.close().catch((err) => this.log.error({ plugin: h.name, err }, `close of "${h.name}" failed: ${errorMessage(err)}`))
     }
-    for (const close of this.closers) await close().catch((err) => this.log.error({ err }, 'shutdown step failed'))
+    for (const close of [...this.closers].reverse()) await close().catch((err) => this.log.error({ err }, 'shutdown step failed'))
     this.loop.close()
     this.log.info(`${this.app} stopped`)
   }

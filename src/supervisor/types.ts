@@ -1,3 +1,4 @@
+import type { StateStore } from '../plugin/state-store.js'
 import type { ActionRequest, PluginLogger, ServiceProviders } from '../plugin/types.js'
 import type { HostConfig, HostConfigInput } from '../config/config.js'
 import type { StatusReport } from './status-types.js'
@@ -17,8 +18,12 @@ export interface SupervisorOptions {
   http?: boolean | { port?: number; host?: string }
   /** Refuse to start when any plugin fails to load or init. */
   strict?: boolean
-  /** Use the in-memory store instead of the embedded durable one (tests, throwaway hosts). */
-  store?: 'lmdb' | 'memory'
+  /**
+   * The state store: the embedded durable one (default), an in-memory one (tests, throwaway
+   * hosts), or a store of the host's own, which the supervisor uses but never closes. A core
+   * plugin that provides the storage slot wins over this option.
+   */
+  store?: 'lmdb' | 'memory' | StateStore
   /** Replace the default logger (pino at `config.logLevel`). */
   logger?: PluginLogger
 }
@@ -46,8 +51,6 @@ export interface Supervisor {
   readonly app: string
   readonly config: HostConfig
   readonly log: PluginLogger
-  /** The HTTP API's base URL once it listens (with port 0, the port the system chose). */
-  readonly httpUrl: string | undefined
   /** Returns at once; never waits for a listener. Throws RIG_ERR_CLOSED once stopping. */
   emit(event: string, payload?: unknown): void
   /** The pipe chain's result, or throws (RIG_ERR_PIPE_ABORTED naming the plugin). */
@@ -69,6 +72,16 @@ export interface Supervisor {
   replayDeadLetters(plugin: string): Promise<number>
   /** The auth and permission slots (defaults or a core plugin's replacement). */
   readonly services: Required<Pick<ServiceProviders, 'auth' | 'permission'>>
+  /**
+   * Registers a step for the end of `stop()`, after every plugin closed. Steps run last
+   * registered first: a server started after another closes before it.
+   */
+  onClose(close: () => Promise<void>): void
+  /**
+   * Tells `sink` the duration of every handler run (hook, pipe) of every plugin, from now on, in
+   * milliseconds. Returns the function that stops it.
+   */
+  observeHandlers(sink: (plugin: string, ms: number) => void): () => void
   /** Drain, close plugins in reverse order, stop workers. Idempotent. */
   stop(): Promise<void>
 }

@@ -8,7 +8,7 @@ import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startSupervisor } from '../../src/supervisor/supervisor.js'
+import { startSupervisor } from '../../src/start.js'
 import type { Supervisor } from '../../src/supervisor/types.js'
 
 /** Paths from the compiled file (dist/test/helpers) back to the sources. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { HostConfig } from '../../src/config/config.js'
-import { startSupervisor } from '../../src/supervisor/supervisor.js'
+import { startSupervisor } from '../../src/start.js'
 import type { Supervisor } from '../../src/supervisor/types.js'
 
 /** The HTTP fixture plugins live beside the sources (the compiled test runs from dist/test/helpers). */
@@ -33,7 +33,7 @@ export async function startHttpHost(plugins: string[], http: Partial<HostConfig[
     http: { port: 0 },
     config: { logLevel: 'silent', http: http as HostConfig['http'] },
   })
-  const url = (sup as Supervisor & { httpUrl?: string }).httpUrl
+  const url = sup.httpUrl
   if (!url) {
     await sup.stop()
     throw new Error('the supervisor did not report the URL of its HTTP API')

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { startSupervisor } from '../../src/supervisor/supervisor.js'
+import { startSupervisor } from '../../src/start.js'
 import type { Supervisor, SupervisorOptions } from '../../src/supervisor/types.js'
 
 /** A throwaway plugins folder: `available/` holds the plugins, `enabled/` links to them. */

@@ -9,6 +9,7 @@ import { cp, mkdir, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { socketPath } from '../src/control/socket-path.js'
+import type { Validation } from '../src/cli/validate.js'
 import type { PluginStatus, StatusReport } from '../src/supervisor/status-types.js'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { BIN, CLI_FIXTURES, collect, rig, startHost, until, workspace } from './helpers/cli-run.js'
@@ -259,6 +260,20 @@ describe('plugin folders: validate, enable, disable, new → start', () => {
     const e = await rig(['validate', noEntry], { runtimeDir: ws.runtimeDir })
     assert.equal(e.code, 1)
     assert.match(e.stdout, /entry file index\.js does not exist/)
+
+    // The same shape check as the supervisor and the worker runtime: an empty pipes object is
+    // no pipe, and a hook that is not a function is refused.
+    const shapes = path.join(ws.root, 'shapes')
+    for (const [name, code] of [['blank', `export default { pipes: {}, hooks: { 'a:b'() {} } }`], ['numbers', `export default { hooks: { x: 5 } }`]]) {
+      await mkdir(path.join(shapes, name), { recursive: true })
+      await writeFile(path.join(shapes, name, 'manifest.json'), JSON.stringify({ name, version: '1.0.0', type: 'worker' }))
+      await writeFile(path.join(shapes, name, 'index.js'), code)
+    }
+    await writeFile(path.join(shapes, 'package.json'), '{"type":"module"}')
+    const v = await rig(['validate', shapes, '--json'], { runtimeDir: ws.runtimeDir })
+    const byName = Object.fromEntries((JSON.parse(v.stdout) as Validation[]).map((r) => [path.basename(r.dir), r]))
+    assert.deepEqual(byName.blank.problems, [])
+    assert.deepEqual(byName.numbers.problems, ['main: index.js: hooks["x"] must be a function (found number)'])
   })
 
   it("validate survives an entry whose top-level code loops, exits or prints, and says which", async () => {

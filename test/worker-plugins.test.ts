@@ -163,6 +163,16 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       assert.equal(plugin(sup, 'fine').state, 'running')
     })
 
+    it('refuses at start a worker plugin whose hooks are not functions, and accepts empty pipes', async () => {
+      await dir.add('numbers', worker('numbers', { isolation }), `export default { hooks: { 'a:b': 5 } }`)
+      await dir.add('blank', worker('blank', { isolation }), `export default { pipes: {}, hooks: { 'a:b'() {} } }`)
+      sup = await dir.start()
+      const p = plugin(sup, 'numbers')
+      assert.equal(p.state, 'failed')
+      assert.match(p.lastError!.message, /hooks\["a:b"\] must be a function \(found number\)/)
+      assert.equal(plugin(sup, 'blank').state, 'running')
+    })
+
     it('reports per-instance pid, threadId, uptime, memory, event-loop delay and heartbeats', async () => {
       await dir.add('beat', worker('beat', { isolation, instances: 2, limits: { unresponsiveMs: 300 } }), `export default { hooks: {} }`)
       sup = await dir.start()

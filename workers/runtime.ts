@@ -5,7 +5,6 @@
  */
 import { getPriority, setPriority } from 'node:os'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import { pathToFileURL } from 'node:url'
 import { isMainThread } from 'node:worker_threads'
 import type { HookFn, FunctionFn, PluginContext, PluginDefinition } from '../src/plugin/types.js'
 import type {
@@ -13,6 +12,7 @@ import type {
 } from '../src/worker-protocol.js'
 import { buildContext } from './context.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
+import { importDefinition } from '../src/plugin/definition.js'
 import { RpcLink } from '../src/rpc-link.js'
 
 /** A batch's outcome, as `RanMsg` carries it. */
@@ -50,7 +50,7 @@ export class Runtime {
     if (spec.nice > 0) lowerPriority(spec.nice)
     try {
       const rpc = (this.rpc = new RpcLink((msg) => this.post(msg), spec.callTimeoutMs))
-      this.def = await load(spec)
+      this.def = await importDefinition(spec.entry, 'worker', spec.plugin)
       this.hooks = this.def.hooks ?? {}
       this.functions = this.def.functions ?? {}
       const ctx = (this.ctx = buildContext(spec, rpc.remote('bridge'), rpc.remote('state'), this.abort.signal))
@@ -150,7 +150,6 @@ export class Runtime {
   }
 }
 
-/** Imports the plugin and checks that a worker may run it. */
 /**
  * When workers take every core, the OS scheduler decides how long the host's event loop waits:
  * a worker at a higher nice value yields to it. Linux keeps nice values per thread, so a thread
@@ -165,27 +164,6 @@ function lowerPriority(steps: number): void {
   } catch {
     // Not permitted (a sandbox): the instance keeps the host's priority, which only costs latency.
   }
-}
-
-async function load(spec: WorkerSpec): Promise<PluginDefinition> {
-  let mod: { default?: unknown }
-  try {
-    mod = await import(pathToFileURL(spec.entry).href)
-  } catch (err) {
-    throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `cannot load plugin "${spec.plugin}" from ${spec.entry}: ${message(err)}`, { cause: err })
-  }
-  const def = (mod.default ?? mod) as PluginDefinition
-  if (def === null || typeof def !== 'object') {
-    throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `${spec.entry} exports no plugin definition (expected "export default definePlugin({...})")`)
-  }
-  const refused = (['pipes', 'controllers'] as const).filter((k) => def[k] && Object.keys(def[k]).length > 0)
-  if (refused.length > 0) {
-    throw new OutriggerError(
-      'RIG_ERR_WORKER_DEFINITION',
-      `worker plugin "${spec.plugin}" defines ${refused.join(' and ')}, which only core plugins may: move them to a core plugin or set "type": "core"`,
-    )
-  }
-  return def
 }
 
 function message(err: unknown): string {

@@ -13,8 +13,6 @@ import { EXIT, printJson, println, wantsJson } from './context.js'
 import type { ProbeReport } from './probe-entry.js'
 import { paint, useColor } from './table.js'
 
-const KNOWN_KEYS = new Set(['hooks', 'pipes', 'controllers', 'functions', 'init', 'whenReady', 'close', 'options', 'provides'])
-
 export interface Validation {
   dir: string
   ok: boolean
@@ -58,34 +56,24 @@ export async function validatePlugin(dir: string, timeoutMs = 10_000): Promise<V
   return { dir, ok: problems.length === 0, problems }
 }
 
-/** The entry must exist, import, and default-export a plugin definition that fits the type. */
+/** The entry must exist, import, and export a plugin definition that fits the type (plugin/definition.ts). */
 async function checkEntry(dir: string, manifest: Manifest, timeoutMs: number): Promise<string[]> {
   const file = path.resolve(dir, manifest.main)
   const st = await stat(file).catch(() => null)
   if (!st?.isFile()) return [`main: entry file ${manifest.main} does not exist`]
-  const probe = await probeEntry(file, timeoutMs)
+  const probe = await probeEntry(file, manifest.type, timeoutMs)
   if ('problem' in probe) return [`main: ${manifest.main} ${probe.problem}`]
   if (!probe.ok) return [`main: ${manifest.main} cannot be imported: ${probe.message}`]
-  if (probe.kind !== 'object') return [`main: ${manifest.main} has no default export of a plugin definition (export default { hooks, functions, … })`]
-  const problems: string[] = []
-  for (const key of probe.keys) {
-    if (!KNOWN_KEYS.has(key)) problems.push(`main: unknown export key "${key}" (known: ${[...KNOWN_KEYS].join(', ')})`)
-  }
-  if (manifest.type === 'worker') {
-    for (const key of ['pipes', 'controllers', 'provides']) {
-      if (probe.truthy.includes(key)) problems.push(`main: a worker plugin cannot define ${key}; only core plugins may`)
-    }
-  }
-  return problems
+  return probe.problems.map((p) => `main: ${manifest.main}: ${p}`)
 }
 
 const PROBE = fileURLToPath(new URL('./probe-entry.js', import.meta.url))
 
 /** Imports the entry in a child process (see probe-entry.ts), killed if it outlives `timeoutMs`. */
-function probeEntry(file: string, timeoutMs: number): Promise<ProbeReport | { problem: string }> {
+function probeEntry(file: string, type: Manifest['type'], timeoutMs: number): Promise<ProbeReport | { problem: string }> {
   return new Promise((resolve) => {
     // The entry's own output is kept off ours (it would break --json); its stderr explains a crash.
-    const child = fork(PROBE, [file], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] })
+    const child = fork(PROBE, [file, type], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] })
     let stderr = ''
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)))
     let report: ProbeReport | undefined

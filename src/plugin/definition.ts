@@ -1,35 +1,32 @@
+/**
+ * What a plugin's entry must export, checked in one place. The host loader (core plugins), the
+ * worker runtime (worker plugins) and `outrigger validate` all use this file, so the three agree
+ * on what a plugin is. It has no host dependencies: the worker runtime imports it too.
+ */
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { OutriggerError, errorMessage } from '../errors.js'
-import type { PluginDefinition } from '../plugin/types.js'
+import type { PluginDefinition } from './types.js'
 
-const KEYS = ['hooks', 'pipes', 'controllers', 'functions', 'init', 'whenReady', 'close', 'options', 'provides']
+/** Every key a definition may have. */
+export const DEFINITION_KEYS = ['hooks', 'pipes', 'controllers', 'functions', 'init', 'whenReady', 'close', 'options', 'provides'] as const
+/** Keys only a core plugin may fill: a worker's events arrive asynchronously and it runs no slot. */
+export const CORE_ONLY_KEYS = ['pipes', 'controllers', 'provides'] as const
+
 const FN_MAPS = ['hooks', 'pipes', 'functions'] as const
+const LIFECYCLE = ['init', 'whenReady', 'close'] as const
 
-/** Imports a core plugin's entry and checks the shape of what it exports, naming every mistake. */
-export async function loadDefinition(dir: string, main: string): Promise<PluginDefinition> {
-  const entry = path.resolve(dir, main)
-  let mod: Record<string, unknown>
-  try {
-    mod = await import(pathToFileURL(entry).href)
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    const why = e.code === 'ERR_MODULE_NOT_FOUND' && errorMessage(err).includes(entry) ? `entry ${entry} does not exist (check "main" in manifest.json)` : `entry ${entry} failed to load: ${errorMessage(err)}`
-    throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', why, { cause: err, details: { entry } })
-  }
-  const def = (mod.default ?? mod.plugin) as PluginDefinition | undefined
-  const problems = checkShape(def)
-  if (problems.length) {
-    throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `${entry}: ${problems.join('; ')} (export default definePlugin({ hooks, pipes, … }))`, { details: { entry, problems } })
-  }
-  return def!
+/** The definition a module exports: its default export, or a named `plugin`. */
+export function definitionOf(mod: Record<string, unknown>): unknown {
+  return mod.default ?? mod.plugin
 }
 
-export function checkShape(def: unknown): string[] {
+/** Every mistake in what an entry exports, for a plugin of `type`; empty when it is a plugin. */
+export function checkShape(def: unknown, type: 'core' | 'worker'): string[] {
   if (def === null || typeof def !== 'object') return ['exports no plugin definition as its default export']
   const d = def as Record<string, unknown>
   const problems: string[] = []
-  for (const k of Object.keys(d)) if (!KEYS.includes(k)) problems.push(`unknown key "${k}" (allowed: ${KEYS.join(', ')})`)
+  for (const k of Object.keys(d)) if (!(DEFINITION_KEYS as readonly string[]).includes(k)) problems.push(`unknown key "${k}" (allowed: ${DEFINITION_KEYS.join(', ')})`)
   for (const k of FN_MAPS) {
     const m = d[k]
     if (m === undefined) continue
@@ -44,7 +41,45 @@ export function checkShape(def: unknown): string[] {
         else for (const [a, fn] of Object.entries(actions)) if (typeof fn !== 'function') problems.push(`controllers["${c}"]["${a}"] must be a function`)
       }
   }
-  for (const k of ['init', 'whenReady', 'close']) if (d[k] !== undefined && typeof d[k] !== 'function') problems.push(`"${k}" must be a function`)
+  for (const k of LIFECYCLE) if (d[k] !== undefined && typeof d[k] !== 'function') problems.push(`"${k}" must be a function`)
   if (d.options !== undefined && typeof (d.options as { safeParse?: unknown })?.safeParse !== 'function') problems.push('"options" must be a zod schema')
+  if (type === 'worker') {
+    const refused = coreOnlyIn(d)
+    if (refused.length) problems.push(workerRefusal(refused))
+  }
   return problems
+}
+
+/** The core-only keys a definition fills (an empty object is no use of a key, so it passes). */
+export function coreOnlyIn(def: Record<string, unknown>): string[] {
+  return CORE_ONLY_KEYS.filter((k) => def[k] !== undefined && def[k] !== null && Object.keys(def[k] as object).length > 0)
+}
+
+function workerRefusal(keys: string[]): string {
+  return `a worker plugin defines ${keys.join(' and ')}, which only core plugins may: move them to a core plugin or set "type": "core"`
+}
+
+/**
+ * Imports an entry and checks what it exports: RIG_ERR_PLUGIN_LOAD when it cannot be imported or
+ * is no plugin, RIG_ERR_WORKER_DEFINITION when a worker plugin fills core-only keys.
+ */
+export async function importDefinition(entry: string, type: 'core' | 'worker', plugin: string): Promise<PluginDefinition> {
+  let mod: Record<string, unknown>
+  try {
+    mod = await import(pathToFileURL(path.resolve(entry)).href)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    const why = e.code === 'ERR_MODULE_NOT_FOUND' && errorMessage(err).includes(entry) ? `entry ${entry} does not exist (check "main" in manifest.json)` : `entry ${entry} failed to load: ${errorMessage(err)}`
+    throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `plugin "${plugin}": ${why}`, { cause: err, details: { entry } })
+  }
+  const def = definitionOf(mod)
+  if (type === 'worker' && def !== null && typeof def === 'object') {
+    const refused = coreOnlyIn(def as Record<string, unknown>)
+    if (refused.length) throw new OutriggerError('RIG_ERR_WORKER_DEFINITION', `plugin "${plugin}": ${workerRefusal(refused)}`, { details: { entry } })
+  }
+  const problems = checkShape(def, type)
+  if (problems.length) {
+    throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `plugin "${plugin}": ${entry}: ${problems.join('; ')} (export default definePlugin({ hooks, functions, … }))`, { details: { entry, problems } })
+  }
+  return def as PluginDefinition
 }

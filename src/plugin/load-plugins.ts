@@ -3,7 +3,7 @@ import { OutriggerError } from '../errors.js'
 import { describeIssues, mergeWorker } from '../manifest/load.js'
 import type { PluginDefinition } from '../plugin/types.js'
 import type { Discovered } from '../manifest/discovery.js'
-import { loadDefinition } from './definition.js'
+import { importDefinition } from './definition.js'
 import type { HostConfig } from '../config/config.js'
 
 /** A discovered plugin after its code (core) or settings (worker) are loaded. */
@@ -31,7 +31,7 @@ export async function loadPlugins(found: Discovered[], config: HostConfig): Prom
         continue
       }
       if (own?.worker) throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `config: plugins.${d.manifest.name}.worker: "${d.manifest.name}" is a core plugin; worker overrides only apply to "type": "worker"`)
-      const def = await loadDefinition(d.dir, d.manifest.main)
+      const def = await importDefinition(entryOf(d), 'core', d.manifest.name)
       out.push({ kind: 'core', found: d, def, options: checkOptions(def, own?.options, d.manifest.name) })
     } catch (err) {
       out.push({ kind: 'failed', found: d, error: err })

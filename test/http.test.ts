@@ -6,7 +6,8 @@ import { defaultAuth, defaultPermission } from '../src/services/slots.js'
 import { createMetrics } from '../src/metrics/metrics.js'
 import type { StatusReport } from '../src/supervisor/status-types.js'
 import type { Supervisor } from '../src/supervisor/types.js'
-import { startHttpHost, waitFor, type HttpHost } from './helpers/http-host.js'
+import { startHttpHost, type HttpHost } from './helpers/http-host.js'
+import { until } from './helpers/wait.js'
 import { parseProm, valueOf } from './helpers/prom-text.js'
 
 const MAX_BODY = 1024
@@ -260,7 +261,7 @@ describe('HTTP API, behind a plugin that replaces the auth and permission slots'
     const N = 25
     const before = host.sup.status().plugins.find((p) => p.name === 'shop')!.events.processed
     for (let i = 0; i < N; i++) host.sup.emit('shop:tick', { i })
-    await waitFor('the shop hook to process the ticks', () => host.sup.status().plugins.find((p) => p.name === 'shop')!.events.processed >= before + N)
+    await until('the shop hook to process the ticks', () => host.sup.status().plugins.find((p) => p.name === 'shop')!.events.processed >= before + N)
 
     const status = (await (await fetch(host.url + '/_status', { headers: { 'x-user': 'ops' } })).json()) as StatusReport
     const res = await fetch(host.url + '/metrics', { headers: { 'x-user': 'ops' } })
@@ -327,10 +328,10 @@ describe('HTTP API with a worker plugin', () => {
     const host = await startHttpHost(['shop', 'tally'])
     try {
       const tally = () => host.sup.status().plugins.find((p) => p.name === 'tally')!
-      await waitFor('the tally worker to run', () => tally().state === 'running')
+      await until('the tally worker to run', () => tally().state === 'running')
       const N = 30
       for (let n = 1; n <= N; n++) host.sup.emit('tally:add', { n })
-      await waitFor('the worker to settle every event', () => tally().events.processed + tally().events.failed === N)
+      await until('the worker to settle every event', () => tally().events.processed + tally().events.failed === N)
 
       const status = (await (await fetch(host.url + '/_status')).json()) as StatusReport
       const prom = parseProm(await (await fetch(host.url + '/metrics')).text())

@@ -41,11 +41,29 @@ export async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv)
   } catch (err) {
     if (err instanceof CommanderError) {
-      process.exitCode = isUsageError(err) ? EXIT.usage : err.exitCode
+      exitNow(isUsageError(err) ? EXIT.usage : err.exitCode)
       return
     }
-    process.exitCode = reportError(err)
+    exitNow(reportError(err))
   }
+}
+
+/**
+ * A failed command exits now rather than when the event loop empties: a `start` that failed
+ * half-way may leave handles open (pm2's IPC channel, a plugin's timer), and a process that stays
+ * up after its error is shown `online` by pm2 forever instead of being restarted with backoff.
+ * What was written to stdout and stderr is flushed first (pipes may be asynchronous).
+ */
+function exitNow(code: number): void {
+  process.exitCode = code
+  let pending = 2
+  const done = (): void => {
+    if (--pending === 0) process.exit(code)
+  }
+  process.stdout.write('', done)
+  process.stderr.write('', done)
+  // A stuck stream (a reader that stopped reading) must not hold the exit either.
+  setTimeout(() => process.exit(code), 1000).unref()
 }
 
 function isUsageError(err: CommanderError): boolean {

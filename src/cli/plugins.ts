@@ -88,10 +88,16 @@ async function listOnDisk(dir: string): Promise<void> {
   for (const w of warnings) println(`warning: ${w}`)
 }
 
-function printDescription(p: PluginStatus): void {
+function printDescription(p: PluginStatus & { folder?: { path: string; outside: boolean } | null }): void {
   const color = useColor()
+  const folder: CellInput = !p.folder
+    ? '-'
+    : p.folder.outside
+      ? { text: `${p.folder.path} (from outside: not under the plugins folder or ../available)`, tone: 'warn' }
+      : p.folder.path
   const facts: CellInput[][] = [
     ['name', { text: p.name, tone: 'head' }],
+    ['folder', folder],
     ['version', p.version],
     ['type', p.type === 'core' ? 'core (inline)' : `worker (${p.isolation}, ${p.delivery})`],
     ['state', { text: p.state, tone: toneOf(p.state) }],

@@ -47,6 +47,8 @@ async function runTop(target: { app?: string }, interval: number): Promise<void>
   const frame = async (): Promise<void> => {
     let lines: string[]
     try {
+      // The supervisor closes a connection left idle for a few seconds (a long --interval).
+      if (client && !client.isOpen) client = undefined
       client ??= await ControlClient.connect(target, interval * 3)
       const report = (await client.request('status', {}, interval * 3)) as StatusReport
       const drawn = draw(report, previous, color)

@@ -20,7 +20,8 @@ const handlers: { [C in ControlCommand]: Handler<C> } = {
     if (!found) {
       throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded in "${sup.app}"; \`outrigger plugins list\` shows the loaded ones`)
     }
-    return found
+    // Where it was loaded from, so an operator sees a plugin that comes from outside the plugins folders.
+    return { ...found, folder: sup.pluginFolder(name) ?? null }
   },
   emit: (sup, { event, payload }) => {
     sup.emit(event, payload)

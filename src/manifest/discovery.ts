@@ -13,6 +13,11 @@ export interface Discovered {
   name: string
   /** The real path (symlinks resolved). */
   dir: string
+  /**
+   * The folder (through its symlink) resolves outside both the plugins folder and its sibling
+   * `available/`: allowed, but shown as coming from outside (`plugins describe`).
+   */
+  outside: boolean
   manifest?: Manifest
   error?: OutriggerError
   /** Other versions of the same plugin that lost to this one (`name@version` folders). */
@@ -45,6 +50,7 @@ export async function discover(pluginsDir: string): Promise<DiscoveryResult> {
   }
   const warnings: string[] = []
   const found: Discovered[] = []
+  const homes = await pluginHomes(pluginsDir)
   for (const folder of names) {
     if (folder.startsWith('.')) continue
     const full = path.join(pluginsDir, folder)
@@ -58,21 +64,29 @@ export async function discover(pluginsDir: string): Promise<DiscoveryResult> {
     }
     if (!isDir) continue
     const dir = await realpath(full)
+    const outside = !homes.some((home) => dir.startsWith(home + path.sep))
     const { manifest, problems, file } = await checkManifest(dir, folder)
     const name = folder.split('@')[0]
     if (!manifest) {
       const error = new OutriggerError('RIG_ERR_MANIFEST_INVALID', `${file}: ${problems.join('; ')}`, { details: { file, problems } })
-      found.push({ folder, name, dir, error, shadowed: [] })
+      found.push({ folder, name, dir, outside, error, shadowed: [] })
       continue
     }
     try {
       checkEngine(manifest, file)
-      found.push({ folder, name: manifest.name, dir, manifest, shadowed: [] })
+      found.push({ folder, name: manifest.name, dir, outside, manifest, shadowed: [] })
     } catch (err) {
-      found.push({ folder, name, dir, error: err instanceof OutriggerError ? err : new OutriggerError('RIG_ERR_MANIFEST_INVALID', errorMessage(err)), shadowed: [] })
+      found.push({ folder, name, dir, outside, error: err instanceof OutriggerError ? err : new OutriggerError('RIG_ERR_MANIFEST_INVALID', errorMessage(err)), shadowed: [] })
     }
   }
   return { plugins: pickVersions(found), warnings }
+}
+
+/** The real paths plugin folders are expected under: the plugins folder and `../available`. */
+async function pluginHomes(pluginsDir: string): Promise<string[]> {
+  const homes = [pluginsDir, path.join(pluginsDir, '..', 'available')]
+  const real = await Promise.all(homes.map((h) => realpath(h).catch(() => undefined)))
+  return real.filter((h): h is string => h !== undefined)
 }
 
 function pickVersions(found: Discovered[]): Discovered[] {

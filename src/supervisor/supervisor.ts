@@ -194,6 +194,11 @@ export class OutriggerSupervisor implements Supervisor {
     }
   }
 
+  pluginFolder(name: string): { path: string; outside: boolean } | undefined {
+    const found = this.loaded.find((l) => l.found.name === name)?.found
+    return found && { path: found.dir, outside: found.outside }
+  }
+
   private workerPlugin(name: string): WorkerPlugin {
     const h = this.byName.get(name)
     if (!h) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded (loaded: ${[...this.byName.keys()].join(', ') || 'none'})`)

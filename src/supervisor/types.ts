@@ -65,6 +65,11 @@ export interface Supervisor {
   /** Every controller action as `plugin/controller/action`. */
   routes(): string[]
   status(): StatusReport
+  /**
+   * Where a plugin was loaded from: its real folder, and whether that lies outside the plugins
+   * folder and its sibling `available/` (reached through a symlink). Undefined for an unknown name.
+   */
+  pluginFolder(name: string): { path: string; outside: boolean } | undefined
   /** Operator restart: brings a quarantined, failed or running worker plugin back up. */
   restartPlugin(name: string): Promise<void>
   listDeadLetters(plugin: string): Promise<DeadLetter[]>

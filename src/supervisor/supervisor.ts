@@ -5,6 +5,7 @@ import { loadConfig, parseConfig, type HostConfig } from '../config/config.js'
 import { OutriggerError, errorMessage } from '../errors.js'
 import type { ActionRequest, PluginLogger, ServiceProviders } from '../plugin/types.js'
 import { discover } from '../registry/discovery.js'
+import { droppedLines } from '../services/log-output.js'
 import { defaultLogger } from '../services/logger.js'
 import { LmdbStore } from '../state/lmdb-store.js'
 import { MemoryStore } from '../state/memory-store.js'
@@ -217,6 +218,7 @@ class OutriggerSupervisor implements Supervisor {
       health: rollupHealth(plugins, eventLoop.p99Ms, this.drops.dropping(plugins)),
       eventLoop,
       memory: { rssMb: Math.round(mem.rss / 1048576), heapUsedMb: Math.round(mem.heapUsed / 1048576) },
+      logs: { dropped: droppedLines() },
       plugins,
     }
   }

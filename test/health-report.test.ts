@@ -3,8 +3,10 @@
  * a symlink loop is called a loop, and a worker plugin whose manifest failed is still a worker.
  */
 import assert from 'node:assert/strict'
+import { symlink } from 'node:fs/promises'
+import path from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
-import { PluginDir, worker } from './helpers/plugins.js'
+import { PluginDir, core, memoryLogger, worker } from './helpers/plugins.js'
 
 let dir: PluginDir
 beforeEach(async () => {
@@ -27,4 +29,21 @@ describe('health reports what it sees', () => {
       assert.equal(report.health, 'degraded', `${sink.queue.dropped} drops before the first status() call`)
     })
   }
+
+  it('reports a symlink loop in the plugins folder as a loop, not as a dead symlink', async () => {
+    await dir.add('fine', core('fine'))
+    await symlink('self', path.join(dir.enabled, 'self'))
+    await symlink('pong', path.join(dir.enabled, 'ping'))
+    await symlink('ping', path.join(dir.enabled, 'pong'))
+    const { logger, lines } = memoryLogger()
+    const sup = await dir.start({ logger })
+    const warnings = lines.filter((l) => l.level === 'warn').map((l) => l.msg ?? '')
+    for (const name of ['self', 'ping', 'pong']) {
+      const w = warnings.find((m) => m.startsWith(`${path.join(dir.enabled, name)}:`))
+      assert.ok(w, `a warning about ${name}: ${JSON.stringify(warnings)}`)
+      assert.match(w, /symlink loop/)
+      assert.doesNotMatch(w, /dead symlink/)
+    }
+    assert.deepEqual(sup.status().plugins.map((p) => [p.name, p.state]), [['fine', 'running']])
+  })
 })

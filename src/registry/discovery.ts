@@ -51,9 +51,15 @@ export async function discover(pluginsDir: string): Promise<DiscoveryResult> {
     let isDir: boolean
     try {
       isDir = (await stat(full)).isDirectory()
-    } catch {
+    } catch (err) {
       const link = await lstat(full).catch(() => null)
-      warnings.push(link?.isSymbolicLink() ? `${full}: dead symlink, skipped (its target is gone; run "outrigger plugins disable ${folder}")` : `${full}: cannot be read, skipped`)
+      warnings.push(
+        (err as NodeJS.ErrnoException).code === 'ELOOP'
+          ? `${full}: symlink loop, skipped (it leads back to itself; run "outrigger plugins disable ${folder}" and link it to a plugin folder)`
+          : link?.isSymbolicLink()
+            ? `${full}: dead symlink, skipped (its target is gone; run "outrigger plugins disable ${folder}")`
+            : `${full}: cannot be read, skipped`,
+      )
       continue
     }
     if (!isDir) continue

@@ -46,4 +46,18 @@ describe('health reports what it sees', () => {
     }
     assert.deepEqual(sup.status().plugins.map((p) => [p.name, p.state]), [['fine', 'running']])
   })
+
+  it('lists a worker plugin whose manifest failed as the worker its manifest says it is', async () => {
+    // A schema failure (an unknown field), an engine mismatch, and a manifest whose type is unreadable.
+    await dir.add('badworker', worker('badworker', { isolation: 'process', bogus: true }))
+    await dir.add('oldworker', worker('oldworker', { isolation: 'thread' }, { engine: '>=99.0.0' }))
+    await dir.add('typeless', { name: 'typeless', version: '1.0.0', type: 'sometimes' })
+    const sup = await dir.start()
+    const kinds = Object.fromEntries(sup.status().plugins.map((p) => [p.name, [p.state, p.type, p.isolation]]))
+    assert.deepEqual(kinds, {
+      badworker: ['failed', 'worker', 'process'],
+      oldworker: ['failed', 'worker', 'thread'],
+      typeless: ['failed', 'core', 'inline'],
+    })
+  })
 })

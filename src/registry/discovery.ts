@@ -2,7 +2,7 @@ import { lstat, readdir, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
 import semver from 'semver'
 import { OutriggerError, errorMessage } from '../errors.js'
-import { checkEngine, checkManifest } from '../manifest/load.js'
+import { checkEngine, checkManifest, type DeclaredKind } from '../manifest/load.js'
 import type { Manifest } from '../manifest/schema.js'
 
 /** A plugin folder found in the plugins folder: either a usable manifest or the reason it is not. */
@@ -15,6 +15,8 @@ export interface Discovered {
   dir: string
   manifest?: Manifest
   error?: OutriggerError
+  /** For a plugin that failed: the kind its manifest declares, where readable. */
+  declared?: DeclaredKind
   /** Other versions of the same plugin that lost to this one (`name@version` folders). */
   shadowed: string[]
 }
@@ -64,18 +66,19 @@ export async function discover(pluginsDir: string): Promise<DiscoveryResult> {
     }
     if (!isDir) continue
     const dir = await realpath(full)
-    const { manifest, problems, file } = await checkManifest(dir, folder)
+    const { manifest, problems, file, declared } = await checkManifest(dir, folder)
     const name = folder.split('@')[0]
     if (!manifest) {
       const error = new OutriggerError('RIG_ERR_MANIFEST_INVALID', `${file}: ${problems.join('; ')}`, { details: { file, problems } })
-      found.push({ folder, name, dir, error, shadowed: [] })
+      found.push({ folder, name, dir, error, declared, shadowed: [] })
       continue
     }
     try {
       checkEngine(manifest, file)
       found.push({ folder, name: manifest.name, dir, manifest, shadowed: [] })
     } catch (err) {
-      found.push({ folder, name, dir, error: err instanceof OutriggerError ? err : new OutriggerError('RIG_ERR_MANIFEST_INVALID', errorMessage(err)), shadowed: [] })
+      const error = err instanceof OutriggerError ? err : new OutriggerError('RIG_ERR_MANIFEST_INVALID', errorMessage(err))
+      found.push({ folder, name, dir, error, declared: { type: manifest.type, isolation: manifest.worker?.isolation }, shadowed: [] })
     }
   }
   return { plugins: pickVersions(found), warnings }

@@ -122,7 +122,7 @@ class OutriggerSupervisor implements Supervisor {
 
   private handleFor(l: Loaded): PluginHandle {
     const { found } = l
-    if (l.kind === 'failed') return new FailedPlugin(found.name, l.error, found.manifest, found.shadowed)
+    if (l.kind === 'failed') return new FailedPlugin(found.name, l.error, found.manifest, found.shadowed, found.declared)
     const m = found.manifest!
     if (l.kind === 'worker') return new WorkerPlugin({ name: m.name, manifest: m, entry: entryOf(found), rootPath: found.dir, options: l.options, shadowed: found.shadowed, rt: this.rt })
     const plugin = new CorePlugin(m.name, m, l.def, coreContext(this.rt, m.name, m.version, found.dir, l.options), this.rt, found.shadowed)

@@ -57,14 +57,12 @@ export class LogOutput {
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer)
-        this.stream.off('drain', done)
-        this.stream.off('error', done)
         resolve()
       }
       const timer = setTimeout(done, timeoutMs)
       timer.unref()
-      this.stream.once('drain', done)
-      this.stream.once('error', done)
+      // An empty write's callback runs once everything written before it is out (or has failed).
+      this.stream.write('', done)
     })
   }
 }

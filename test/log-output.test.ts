@@ -5,8 +5,9 @@
  * thread and a child process, so the pipe is always being written when the reader misbehaves.
  */
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -91,6 +92,24 @@ function startReader(): { reader: ChildProcess; out: () => string } {
   return { reader, out: () => out }
 }
 
+/** Whether util-linux `script` (a real pseudo-terminal around a command) is on this machine. */
+const hasScript = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0
+
+/** Whether a process runs; one that exited but was not reaped yet (a zombie) does not. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  try {
+    // The state follows the command name in parentheses: `pid (comm) S …`.
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return true
+  }
+}
+
 async function get(url: string): Promise<{ status: number; body: string }> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5000) })
   return { status: res.status, body: await res.text() }
@@ -170,6 +189,41 @@ describe('the host\'s own output', () => {
     assert.ok(line && Number(line.split(' ')[1]) > 0, `outrigger_logs_dropped_total in /metrics: ${line}`)
     // Stopping must not wait for the stopped reader either.
     await stopsInTime(host)
+  })
+
+  it('answers /_health with a bounded loop delay while the terminal it writes to is paused', { skip: !hasScript && 'util-linux script is not installed' }, async () => {
+    const p = await project(['chatter'])
+    const port = await freePort()
+    const command = [process.execPath, BIN, 'start', '--port', String(port), '--plugins', path.join(p.root, 'plugins', 'enabled'), '--config', p.config, '--app', `logout-${port}`]
+    // `script` runs the host on a pseudo-terminal and copies what it prints to its own stdout;
+    // stopped, it no longer reads the terminal, which then fills like a paused one.
+    const term = spawn('script', ['-qfec', command.map((a) => `'${a}'`).join(' '), '/dev/null'], {
+      cwd: p.root,
+      env: { ...process.env, NO_COLOR: '1', OUTRIGGER_RUNTIME_DIR: path.join(p.root, 'run') },
+      stdio: ['pipe', 'pipe', 'ignore'],
+    })
+    let out = ''
+    term.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d))
+    let pid = 0
+    cleanups.push(() => {
+      if (pid && alive(pid)) process.kill(pid, 'SIGKILL')
+      if (term.exitCode === null && term.signalCode === null) {
+        term.kill('SIGCONT')
+        term.kill('SIGKILL')
+      }
+    })
+    const url = `http://127.0.0.1:${port}`
+    await until(`the host to answer on ${url} (terminal: ${out.slice(-500)})`, () => get(`${url}/_health`).then((r) => r.status === 200, () => false), 30_000)
+    pid = (JSON.parse((await get(`${url}/_status`)).body) as StatusReport).pid
+    term.kill('SIGSTOP')
+    await until('lines to be dropped while the terminal is paused', async () => (JSON.parse((await get(`${url}/_status`)).body) as StatusReport).logs.dropped > 0, 20_000)
+    assert.equal((await get(`${url}/_health`)).status, 200)
+    const report = JSON.parse((await get(`${url}/_status`)).body) as StatusReport
+    assert.ok(report.eventLoop.p99Ms < 250, `host loop p99 ${report.eventLoop.p99Ms} ms while the terminal is paused`)
+    const t0 = Date.now()
+    process.kill(pid, 'SIGTERM')
+    await until('the host to exit after SIGTERM', () => !alive(pid), DRAIN_MS + CLOSE_MS + 5000)
+    assert.ok(Date.now() - t0 < DRAIN_MS + CLOSE_MS + 5000)
   })
 
   it('exits within the deadline when its stdout reader is killed and it is then told to stop', async () => {

@@ -8,9 +8,9 @@
  * Its asynchronous writes also run on the libuv thread pool, where a write to a stalled pipe
  * holds a thread and then holds up `process.exit` itself.
  *
- * Here every line goes to Node's own stdio stream: for a pipe or a socket that is a non-blocking
- * libuv stream serviced by the event loop (no thread, no timer, no retry loop), for a file a
- * synchronous write that always completes. What has not been written yet is bounded: a line that
+ * Here every line goes to Node's own stdio stream: for a pipe, a socket or (switched to
+ * non-blocking writes) a terminal that is a libuv stream serviced by the event loop (no thread,
+ * no timer, no retry loop), for a file a synchronous write that always completes. What has not been written yet is bounded: a line that
  * would push the unwritten backlog past `maxBytes` is dropped and counted. An error on the stream
  * (EPIPE: the reader has gone) ends the output for good; later lines are counted as dropped and
  * the process carries on. At exit, what could not be written is simply lost.
@@ -72,12 +72,27 @@ let stderr: LogOutput | undefined
 
 /** The process's stdout sink, shared by every supervisor and the CLI in this process. */
 export function stdoutSink(): LogOutput {
+  nonBlockingStdio()
   return (stdout ??= new LogOutput(process.stdout))
 }
 
 /** The process's stderr sink. */
 export function stderrSink(): LogOutput {
+  nonBlockingStdio()
   return (stderr ??= new LogOutput(process.stderr))
+}
+
+/**
+ * Node makes writes to a terminal synchronous, so a paused terminal (Ctrl-S, a stopped terminal
+ * program) would block the event loop on the next line. libuv reopens a terminal to give the
+ * stream a file description of its own, so switching it to non-blocking writes affects nobody
+ * else; the sink's bound then applies as it does to a pipe.
+ */
+function nonBlockingStdio(): void {
+  // Both: the host also writes to stderr directly (the shutdown's own messages, say).
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.isTTY) (stream as unknown as { _handle?: { setBlocking?(blocking: boolean): unknown } })._handle?.setBlocking?.(false)
+  }
 }
 
 /** Lines dropped so far on stdout and stderr together (`logs.dropped` in the status report). */
@@ -85,9 +100,9 @@ export function droppedLines(): number {
   return (stdout?.dropped ?? 0) + (stderr?.dropped ?? 0)
 }
 
-/** Waits (at most `timeoutMs`) for both sinks to write what they hold; for just before exit. */
+/** Waits (at most `timeoutMs`) for stdout and stderr to write what they hold; for just before exit. */
 export async function flushOutput(timeoutMs: number): Promise<void> {
-  await Promise.all([stdout?.flushed(timeoutMs), stderr?.flushed(timeoutMs)])
+  await Promise.all([stdoutSink().flushed(timeoutMs), stderrSink().flushed(timeoutMs)])
 }
 
 /**

@@ -170,6 +170,11 @@ describe('the host\'s own output', () => {
     reader.stdin!.destroy() // the host holds the writing end; only `cat` reads
     await serving(host)
     await until('the "running" line to reach the reader', () => out().includes('running:'), 15_000)
+    // What the workers print reaches the host's stdout and stderr (through the host's sinks).
+    for (const name of ['printer-thread', 'printer-process']) {
+      await until(`${name}'s console.log on stdout`, () => out().includes(`${name} stdout`), 15_000)
+      await until(`${name}'s console.error on stderr`, () => host.stderr().includes(`${name} stderr`), 15_000)
+    }
     reader.kill('SIGSTOP')
     await until('lines to be dropped while the reader is stopped', async () => (await status(host)).logs.dropped > 0, 20_000)
     const samples: number[] = []

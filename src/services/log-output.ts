@@ -125,6 +125,8 @@ export function forwardOutput(from: Readable | null | undefined, to: LogOutput, 
   if (!from) return
   if (unpipeFrom) from.unpipe(unpipeFrom)
   from.on('data', (chunk: Uint8Array) => void to.write(chunk))
+  // unpipe() left the stream paused, and a 'data' listener does not resume a paused stream.
+  from.resume()
 }
 
 const guarded = new WeakSet<Writable>()

@@ -10,10 +10,11 @@
  *
  * Here every line goes to Node's own stdio stream: for a pipe, a socket or (switched to
  * non-blocking writes) a terminal that is a libuv stream serviced by the event loop (no thread,
- * no timer, no retry loop), for a file a synchronous write that always completes. What has not been written yet is bounded: a line that
- * would push the unwritten backlog past `maxBytes` is dropped and counted. An error on the stream
- * (EPIPE: the reader has gone) ends the output for good; later lines are counted as dropped and
- * the process carries on. At exit, what could not be written is simply lost.
+ * no timer, no retry loop), for a file a synchronous write that always completes. What has not
+ * been written yet is bounded: a line that would push the unwritten backlog past `maxBytes` is
+ * dropped and counted. An error on the stream (EPIPE: the reader has gone) ends the output for
+ * good; later lines are counted as dropped and the process carries on. Before exiting, the
+ * shutdown gives the backlog a moment (`flushOutput`); what is still unwritten then is lost.
  */
 import type { Readable, Writable } from 'node:stream'
 

@@ -11,9 +11,10 @@ import { CONTROL_IDLE_MS, MAX_CONTROL_CONNECTIONS } from '../src/control/connect
 import { startControlServer, type ControlServer } from '../src/control/server.js'
 import { socketPath } from '../src/control/socket-path.js'
 import type { Supervisor } from '../src/supervisor/types.js'
-import { startSupervisor } from '../src/supervisor/supervisor.js'
+import { startSupervisor } from '../src/start.js'
 import path from 'node:path'
-import { rig, startHost, until, workspace } from './helpers/cli-run.js'
+import { rig, startHost, workspace } from './helpers/cli-run.js'
+import { until } from './helpers/wait.js'
 
 type Workspace = Awaited<ReturnType<typeof workspace>>
 

@@ -374,6 +374,7 @@ describe('metrics', () => {
         app: 'm', version: '0', pid: 1, uptimeMs: 1, state: 'running', health: 'healthy',
         eventLoop: { p50Ms: 1, p99Ms: 2, maxMs: 3, utilization: 0.5 },
         memory: { rssMb: 1, heapUsedMb: 1 },
+        logs: { dropped: 0 },
         plugins: [{
           name: 'w', version: '1.0.0', type: 'worker', isolation: 'thread', delivery: 'at-least-once', state: 'running',
           hooks: [], pipes: [], controllers: [], functions: [], shadowed: [], restarts: 0, lastError: null,

@@ -12,7 +12,8 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { ROOT, until } from './helpers/cli-run.js'
+import { ROOT } from './helpers/cli-run.js'
+import { alive, until } from './helpers/wait.js'
 
 const PM2 = path.join(ROOT, 'node_modules', '.bin', 'pm2')
 
@@ -40,15 +41,6 @@ async function proc(name: string): Promise<Pm2Proc | undefined> {
   const found = list.find((p) => p.name === name)
   if (found?.pid) seenPids.add(found.pid)
   return found
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 /** The app's stderr as pm2 logged it. */

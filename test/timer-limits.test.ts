@@ -10,7 +10,8 @@ import { parseConfig } from '../src/config/config.js'
 import { isOutriggerError, type OutriggerError } from '../src/errors.js'
 import { loadManifest } from '../src/manifest/load.js'
 import { MAX_TIMER_MS } from '../src/manifest/schema.js'
-import { PluginDir, until, worker } from './helpers/plugins.js'
+import { PluginDir, worker } from './helpers/plugins.js'
+import { until } from './helpers/wait.js'
 
 const TOO_LONG = 1e10
 

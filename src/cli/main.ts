@@ -3,6 +3,7 @@
  * 2 usage error (with the command's usage line), 3 supervisor unreachable.
  */
 import { Command, CommanderError } from 'commander'
+import { guardStdio } from '../services/log-output.js'
 import { VERSION } from '../version.js'
 import { EXIT, reportError } from './context.js'
 import { registerOps } from './ops.js'
@@ -36,6 +37,8 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // A reader that goes away (`outrigger start | head`) must not kill the command with EPIPE.
+  guardStdio()
   const program = buildProgram()
   try {
     await program.parseAsync(argv)

@@ -2,7 +2,7 @@ import { lstat, readdir, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
 import semver from 'semver'
 import { OutriggerError, errorMessage } from '../errors.js'
-import { checkEngine, checkManifest } from '../manifest/load.js'
+import { checkEngine, checkManifest, type DeclaredKind } from '../manifest/load.js'
 import type { Manifest } from '../manifest/schema.js'
 
 /** A plugin folder found in the plugins folder: either a usable manifest or the reason it is not. */
@@ -20,6 +20,8 @@ export interface Discovered {
   outside: boolean
   manifest?: Manifest
   error?: OutriggerError
+  /** For a plugin that failed: the kind its manifest declares, where readable. */
+  declared?: DeclaredKind
   /** Other versions of the same plugin that lost to this one (`name@version` folders). */
   shadowed: string[]
 }
@@ -57,26 +59,33 @@ export async function discover(pluginsDir: string): Promise<DiscoveryResult> {
     let isDir: boolean
     try {
       isDir = (await stat(full)).isDirectory()
-    } catch {
+    } catch (err) {
       const link = await lstat(full).catch(() => null)
-      warnings.push(link?.isSymbolicLink() ? `${full}: dead symlink, skipped (its target is gone; run "outrigger plugins disable ${folder}")` : `${full}: cannot be read, skipped`)
+      warnings.push(
+        (err as NodeJS.ErrnoException).code === 'ELOOP'
+          ? `${full}: symlink loop, skipped (it leads back to itself; run "outrigger plugins disable ${folder}" and link it to a plugin folder)`
+          : link?.isSymbolicLink()
+            ? `${full}: dead symlink, skipped (its target is gone; run "outrigger plugins disable ${folder}")`
+            : `${full}: cannot be read, skipped`,
+      )
       continue
     }
     if (!isDir) continue
     const dir = await realpath(full)
     const outside = !homes.some((home) => dir.startsWith(home + path.sep))
-    const { manifest, problems, file } = await checkManifest(dir, folder)
+    const { manifest, problems, file, declared } = await checkManifest(dir, folder)
     const name = folder.split('@')[0]
     if (!manifest) {
       const error = new OutriggerError('RIG_ERR_MANIFEST_INVALID', `${file}: ${problems.join('; ')}`, { details: { file, problems } })
-      found.push({ folder, name, dir, outside, error, shadowed: [] })
+      found.push({ folder, name, dir, outside, error, declared, shadowed: [] })
       continue
     }
     try {
       checkEngine(manifest, file)
       found.push({ folder, name: manifest.name, dir, outside, manifest, shadowed: [] })
     } catch (err) {
-      found.push({ folder, name, dir, outside, error: err instanceof OutriggerError ? err : new OutriggerError('RIG_ERR_MANIFEST_INVALID', errorMessage(err)), shadowed: [] })
+      const error = err instanceof OutriggerError ? err : new OutriggerError('RIG_ERR_MANIFEST_INVALID', errorMessage(err))
+      found.push({ folder, name, dir, outside, error, declared: { type: manifest.type, isolation: manifest.worker?.isolation }, shadowed: [] })
     }
   }
   return { plugins: pickVersions(found), warnings }

@@ -128,6 +128,18 @@ export function createMetrics(sup: Supervisor, opts: { defaultMetrics?: boolean 
   hostLoop('outrigger_host_eventloop_delay_max_seconds', 'Host event-loop delay, maximum', (r) => r.eventLoop.maxMs / 1000)
   hostLoop('outrigger_host_eventloop_utilization', 'Host event-loop utilization (0..1)', (r) => r.eventLoop.utilization)
 
+  let loggedDrops = 0
+  new Counter({
+    name: 'outrigger_logs_dropped_total',
+    help: 'Log lines the host dropped because stdout or stderr could not take them',
+    registers: [registry],
+    collect() {
+      const now = report().logs.dropped
+      this.inc(Math.max(0, now - loggedDrops))
+      loggedDrops = Math.max(loggedDrops, now)
+    },
+  })
+
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'outrigger_' })
 
   const children = new Map<string, ReturnType<typeof handler.labels>>()

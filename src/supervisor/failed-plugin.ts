@@ -1,11 +1,13 @@
 import { OutriggerError, errorCode, errorMessage } from '../errors.js'
+import type { DeclaredKind } from '../manifest/load.js'
 import type { Manifest } from '../manifest/schema.js'
 import type { PluginHandle } from './plugin-handle.js'
 import type { PluginStatus } from './status-types.js'
 
 /**
  * A plugin that could not be loaded (bad manifest, missing entry, bad options…). It still shows
- * in the status report under its folder name, with state `failed` and its error.
+ * in the status report under its folder name, with state `failed` and its error, and as the kind
+ * its manifest declares where that is readable (`declared`), even if the manifest failed.
  */
 export class FailedPlugin implements PluginHandle {
   readonly type: 'core' | 'worker'
@@ -14,8 +16,9 @@ export class FailedPlugin implements PluginHandle {
     private readonly error: unknown,
     private readonly manifest?: Manifest,
     private readonly shadowed: string[] = [],
+    private readonly declared?: DeclaredKind,
   ) {
-    this.type = manifest?.type ?? 'core'
+    this.type = manifest?.type ?? declared?.type ?? 'core'
   }
   async start(): Promise<void> {}
   async ready(): Promise<void> {}
@@ -31,7 +34,7 @@ export class FailedPlugin implements PluginHandle {
       name: this.name,
       version: this.manifest?.version ?? '',
       type: this.type,
-      isolation: w ? w.isolation : 'inline',
+      isolation: w ? w.isolation : this.type === 'worker' ? (this.declared?.isolation ?? 'thread') : 'inline',
       delivery: w ? w.delivery : 'at-most-once',
       state: 'failed',
       hooks: [],

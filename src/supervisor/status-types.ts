@@ -63,5 +63,7 @@ export interface StatusReport {
   health: Health
   eventLoop: { p50Ms: number; p99Ms: number; maxMs: number; utilization: number }
   memory: { rssMb: number; heapUsedMb: number }
+  /** The host's own output: lines dropped because stdout/stderr could not take them. */
+  logs: { dropped: number }
   plugins: PluginStatus[]
 }

@@ -5,6 +5,7 @@ import { entryOf, type Loaded } from '../plugin/load-plugins.js'
 import type { ActionRequest, PluginLogger } from '../plugin/types.js'
 import type { ServiceSlots } from '../services/slots.js'
 import { DropWatch, rollupHealth } from '../supervision/health.js'
+import { droppedLines } from '../services/log-output.js'
 import { VERSION } from '../version.js'
 import { coreContext } from './context.js'
 import { CorePlugin } from './core-plugin.js'
@@ -115,7 +116,7 @@ export class OutriggerSupervisor implements Supervisor {
 
   private handleFor(l: Loaded): PluginHandle {
     const { found } = l
-    if (l.kind === 'failed') return new FailedPlugin(found.name, l.error, found.manifest, found.shadowed)
+    if (l.kind === 'failed') return new FailedPlugin(found.name, l.error, found.manifest, found.shadowed, found.declared)
     const m = found.manifest!
     if (l.kind === 'worker') return new WorkerPlugin({ name: m.name, manifest: m, entry: entryOf(found), rootPath: found.dir, options: l.options, shadowed: found.shadowed, rt: this.rt })
     const plugin = new CorePlugin(m.name, m, l.def, coreContext(this.rt, m.name, m.version, found.dir, l.options), this.rt, found.shadowed)
@@ -190,6 +191,7 @@ export class OutriggerSupervisor implements Supervisor {
       health: rollupHealth(plugins, eventLoop.p99Ms, this.drops.dropping(plugins)),
       eventLoop,
       memory: { rssMb: Math.round(mem.rss / 1048576), heapUsedMb: Math.round(mem.heapUsed / 1048576) },
+      logs: { dropped: droppedLines() },
       plugins,
     }
   }

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+
 /** Waiting for a state, never for a time: the one `until` and the one `alive` of the tests. */
 
 /**
@@ -14,12 +16,20 @@ export async function until<T>(what: string, probe: () => T | false | undefined 
   }
 }
 
-/** Whether a process exists (signal 0 checks without touching it; EPERM means it exists). */
+/**
+ * Whether a process is alive: it exists (signal 0 checks without touching it; EPERM means it
+ * exists) and is not a zombie waiting for its parent to reap it.
+ */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH'
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false
+  }
+  try {
+    // The state follows the command name in parentheses: `pid (comm) S …`.
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return true
   }
 }

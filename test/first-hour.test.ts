@@ -5,10 +5,16 @@
  */
 import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { startSupervisor } from '../src/supervisor/supervisor.js'
+import type { PluginStatus } from '../src/supervisor/status-types.js'
 import type { Supervisor } from '../src/supervisor/types.js'
-import { BIN, collect, rig, startHost, until, workspace } from './helpers/cli-run.js'
+import { reportDelta, runCounts } from '../bench/demo-summary.js'
+import { BIN, ROOT, collect, rig, startHost, until, workspace } from './helpers/cli-run.js'
 
 type Workspace = Awaited<ReturnType<typeof workspace>>
 
@@ -153,5 +159,80 @@ describe('outrigger start', () => {
     const r = await rig(['--app', 'badport', 'start', '--plugins', ws.enabled], { runtimeDir: ws.runtimeDir, cwd: ws.root, env: { PORT: 'eighty' } })
     assert.equal(r.code, 1)
     assert.match(r.stderr, /RIG_ERR_CONFIG_INVALID: the PORT environment variable must be an integer 0–65535 \(found "eighty"\)/)
+  })
+})
+
+describe('the demo shop', () => {
+  let root: string
+  let sup: Supervisor
+  let url: string
+  before(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'rig-shop-'))
+    await mkdir(path.join(root, 'enabled'))
+    await symlink(path.join(ROOT, 'plugins', 'available', 'shop'), path.join(root, 'enabled', 'shop'), 'dir')
+    sup = await startSupervisor({
+      app: `shop-${path.basename(root)}`,
+      pluginsDir: path.join(root, 'enabled'),
+      stateDir: path.join(root, 'state'),
+      store: 'memory',
+      control: false,
+      http: { port: 0 },
+      config: { logLevel: 'silent', plugins: { shop: { options: { stock: { widget: 5 } } } } },
+    })
+    url = (sup as Supervisor & { httpUrl: string }).httpUrl
+  })
+  after(async () => {
+    await sup.stop()
+    await rm(root, { recursive: true, force: true })
+  })
+
+  const create = async (init: RequestInit = {}) => {
+    const res = await fetch(`${url}/_/shop/orders/create`, init)
+    return (await res.json()) as { status: number; error: { message: string } | null }
+  }
+  const post = (body: unknown) => create({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+
+  it('names what is missing from an order', async () => {
+    const none = await create()
+    assert.equal(none.status, 400)
+    assert.match(none.error!.message, /an order is a JSON object \{"item": …, "qty": …\}.*found no body.*the shop sells widget/)
+    const noItem = await post({ qty: 1 })
+    assert.equal(noItem.status, 400)
+    assert.match(noItem.error!.message, /no "item": send one of widget/)
+    const noQty = await post({ item: 'widget' })
+    assert.equal(noQty.status, 400)
+    assert.match(noQty.error!.message, /no "qty": send an integer from 1 to 1000/)
+    const notObject = await post([1, 2])
+    assert.equal(notObject.status, 400)
+    assert.match(notObject.error!.message, /found \[1,2\]/)
+    const badItem = await post({ item: 7, qty: 1 })
+    assert.equal(badItem.status, 400)
+    assert.match(badItem.error!.message, /"item" must be a string/)
+    const unknown = await post({ item: 'gizmo', qty: 1 })
+    assert.equal(unknown.status, 422)
+    assert.match(unknown.error!.message, /unknown item "gizmo"/)
+    const ok = await post({ item: 'widget', qty: 2 })
+    assert.equal(ok.status, 200)
+    assert.equal(ok.error, null)
+  })
+})
+
+describe('demo:load summary', () => {
+  const status = (n: Partial<Record<'received' | 'processed' | 'failed' | 'lost' | 'dropped' | 'deadLettered', number>>): PluginStatus =>
+    ({
+      queue: { depth: 0, max: 10, dropped: n.dropped ?? 0, rejected: 0 },
+      events: { received: n.received ?? 0, processed: n.processed ?? 0, failed: n.failed ?? 0, inFlight: 0, redelivered: 0, deadLettered: n.deadLettered ?? 0, lost: n.lost ?? 0 },
+    }) as PluginStatus
+
+  it("counts only this run's events, not the totals of earlier runs", () => {
+    const before = status({ received: 2000, processed: 1990, failed: 4, lost: 3, dropped: 3, deadLettered: 0 })
+    const after = status({ received: 2500, processed: 2488, failed: 5, lost: 3, dropped: 4, deadLettered: 0 })
+    assert.deepEqual(runCounts(after, before), { received: 500, processed: 498, failed: 1, dropped: 1, rejected: 0, lost: 0, redelivered: 0, deadLettered: 0 })
+  })
+
+  it("reports this run's share of the analytics report", () => {
+    const before = { orders: 1950, flagged: 47, units: { widget: 900, gizmo: 1000, gadget: 50 } }
+    const after = { orders: 2430, flagged: 60, units: { widget: 1140, gizmo: 1240, gadget: 50, sprocket: 2 } }
+    assert.deepEqual(reportDelta(after, before), { orders: 480, flagged: 13, units: { widget: 240, gizmo: 240, gadget: 0, sprocket: 2 } })
   })
 })

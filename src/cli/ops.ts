@@ -40,7 +40,7 @@ export function registerOps(program: Command): void {
     })
 
   program
-    .command('call <target> [json]')
+    .command('call <plugin.fn> [json]')
     .description('call a plugin function (target "plugin.function") with optional JSON arguments; prints its result')
     .option('--json', 'print the result as JSON')
     .action(async (target: string, json: string | undefined, _opts: unknown, cmd: Command) => {

@@ -76,7 +76,8 @@ describe('the CLI against a running supervisor', () => {
         for (const h of ['RECV', 'PROC', 'FAIL', 'DROP', 'LOST', 'DEAD', 'P99']) assert.ok(head.includes(h), `${h} at 80 columns`)
       }
       assert.ok(lines.some((l) => /^flaky(@1\.0\.0)?\s+/.test(l)), 'a row per plugin')
-      await tmux('kill-session', '-t', session)
+      // The session stays until after(): killing the server's last session makes the server exit,
+      // and the next test's new-session could race that exit.
     })
   }
 

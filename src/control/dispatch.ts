@@ -27,6 +27,7 @@ const handlers: { [C in ControlCommand]: Handler<C> } = {
     sup.emit(event, payload)
     return { event, emitted: true }
   },
+  call: async (sup, { target, args }) => ({ target, result: await sup.call(target, args) }),
   'dead-letters.list': (sup, { plugin }) => sup.listDeadLetters(plugin),
   'dead-letters.replay': async (sup, { plugin }) => ({ plugin, replayed: await sup.replayDeadLetters(plugin) }),
 }

@@ -77,21 +77,6 @@ export function createMetrics(sup: Supervisor, opts: { defaultMetrics?: boolean 
     },
   })
 
-  // The status report's quantiles (its last 1,024 runs per plugin), beside the histogram's buckets.
-  new Gauge({
-    name: 'outrigger_handler_duration_status_seconds',
-    help: "Handler duration quantiles as the supervisor's status report has them",
-    labelNames: ['plugin', 'quantile'],
-    registers: [registry],
-    collect() {
-      this.reset()
-      for (const p of report().plugins) {
-        this.set({ plugin: p.name, quantile: '0.5' }, p.handlerMs.p50 / 1000)
-        this.set({ plugin: p.name, quantile: '0.99' }, p.handlerMs.p99 / 1000)
-      }
-    },
-  })
-
   const handler = new Histogram({
     name: 'outrigger_handler_duration_seconds',
     help: 'Duration of handler runs (hooks, functions) per plugin',
@@ -140,7 +125,13 @@ export function createMetrics(sup: Supervisor, opts: { defaultMetrics?: boolean 
     },
   })
 
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'outrigger_' })
+  if (opts.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: 'outrigger_' })
+    // prom-client's `nodejs_active_{handles,requests,resources}_total` are gauges with a counter's
+    // suffix, which `promtool check metrics` rejects; the same counts by type stay in
+    // `nodejs_active_handles`, `nodejs_active_requests` and `nodejs_active_resources`.
+    for (const kind of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`outrigger_nodejs_active_${kind}_total`)
+  }
 
   const children = new Map<string, ReturnType<typeof handler.labels>>()
   return {

@@ -26,6 +26,8 @@ interface Pm2Proc {
 let tmp = ''
 let baseEnv: NodeJS.ProcessEnv = {}
 const seenPids = new Set<number>()
+/** Every pm2 home used: each app gets a daemon of its own (see assertCrashLoops). */
+const homes: string[] = []
 
 function pm2(args: string[], env: NodeJS.ProcessEnv = baseEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -35,8 +37,8 @@ function pm2(args: string[], env: NodeJS.ProcessEnv = baseEnv): Promise<{ code: 
   })
 }
 
-async function proc(name: string): Promise<Pm2Proc | undefined> {
-  const r = await pm2(['jlist'])
+async function proc(name: string, env: NodeJS.ProcessEnv): Promise<Pm2Proc | undefined> {
+  const r = await pm2(['jlist'], env)
   const list = JSON.parse(r.stdout.slice(r.stdout.indexOf('['))) as Pm2Proc[]
   const found = list.find((p) => p.name === name)
   if (found?.pid) seenPids.add(found.pid)
@@ -87,7 +89,15 @@ async function appFolder(name: string, config: object, plugins: Record<string, {
  */
 async function assertCrashLoops(name: string, configFile: string, expected: RegExp): Promise<void> {
   // Each app its own runtime folder: they all run as `--app outrigger` (ecosystem.config.js).
-  const env = { ...baseEnv, OUTRIGGER_PM2_NAME: name, OUTRIGGER_CONFIG: configFile, OUTRIGGER_RUNTIME_DIR: path.join(path.dirname(configFile), 'run') }
+  // And its own pm2 daemon: a daemon reused after `pm2 delete` of an app in crash back-off has
+  // been seen to start that app again, under the next app's id.
+  const home = path.join(path.dirname(configFile), 'pm2')
+  await mkdir(home)
+  homes.push(home)
+  const env = { ...baseEnv, PM2_HOME: home, OUTRIGGER_PM2_NAME: name, OUTRIGGER_CONFIG: configFile, OUTRIGGER_RUNTIME_DIR: path.join(path.dirname(configFile), 'run') }
+  // The daemon first: the command that spawns it prints more than its own answer.
+  await writeFile(path.join(home, 'touch'), String(Date.now()))
+  assert.equal((await pm2(['ping'], { ...baseEnv, PM2_HOME: home })).code, 0)
   const firstPids = new Set<number>()
   let started: { code: number; stdout: string; stderr: string } | undefined
   const start = pm2(['start', path.join(ROOT, 'ecosystem.config.js')], env).then((r) => (started = r))
@@ -96,7 +106,7 @@ async function assertCrashLoops(name: string, configFile: string, expected: RegE
     await until(
       `pm2 to restart "${name}" after its failed start`,
       async () => {
-        last = await proc(name)
+        last = await proc(name, env)
         if (last?.pid) firstPids.add(last.pid)
         return (last?.pm2_env.restart_time ?? 0) >= 2
       },
@@ -117,22 +127,19 @@ async function assertCrashLoops(name: string, configFile: string, expected: RegE
 describe('a start that fails exits, under pm2', () => {
   before(async () => {
     tmp = await mkdtemp(path.join(tmpdir(), 'rig-pm2f-'))
-    const home = path.join(tmp, 'pm2')
-    await mkdir(home)
-    await writeFile(path.join(home, 'touch'), String(Date.now()))
-    baseEnv = { ...process.env, PM2_HOME: home, PM2_DISABLE_VERSION_CHECK: '1', OUTRIGGER_RUNTIME_DIR: path.join(tmp, 'run'), NO_COLOR: '1', FORCE_COLOR: '0' }
+    baseEnv = { ...process.env, PM2_DISABLE_VERSION_CHECK: '1', OUTRIGGER_RUNTIME_DIR: path.join(tmp, 'run'), NO_COLOR: '1', FORCE_COLOR: '0' }
     delete baseEnv.pm_id
-    assert.equal((await pm2(['ping'])).code, 0)
+    delete baseEnv.PM2_HOME
   })
 
   after(async () => {
-    if (baseEnv.PM2_HOME) {
-      const pidFile = path.join(baseEnv.PM2_HOME, 'pm2.pid')
+    for (const home of homes) {
+      const pidFile = path.join(home, 'pm2.pid')
       const daemon = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0
-      await pm2(['kill'])
+      await pm2(['kill'], { ...baseEnv, PM2_HOME: home })
       if (daemon && alive(daemon)) process.kill(daemon, 'SIGKILL')
-      for (const pid of seenPids) if (alive(pid)) process.kill(pid, 'SIGKILL')
     }
+    for (const pid of seenPids) if (alive(pid)) process.kill(pid, 'SIGKILL')
     if (tmp) await rm(tmp, { recursive: true, force: true })
   })
 

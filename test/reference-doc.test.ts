@@ -58,7 +58,7 @@ describe('docs/reference.md', () => {
     for (const route of ['/_health', '/_status', '/_info', '/metrics', '/_/<plugin>/<controller>/<action>']) assert.ok(doc.includes(`| \`${route}\``), route)
     for (const heading of ['## Plugins', '### Manifest', '## Host config', '## Status report', '## CLI', '## HTTP API', '## Error codes']) assert.ok(doc.includes(`\n${heading}\n`), heading)
     assert.match(doc, /received = processed \+ failed \+ inFlight \+ queue\.depth \+ queue\.dropped \+ queue\.rejected \+ lost \+ deadLettered/)
-    assert.match(doc, /\| `worker\.limits\.handlerTimeoutMs` \| integer 1… \| `30000` \|/, 'the manifest table has types and defaults')
+    assert.match(doc, /\| `worker\.limits\.handlerTimeoutMs` \| integer 1…2147483647 \| `30000` \|/, 'the manifest table has types and defaults')
   })
 })
 

@@ -42,6 +42,8 @@ export function registerStart(program: Command): void {
         strict: Boolean(opts.strict),
         control: { runtimeDir },
         http: port === undefined ? true : { port },
+        // The process is ours: errors nobody caught follow the config's hostErrors policy.
+        handleProcessErrors: true,
       }).catch((err: unknown) => {
         signals.cancel()
         throw err

@@ -33,6 +33,12 @@ export const HostConfigSchema = z
       .max(19)
       .default(10)
       .describe("How many nice steps below the host's own priority worker instances run their plugin's thread, so the host's event loop gets the CPU first when workers take every core; 0 runs them on equal terms"),
+    hostErrors: z
+      .enum(['isolate', 'exit'])
+      .default('isolate')
+      .describe(
+        'What the host does with an uncaught exception or unhandled rejection (under `outrigger start`, or startSupervisor({ handleProcessErrors: true })): "isolate" fails the core plugin whose code started the failing work and keeps running, and stops gracefully then exits 1 when no plugin can be blamed; "exit" always stops gracefully then exits 1',
+      ),
     maxConcurrentPipes: z.number().int().positive().default(10000).describe('Pipe chains allowed to run at once; more fail fast with RIG_ERR_PIPE_BUSY'),
     http: z
       .object({

@@ -7,13 +7,14 @@ import type { ServiceSlots } from '../services/slots.js'
 import { DropWatch, rollupHealth } from '../supervision/health.js'
 import { droppedLines } from '../services/log-output.js'
 import { VERSION } from '../version.js'
+import { culprit as runningAs, outside, type Culprit } from './blame.js'
 import { coreContext } from './context.js'
 import { CorePlugin } from './core-plugin.js'
 import { EventLoopMonitor } from './event-loop.js'
 import { FailedPlugin } from './failed-plugin.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
-import type { ActionTarget, DeadLetter, Supervisor } from './types.js'
+import type { ActionTarget, DeadLetter, IsolateOutcome, Supervisor } from './types.js'
 import { WorkerPlugin } from './worker-plugin.js'
 
 export interface CoreOptions {
@@ -22,6 +23,8 @@ export interface CoreOptions {
   stateDir: string
   loaded: Loaded[]
   slots: ServiceSlots
+  /** Name every core plugin call, for a host error policy that acts on it (src/supervisor/blame.ts). */
+  blame?: boolean
 }
 
 /**
@@ -65,6 +68,7 @@ export class OutriggerSupervisor implements Supervisor {
       emit: (event, payload) => this.emit(event, payload),
       call: (target, args) => this.call(target, args),
       signal: this.abort.signal,
+      blame: opts.blame ? this : undefined,
     }
     this.onClose(() => slots.close())
   }
@@ -139,14 +143,21 @@ export class OutriggerSupervisor implements Supervisor {
 
   private failed(h: PluginHandle, err: unknown): void {
     h.fail(err)
+    this.offBus(h)
+    this.log.error({ plugin: h.name, err }, `plugin "${h.name}" failed: ${errorMessage(err)}`)
+  }
+
+  private offBus(h: PluginHandle): void {
     this.bus.hooks.removePlugin(h.name)
     this.bus.pipes.removePlugin(h.name)
-    this.log.error({ plugin: h.name, err }, `plugin "${h.name}" failed: ${errorMessage(err)}`)
   }
 
   emit(event: string, payload?: unknown): void {
     if (this.state === 'stopping') throw new OutriggerError('RIG_ERR_CLOSED', `emit "${event}": the supervisor is stopping; events are no longer accepted`)
-    this.bus.emit(event, payload)
+    // From plugin code (ctx.emit, a hook calling into the host): what the bus schedules is the
+    // supervisor's, not the plugin's (src/supervisor/blame.ts).
+    if (runningAs() === undefined) this.bus.emit(event, payload)
+    else outside(() => this.bus.emit(event, payload))
   }
 
   pipe<T>(event: string, payload: T): Promise<T> {
@@ -158,7 +169,26 @@ export class OutriggerSupervisor implements Supervisor {
     const dot = target.indexOf('.')
     const plugin = dot > 0 ? this.byName.get(target.slice(0, dot)) : undefined
     if (!plugin) throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `call "${target}": no plugin "${target.slice(0, Math.max(dot, 0)) || target}" is loaded (use "plugin.function")`)
-    return (await plugin.call(target.slice(dot + 1), args)) as R
+    // The call's own machinery (RPC, timeouts, restarts) runs unnamed; this async function's
+    // promise is the caller's, so a rejection its caller drops is still blamed on the caller.
+    return (await outside(() => plugin.call(target.slice(dot + 1), args))) as R
+  }
+
+  /**
+   * The host error policy's isolation (src/supervision/host-errors.ts): an error escaped from work
+   * `who` started. A core plugin of this supervisor is failed and taken off the bus (hooks, pipes;
+   * its routes and functions answer no more) and the error counted in its status: 'isolated' the
+   * first time, 'again' for later errors of a plugin already failed. 'foreign' when the plugin
+   * belongs to another supervisor in this process (whose own handler acts on it), 'slot' when it
+   * provides a service slot the host cannot run on without. The caller logs.
+   */
+  isolate(who: Culprit, error: unknown): IsolateOutcome {
+    const h = who.owner === this ? this.byName.get(who.plugin) : undefined
+    if (!(h instanceof CorePlugin)) return 'foreign'
+    if (Object.values(this.slots.providers).includes(h.name)) return 'slot'
+    if (!h.escaped(error)) return 'again'
+    this.offBus(h)
+    return 'isolated'
   }
 
   async runAction(target: ActionTarget, request: ActionRequest): Promise<unknown> {

@@ -26,7 +26,17 @@ export interface SupervisorOptions {
   store?: 'lmdb' | 'memory' | StateStore
   /** Replace the default logger (pino at `config.logLevel`). */
   logger?: PluginLogger
+  /**
+   * Handle the process's `uncaughtException` and `unhandledRejection` by the host config's
+   * `hostErrors` policy: isolate the core plugin to blame, or stop gracefully and exit 1. Default
+   * false: a library leaves its host's process alone (`outrigger start` turns it on). The
+   * handlers are removed when the supervisor stops.
+   */
+  handleProcessErrors?: boolean
 }
+
+/** What `isolate` did with an error blamed on a plugin (src/supervision/host-errors.ts). */
+export type IsolateOutcome = 'isolated' | 'again' | 'foreign' | 'slot'
 
 /** A dead letter: an at-least-once event that ran out of attempts (or could not be drained). */
 export interface DeadLetter {

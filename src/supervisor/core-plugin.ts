@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import { OutriggerError, errorCode, errorMessage } from '../errors.js'
 import type { Manifest } from '../manifest/schema.js'
 import type { ActionFn, ActionRequest, HookFn, PluginContext, PluginDefinition } from '../plugin/types.js'
-import { asPlugin, nameDrain, outside, type Culprit } from './blame.js'
+import { asPlugin, nameDrain, outside, type Culprit } from '../supervision/blame.js'
 import { Latency } from '../supervision/latency.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { PluginState, PluginStatus } from './status-types.js'
@@ -18,7 +18,7 @@ export class CorePlugin implements PluginHandle {
   private lastError: PluginStatus['lastError'] = null
   private readonly counters = { received: 0, processed: 0, failed: 0, inFlight: 0 }
   readonly latency = new Latency()
-  /** Uncaught errors and unhandled rejections blamed on this plugin (src/supervisor/blame.ts). */
+  /** Uncaught errors and unhandled rejections blamed on this plugin (src/supervision/blame.ts). */
   private escapedErrors = 0
   /** Names this plugin's calls for the host error policy; undefined when nobody handles them. */
   private readonly culprit: Culprit | undefined
@@ -69,7 +69,7 @@ export class CorePlugin implements PluginHandle {
       const event = batch[i + 2] as string
       const started = performance.now()
       let out: unknown
-      // Only the listener runs as the plugin (src/supervisor/blame.ts): this drain is a microtask
+      // Only the listener runs as the plugin (src/supervision/blame.ts): this drain is a microtask
       // of its own, so naming it costs two stores per hook rather than an `als.run`; it is
       // un-named before the `then` below and the settle (which may emit hook:onError), which are
       // the supervisor's.

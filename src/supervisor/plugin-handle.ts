@@ -19,7 +19,7 @@ export interface SupervisorRuntime {
   signal: AbortSignal
   /**
    * Set when someone acts on blame (the host error policy): core plugin calls then run named,
-   * with this as the owner (src/supervisor/blame.ts). Undefined: plain calls.
+   * with this as the owner (src/supervision/blame.ts). Undefined: plain calls.
    */
   blame?: object
 }

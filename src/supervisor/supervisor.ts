@@ -7,7 +7,7 @@ import type { ServiceSlots } from '../services/slots.js'
 import { DropWatch, rollupHealth } from '../supervision/health.js'
 import { droppedLines } from '../services/log-output.js'
 import { VERSION } from '../version.js'
-import { culprit as runningAs, outside, type Culprit } from './blame.js'
+import { culprit as runningAs, outside, type Culprit } from '../supervision/blame.js'
 import { coreContext } from './context.js'
 import { CorePlugin } from './core-plugin.js'
 import { EventLoopMonitor } from './event-loop.js'
@@ -23,7 +23,7 @@ export interface CoreOptions {
   stateDir: string
   loaded: Loaded[]
   slots: ServiceSlots
-  /** Name every core plugin call, for a host error policy that acts on it (src/supervisor/blame.ts). */
+  /** Name every core plugin call, for a host error policy that acts on it (src/supervision/blame.ts). */
   blame?: boolean
 }
 
@@ -155,7 +155,7 @@ export class OutriggerSupervisor implements Supervisor {
   emit(event: string, payload?: unknown): void {
     if (this.state === 'stopping') throw new OutriggerError('RIG_ERR_CLOSED', `emit "${event}": the supervisor is stopping; events are no longer accepted`)
     // From plugin code (ctx.emit, a hook calling into the host): what the bus schedules is the
-    // supervisor's, not the plugin's (src/supervisor/blame.ts).
+    // supervisor's, not the plugin's (src/supervision/blame.ts).
     if (runningAs() === undefined) this.bus.emit(event, payload)
     else outside(() => this.bus.emit(event, payload))
   }

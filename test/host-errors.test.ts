@@ -85,7 +85,7 @@ describe('errors the host did not expect', () => {
     await cli.emit('job:run', { id: 1 })
     await until('bad to be isolated', async () => (await cli.status()).bad.state === 'failed', 10_000)
     const before = await cli.status()
-    assert.equal(before.bad.escapedErrors, 1)
+    assert.equal(before.bad.events.failed, 1, 'the escaped error is counted')
     assert.match(before.bad.lastError?.message ?? '', /boom from bad 1/)
 
     // Its hooks are off the bus; the rest carries on, and the host is up.
@@ -96,7 +96,7 @@ describe('errors the host did not expect', () => {
     })
     const after = await cli.status()
     assert.equal(after.bad.events.received, 1, 'bad heard nothing after its isolation')
-    assert.equal(after.bad.escapedErrors, 1)
+    assert.equal(after.bad.events.failed, 1)
     assert.equal(after.good.state, 'running')
     assert.equal(after.sink.state, 'running')
     assert.equal((await processedIds(path.join(dir.stateDir, 'data', 'sink'))).size, 2)
@@ -116,7 +116,7 @@ describe('errors the host did not expect', () => {
     await cli.emit('job:run', { id: 7 })
     await until('rejecter to be isolated', async () => (await cli.status()).rejecter.state === 'failed', 10_000)
     const s = await cli.status()
-    assert.equal(s.rejecter.escapedErrors, 1)
+    assert.equal(s.rejecter.events.failed, 1)
     assert.match(s.rejecter.lastError?.message ?? '', /rejected later 7/)
     assert.match(cli.io.out(), /"plugin":"rejecter","origin":"unhandledRejection"/)
     assert.match(cli.io.out(), /failed: an unhandled rejection escaped from its code: rejected later 7/)

@@ -18,8 +18,6 @@ export class CorePlugin implements PluginHandle {
   private lastError: PluginStatus['lastError'] = null
   private readonly counters = { received: 0, processed: 0, failed: 0, inFlight: 0 }
   readonly latency = new Latency()
-  /** Uncaught errors and unhandled rejections blamed on this plugin (src/supervision/blame.ts). */
-  private escapedErrors = 0
   /** Names this plugin's calls for the host error policy; undefined when nobody handles them. */
   private readonly culprit: Culprit | undefined
 
@@ -139,11 +137,13 @@ export class CorePlugin implements PluginHandle {
   }
 
   /**
-   * An error escaped from work this plugin started: it is counted, and the first one fails the
-   * plugin. Returns whether this one failed it (the caller then takes it off the bus and logs).
+   * An error escaped from work this plugin started (src/supervision/blame.ts): it is counted in
+   * `events.failed` (the status report's shape is a contract, and a core plugin's counters have
+   * no identity to keep), and the first one fails the plugin. Returns whether this one failed it
+   * (the caller then takes it off the bus and logs).
    */
   escaped(error: unknown): boolean {
-    this.escapedErrors++
+    this.counters.failed++
     if (this.state === 'failed') return false
     this.fail(error)
     return true
@@ -190,7 +190,6 @@ export class CorePlugin implements PluginHandle {
       shadowed: this.shadowed,
       restarts: 0,
       lastError: this.lastError,
-      escapedErrors: this.escapedErrors,
       queue: { depth: 0, max: 0, dropped: 0, rejected: 0 },
       events: { ...this.counters, redelivered: 0, deadLettered: 0, lost: 0 },
       handlerMs: this.latency.percentiles(),

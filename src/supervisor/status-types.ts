@@ -48,11 +48,6 @@ export interface PluginStatus {
   shadowed: string[]
   restarts: number
   lastError: { code: string | null; message: string } | null
-  /**
-   * Core plugins: uncaught errors and unhandled rejections blamed on the plugin under the host
-   * error policy (`hostErrors`); the first one failed it.
-   */
-  escapedErrors?: number
   queue: QueueStatus
   events: EventCounters
   handlerMs: { p50: number; p99: number }

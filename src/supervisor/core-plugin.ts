@@ -41,7 +41,10 @@ export class CorePlugin implements PluginHandle {
       // Pipes sit on request paths: the meta object is made once per event name, not per call.
       const metas = new Map<string, { event: string; subscription: string }>()
       const meta = (event: string) => metas.get(event) ?? (metas.size < 1000 ? metas.set(event, Object.freeze({ event, subscription: pattern })).get(event)! : { event, subscription: pattern })
-      this.rt.bus.pipes.add({ plugin: this.name, pattern, run: (payload, event) => asPlugin(this.culprit, fn, payload, this.ctx, meta(event)) })
+      // Named only when someone acts on blame: library mode keeps the bare call.
+      const culprit = this.culprit
+      const run = culprit ? (payload: unknown, event: string) => asPlugin(culprit, fn, payload, this.ctx, meta(event)) : (payload: unknown, event: string) => fn(payload, this.ctx, meta(event))
+      this.rt.bus.pipes.add({ plugin: this.name, pattern, run })
     }
   }
 

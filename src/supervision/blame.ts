@@ -19,8 +19,12 @@
  *  - a promise handed back to plugin code is made in the plugin's context (an async wrapper
  *    around the neutral call): when the plugin leaves it rejected and unhandled, that is the
  *    plugin's fault, and it is blamed.
- * Plugin code reached from a supervisor callback without going through `asPlugin` (an
- * `abort` listener on `ctx.signal`, a pino stream) is not blamed: it runs unnamed.
+ * A worker plugin's bridge calls (`ctx.emit`, `ctx.call` from a worker) arrive through listeners
+ * its instance set up at launch, outside any plugin, and go through `sup.emit` / `sup.call`: they
+ * are never pinned on a core plugin, only the core function they call is named. Plugin code
+ * reached from a supervisor callback without going through `asPlugin` (an `abort` listener on
+ * `ctx.signal`, a service slot's auth or permission check) runs unnamed, and so does `ctx.log`
+ * (the default logger writes synchronously; a logger slot is host code).
  *
  * Cost. On Node 20 an enabled `AsyncLocalStorage` installs promise hooks for the whole process,
  * so a supervisor only names plugins when someone acts on the name (`handleProcessErrors`);

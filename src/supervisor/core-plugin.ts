@@ -82,6 +82,7 @@ export class CorePlugin implements PluginHandle {
     if (err === undefined) this.counters.processed++
     else {
       this.counters.failed++
+      this.lastError = { code: errorCode(err), message: errorMessage(err) }
       this.rt.bus.hookFailed(this.name, event, err)
     }
   }

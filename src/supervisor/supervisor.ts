@@ -1,6 +1,6 @@
 import { Bus } from '../bus/bus.js'
 import type { HostConfig } from '../config/config.js'
-import { OutriggerError, errorMessage } from '../errors.js'
+import { OutriggerError, errorMessage, forLog } from '../errors.js'
 import { entryOf, type Loaded } from '../plugin/load-plugins.js'
 import type { ActionRequest, PluginLogger } from '../plugin/types.js'
 import type { ServiceSlots } from '../services/slots.js'
@@ -116,7 +116,11 @@ export class OutriggerSupervisor implements Supervisor {
 
   private handleFor(l: Loaded): PluginHandle {
     const { found } = l
-    if (l.kind === 'failed') return new FailedPlugin(found.name, l.error, found.manifest, found.shadowed, found.declared)
+    if (l.kind === 'failed') {
+      // The only word a plugin that never loaded gets: under pm2 the log is where one looks first.
+      this.log.error({ plugin: found.name, err: forLog(l.error) }, `plugin "${found.name}" failed to load: ${errorMessage(l.error)}`)
+      return new FailedPlugin(found.name, l.error, found.manifest, found.shadowed, found.declared)
+    }
     const m = found.manifest!
     if (l.kind === 'worker') return new WorkerPlugin({ name: m.name, manifest: m, entry: entryOf(found), rootPath: found.dir, options: l.options, shadowed: found.shadowed, rt: this.rt })
     const plugin = new CorePlugin(m.name, m, l.def, coreContext(this.rt, m.name, m.version, found.dir, l.options), this.rt, found.shadowed)
@@ -141,7 +145,7 @@ export class OutriggerSupervisor implements Supervisor {
     h.fail(err)
     this.bus.hooks.removePlugin(h.name)
     this.bus.pipes.removePlugin(h.name)
-    this.log.error({ plugin: h.name, err }, `plugin "${h.name}" failed: ${errorMessage(err)}`)
+    this.log.error({ plugin: h.name, err: forLog(err) }, `plugin "${h.name}" failed: ${errorMessage(err)}`)
   }
 
   emit(event: string, payload?: unknown): void {

@@ -28,6 +28,7 @@ export const ErrorCodes = {
   RIG_ERR_CONTROL_IN_USE: 'Another live supervisor already owns the control socket',
   RIG_ERR_CONTROL_REQUEST: 'A control request is malformed or unknown',
   RIG_ERR_UNKNOWN_PLUGIN: 'No plugin of that name is loaded',
+  RIG_ERR_NOT_RESTARTABLE: 'Core plugins share the host process and cannot be restarted on their own; restart the host',
   RIG_ERR_SLOT_CONFLICT: 'Two plugins provide the same service slot',
 } as const
 

@@ -4,7 +4,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test'
 import { pino } from 'pino'
 import type { PluginLogger } from '../src/plugin/types.js'
 import type { Supervisor } from '../src/supervisor/types.js'
-import { PluginDir, core, until, worker } from './helpers/plugins.js'
+import { PluginDir, core, worker } from './helpers/plugins.js'
+import { until } from './helpers/wait.js'
 
 const plugin = (sup: Supervisor, name: string) => sup.status().plugins.find((p) => p.name === name)!
 const isolations = (process.env.ISOLATION ? [process.env.ISOLATION] : ['thread', 'process']) as Array<'thread' | 'process'>

@@ -127,7 +127,10 @@ export class WorkerPlugin implements PluginHandle {
   async close(): Promise<void> {
     await this.instances.close()
     // Whatever could not be drained leaves the books explicitly: dead letters or lost.
+    const before = this.dispatcher.counters.deadLettered
     this.dispatcher.abandon('the supervisor stopped before the event was delivered')
+    const left = this.dispatcher.counters.deadLettered - before
+    if (left > 0) this.log.warn({ plugin: this.name, deadLettered: left }, `plugin "${this.name}": ${left} event(s) not delivered before the stop were dead-lettered; replay them with "outrigger dead-letters replay ${this.name}"`)
     this.instances.closed()
   }
 

@@ -47,6 +47,8 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
   RIG_ERR_CONTROL_IN_USE: 'A live supervisor already owns this app\'s control socket: stop it first, or start this one with another `--app`.',
   RIG_ERR_CONTROL_REQUEST: 'Use a CLI of the same version as the supervisor; the message names the command or field it refused.',
   RIG_ERR_UNKNOWN_PLUGIN: '`outrigger plugins list` shows the loaded plugins, by their manifest names.',
+  RIG_ERR_NOT_RESTARTABLE:
+    "Core plugins run in the host's event loop and their modules stay in its module cache, so one cannot be loaded again on its own: fix it, then restart the host (`pm2 restart <app>`). Worker plugins restart alone.",
   RIG_ERR_SLOT_CONFLICT:
     'Two enabled plugins `provides` the same service slot (the message names both). Keep one: disable the other with `outrigger plugins disable <name>`, or remove the slot from its `provides`.',
   RIG_ERR_HTTP_MALFORMED_JSON: 'Send a valid JSON body (400), with `content-type: application/json`.',

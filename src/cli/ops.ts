@@ -13,7 +13,7 @@ const CALL_TIMEOUT_MS = 60_000
 export function registerOps(program: Command): void {
   program
     .command('restart <plugin>')
-    .description('restart a plugin (brings a quarantined or failed worker plugin back up)')
+    .description('restart a worker plugin (brings a quarantined or failed one back, read afresh; a core plugin needs a host restart)')
     .option('--json', 'print the reply as JSON')
     .action(async (plugin: string, _opts: unknown, cmd: Command) => {
       const r = await request(targetOf(cmd), 'restart', { plugin }, RESTART_TIMEOUT_MS)

@@ -73,20 +73,7 @@ export async function discover(pluginsDir: string): Promise<DiscoveryResult> {
     if (!isDir) continue
     const dir = await realpath(full)
     const outside = !homes.some((home) => dir.startsWith(home + path.sep))
-    const { manifest, problems, file, declared } = await checkManifest(dir, folder)
-    const name = folder.split('@')[0]
-    if (!manifest) {
-      const error = new OutriggerError('RIG_ERR_MANIFEST_INVALID', `${file}: ${problems.join('; ')}`, { details: { file, problems } })
-      found.push({ folder, name, dir, outside, error, declared, shadowed: [] })
-      continue
-    }
-    try {
-      checkEngine(manifest, file)
-      found.push({ folder, name: manifest.name, dir, outside, manifest, shadowed: [] })
-    } catch (err) {
-      const error = err instanceof OutriggerError ? err : new OutriggerError('RIG_ERR_MANIFEST_INVALID', errorMessage(err))
-      found.push({ folder, name, dir, outside, error, declared: { type: manifest.type, isolation: manifest.worker?.isolation }, shadowed: [] })
-    }
+    found.push(await inspect(dir, folder, outside))
   }
   return { plugins: pickVersions(found), warnings }
 }
@@ -96,6 +83,26 @@ async function pluginHomes(pluginsDir: string): Promise<string[]> {
   const homes = [pluginsDir, path.join(pluginsDir, '..', 'available')]
   const real = await Promise.all(homes.map((h) => realpath(h).catch(() => undefined)))
   return real.filter((h): h is string => h !== undefined)
+}
+
+/**
+ * Reads one plugin folder's manifest: a usable manifest or why not. Discovery runs it on every
+ * folder, and an operator restart on a plugin that failed to load, to read it again after a fix.
+ */
+export async function inspect(dir: string, folder: string, outside: boolean): Promise<Discovered> {
+  const { manifest, problems, file, declared } = await checkManifest(dir, folder)
+  const name = folder.split('@')[0]
+  if (!manifest) {
+    const error = new OutriggerError('RIG_ERR_MANIFEST_INVALID', `${file}: ${problems.join('; ')}`, { details: { file, problems } })
+    return { folder, name, dir, outside, error, declared, shadowed: [] }
+  }
+  try {
+    checkEngine(manifest, file)
+    return { folder, name: manifest.name, dir, outside, manifest, shadowed: [] }
+  } catch (err) {
+    const error = err instanceof OutriggerError ? err : new OutriggerError('RIG_ERR_MANIFEST_INVALID', errorMessage(err))
+    return { folder, name, dir, outside, error, declared: { type: manifest.type, isolation: manifest.worker?.isolation }, shadowed: [] }
+  }
 }
 
 function pickVersions(found: Discovered[]): Discovered[] {

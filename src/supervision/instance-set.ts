@@ -86,7 +86,8 @@ export class InstanceSet {
     const started = await Promise.allSettled(this.lives.map((l) => this.spawn(l)))
     const bad = started.find((r) => r.status === 'rejected')
     if (bad) {
-      this.closing = true
+      // Not `closing`: that is for shutdown, and an operator restart after a fix must still work.
+      // The instances that did start are halted (an expected stop, so no respawn).
       await Promise.all(this.lives.map((l) => this.halt(l)))
       throw (bad as PromiseRejectedResult).reason
     }
@@ -100,7 +101,13 @@ export class InstanceSet {
     for (const l of this.lives) clearTimeout(l.timer)
     await Promise.all(this.lives.map((l) => this.halt(l)))
     this.setState('starting')
-    await Promise.all(this.lives.map((l) => this.spawn(l).then(() => { l.restarts++; this.restartCount++ })))
+    const started = await Promise.allSettled(this.lives.map((l) => this.spawn(l).then(() => { l.restarts++; this.restartCount++ })))
+    const bad = started.find((r) => r.status === 'rejected')
+    if (bad) {
+      // As on a first start: all or nothing, and the caller marks the plugin failed.
+      await Promise.all(this.lives.map((l) => this.halt(l)))
+      throw (bad as PromiseRejectedResult).reason
+    }
     this.error = null
     this.setState('running')
   }
@@ -156,7 +163,14 @@ export class InstanceSet {
 
   private async startInstance(l: InstanceLife): Promise<void> {
     l.state = 'starting'
-    const instance = await this.opts.launch(l.id)
+    let instance: WorkerInstance
+    try {
+      instance = await this.opts.launch(l.id)
+    } catch (err) {
+      // Its row must not stay "starting" with pid 0: nothing runs for it.
+      l.state = 'stopped'
+      throw err
+    }
     if (this.closing || this.current === 'quarantined') {
       await instance.kill()
       l.state = 'stopped'

@@ -98,6 +98,7 @@ export class CorePlugin implements PluginHandle {
     if (err === undefined) this.counters.processed++
     else {
       this.counters.failed++
+      this.lastError = { code: errorCode(err), message: errorMessage(err) }
       outside(() => this.rt.bus.hookFailed(this.name, event, err))
     }
   }

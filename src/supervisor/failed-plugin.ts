@@ -1,5 +1,6 @@
 import { OutriggerError, errorCode, errorMessage } from '../errors.js'
 import type { DeclaredKind } from '../manifest/load.js'
+import type { Discovered } from '../manifest/discovery.js'
 import type { Manifest } from '../manifest/schema.js'
 import type { PluginHandle } from './plugin-handle.js'
 import type { PluginStatus } from './status-types.js'
@@ -13,10 +14,12 @@ export class FailedPlugin implements PluginHandle {
   readonly type: 'core' | 'worker'
   constructor(
     readonly name: string,
-    private readonly error: unknown,
+    readonly error: unknown,
     private readonly manifest?: Manifest,
     private readonly shadowed: string[] = [],
     private readonly declared?: DeclaredKind,
+    /** Where it was found, to read it again when an operator restarts it after a fix. */
+    readonly found?: Discovered,
   ) {
     this.type = manifest?.type ?? declared?.type ?? 'core'
   }

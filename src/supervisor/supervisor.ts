@@ -1,7 +1,8 @@
 import { Bus } from '../bus/bus.js'
 import type { HostConfig } from '../config/config.js'
-import { OutriggerError, errorMessage } from '../errors.js'
-import { entryOf, type Loaded } from '../plugin/load-plugins.js'
+import { OutriggerError, errorMessage, forLog } from '../errors.js'
+import { inspect } from '../manifest/discovery.js'
+import { entryOf, loadPlugins, type Loaded } from '../plugin/load-plugins.js'
 import type { ActionRequest, PluginLogger } from '../plugin/types.js'
 import type { ServiceSlots } from '../services/slots.js'
 import { DropWatch, rollupHealth } from '../supervision/health.js'
@@ -47,6 +48,7 @@ export class OutriggerSupervisor implements Supervisor {
   private readonly startedAt = Date.now()
   private state: SupervisorState = 'starting'
   private stopping?: Promise<void>
+  private handlerSink: ((plugin: string, ms: number) => void) | undefined
   /** Run at the end of shutdown, last registered first. */
   private readonly closers: Array<() => Promise<void>> = []
 
@@ -85,7 +87,10 @@ export class OutriggerSupervisor implements Supervisor {
   observeHandlers(sink: (plugin: string, ms: number) => void): () => void {
     const observed = this.handles.filter((h) => h.latency)
     for (const h of observed) h.latency!.sink = (ms) => sink(h.name, ms)
+    // A plugin loaded later (a restart after a failed load) reports to the same sink.
+    this.handlerSink = sink
     return () => {
+      this.handlerSink = undefined
       for (const h of observed) h.latency!.sink = undefined
     }
   }
@@ -120,7 +125,11 @@ export class OutriggerSupervisor implements Supervisor {
 
   private handleFor(l: Loaded): PluginHandle {
     const { found } = l
-    if (l.kind === 'failed') return new FailedPlugin(found.name, l.error, found.manifest, found.shadowed, found.declared)
+    if (l.kind === 'failed') {
+      // The only word a plugin that never loaded gets: under pm2 the log is where one looks first.
+      this.log.error({ plugin: found.name, err: forLog(l.error) }, `plugin "${found.name}" failed to load: ${errorMessage(l.error)}`)
+      return new FailedPlugin(found.name, l.error, found.manifest, found.shadowed, found.declared, found)
+    }
     const m = found.manifest!
     if (l.kind === 'worker') return new WorkerPlugin({ name: m.name, manifest: m, entry: entryOf(found), rootPath: found.dir, options: l.options, shadowed: found.shadowed, rt: this.rt })
     const plugin = new CorePlugin(m.name, m, l.def, coreContext(this.rt, m.name, m.version, found.dir, l.options), this.rt, found.shadowed)
@@ -144,7 +153,7 @@ export class OutriggerSupervisor implements Supervisor {
   private failed(h: PluginHandle, err: unknown): void {
     h.fail(err)
     this.offBus(h)
-    this.log.error({ plugin: h.name, err }, `plugin "${h.name}" failed: ${errorMessage(err)}`)
+    this.log.error({ plugin: h.name, err: forLog(err) }, `plugin "${h.name}" failed: ${errorMessage(err)}`)
   }
 
   private offBus(h: PluginHandle): void {
@@ -234,12 +243,68 @@ export class OutriggerSupervisor implements Supervisor {
   private workerPlugin(name: string): WorkerPlugin {
     const h = this.byName.get(name)
     if (!h) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded (loaded: ${[...this.byName.keys()].join(', ') || 'none'})`)
-    if (!(h instanceof WorkerPlugin)) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `plugin "${name}" is not a running worker plugin; only worker plugins restart and keep dead letters`)
+    if (!(h instanceof WorkerPlugin)) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `plugin "${name}" is not a running worker plugin; only worker plugins keep dead letters`)
     return h
   }
 
+  /**
+   * Operator restart. A worker plugin comes back whatever stopped it (quarantine, a failed first
+   * start): its instances import the entry afresh. A plugin that failed to load is read from disk
+   * again, so "fix it, then restart it" works; a worker plugin's code is never imported here, so
+   * that is safe. A core plugin is refused: see `notRestartable`.
+   */
   async restartPlugin(name: string): Promise<void> {
-    await this.workerPlugin(name).operatorRestart()
+    const h = this.byName.get(name)
+    if (!h) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded (loaded: ${[...this.byName.keys()].join(', ') || 'none'})`)
+    if (this.state === 'stopping') throw new OutriggerError('RIG_ERR_CLOSED', `restart "${name}": the supervisor is stopping`)
+    if (h instanceof CorePlugin) throw this.notRestartable(name)
+    if (h instanceof FailedPlugin) return this.reload(h)
+    const w = h as WorkerPlugin
+    await w.operatorRestart().catch((err) => {
+      this.failed(w, err)
+      throw err
+    })
+  }
+
+  /**
+   * A core plugin runs in the host's event loop, and its module (with whatever it set up at import
+   * time) stays in the host's module cache: importing it again would run a second copy beside the
+   * first, and its pipes would move to the end of every chain. Only restarting the host is sound.
+   */
+  private notRestartable(name: string): OutriggerError {
+    return new OutriggerError(
+      'RIG_ERR_NOT_RESTARTABLE',
+      `plugin "${name}" is a core plugin: it runs in the host's event loop and its module stays in the host's module cache, so it cannot be stopped and loaded again on its own; fix it, then restart the host (under pm2: pm2 restart ${this.app})`,
+      { details: { plugin: name } },
+    )
+  }
+
+  /** Reads a plugin that failed to load from disk again and, if it is a worker plugin now, starts it. */
+  private async reload(old: FailedPlugin): Promise<void> {
+    if (!old.found) throw this.notRestartable(old.name)
+    const found = await inspect(old.found.dir, old.found.folder, old.found.outside)
+    found.shadowed = old.found.shadowed
+    if (found.manifest?.type === 'core') throw this.notRestartable(old.name)
+    const [loaded] = await loadPlugins([found], this.config)
+    const h = this.handleFor(loaded)
+    this.replace(old, h)
+    if (loaded.kind === 'failed') throw loaded.error
+    if (h.latency && this.handlerSink) {
+      const sink = this.handlerSink
+      h.latency.sink = (ms) => sink(h.name, ms)
+    }
+    try {
+      await h.start()
+    } catch (err) {
+      this.failed(h, err)
+      throw err
+    }
+  }
+
+  private replace(old: PluginHandle, h: PluginHandle): void {
+    this.handles[this.handles.indexOf(old)] = h
+    if (this.byName.get(old.name) === old) this.byName.delete(old.name)
+    this.byName.set(h.name, h)
   }
 
   listDeadLetters(plugin: string): Promise<DeadLetter[]> {

@@ -80,7 +80,11 @@ export interface Supervisor {
    * folder and its sibling `available/` (reached through a symlink). Undefined for an unknown name.
    */
   pluginFolder(name: string): { path: string; outside: boolean } | undefined
-  /** Operator restart: brings a quarantined, failed or running worker plugin back up. */
+  /**
+   * Operator restart: brings a quarantined, failed or running worker plugin back up, reading it
+   * afresh (a plugin that failed to load is read from disk again). A core plugin is refused with
+   * RIG_ERR_NOT_RESTARTABLE: it shares the host's module cache and event loop.
+   */
   restartPlugin(name: string): Promise<void>
   listDeadLetters(plugin: string): Promise<DeadLetter[]>
   /** Re-enqueues a plugin's dead letters; returns how many. */

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { assertBooks } from './helpers/books.js'
-import { PluginDir, until, worker } from './helpers/plugins.js'
+import { PluginDir, worker } from './helpers/plugins.js'
+import { until } from './helpers/wait.js'
 
 const MB = 1048576
 const plugin = (sup: Supervisor, name: string) => sup.status().plugins.find((p) => p.name === name)!

@@ -35,7 +35,7 @@ const MANIFEST_MEANING: Record<string, string> = {
   'worker.restart.windowMs': 'The window of `maxRestarts`',
   'worker.restart.backoffMs.initial': 'First restart delay; it doubles up to `max`',
   'worker.restart.backoffMs.max': 'Longest restart delay',
-  'worker.limits.memoryMb': 'Heap limit of a thread (`resourceLimits`), RSS limit of a process',
+  'worker.limits.memoryMb': 'Memory past which an instance is recycled: a thread\'s heap plus external memory (its heap is also capped by `resourceLimits`), a process\'s RSS',
   'worker.limits.startTimeoutMs': 'Time an instance has to load the plugin and run `init`',
   'worker.limits.stopTimeoutMs': 'Time an instance has to close before it is killed',
   'worker.limits.unresponsiveMs': 'No heartbeat answer within this marks the instance unresponsive; it is restarted',

@@ -381,7 +381,7 @@ describe('metrics', () => {
           queue: { depth: 2, max: 10, dropped: 0, rejected: 0 },
           events: { received, processed: 0, failed: 0, inFlight: 0, redelivered: 0, deadLettered: 0, lost: 0 },
           handlerMs: { p50: 4, p99: 8 },
-          instances: [{ id: 0, pid: 1, threadId: 1, state: 'running', uptimeMs: 1, restarts: 0, memoryMb: 2, eventLoopP99Ms: 0, lastHeartbeatMs: 0 }],
+          instances: [{ id: 0, pid: 1, threadId: 1, state: 'running', uptimeMs: 1, restarts: 0, memoryMb: 2, heapMb: 1, externalMb: 1, eventLoopP99Ms: 0, lastHeartbeatMs: 0 }],
         }],
       }) as StatusReport
     const metrics = createMetrics({ status: report } as unknown as Supervisor, { defaultMetrics: false })

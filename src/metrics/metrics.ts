@@ -87,7 +87,7 @@ export function createMetrics(sup: Supervisor, opts: { defaultMetrics?: boolean 
 
   new Gauge({
     name: 'outrigger_instance_memory_bytes',
-    help: 'Memory of a worker instance (heap for threads, RSS for processes)',
+    help: 'Memory of a worker instance held against its limit (heap plus external for threads, RSS for processes)',
     labelNames: ['plugin', 'instance'],
     registers: [registry],
     collect() {

@@ -1,5 +1,5 @@
 import { OutriggerError, errorCode, errorMessage } from '../errors.js'
-import type { Heartbeat, WorkerInstance } from '../hosts/worker-host.js'
+import type { Heartbeat, MemoryFigures, WorkerInstance } from '../hosts/worker-host.js'
 import type { WorkerSettings } from '../manifest/schema.js'
 import type { PluginLogger } from '../plugin/types.js'
 import type { InstanceState, InstanceStatus, PluginState, PluginStatus } from '../supervisor/status-types.js'
@@ -43,7 +43,7 @@ interface InstanceLife {
   timer?: NodeJS.Timeout
   /** A start under way: `close` waits for it, or the new instance would outlive the stop. */
   spawning?: Promise<void>
-  beat?: { memoryMb: number; eventLoopP99Ms: number; at: number }
+  beat?: MemoryFigures & { eventLoopP99Ms: number; at: number }
 }
 
 /**
@@ -146,6 +146,8 @@ export class InstanceSet {
       uptimeMs: l.instance ? now - l.startedAt : 0,
       restarts: l.restarts,
       memoryMb: l.beat?.memoryMb ?? 0,
+      heapMb: l.beat?.heapMb ?? 0,
+      externalMb: l.beat?.externalMb ?? 0,
       eventLoopP99Ms: l.beat?.eventLoopP99Ms ?? 0,
       lastHeartbeatMs: l.beat ? now - l.beat.at : 0,
     }))
@@ -183,6 +185,7 @@ export class InstanceSet {
     l.beat = undefined
     instance.exited.then((info) => this.exited(l, instance, info.error ?? new Error(`exit code ${info.code} signal ${info.signal}`), info.reason !== 'stopped' || info.code !== 0))
     const { unresponsiveMs } = this.cfg.limits
+    instance.onOverLimit((memory, halted) => this.overLimit(l, instance, memory, halted))
     l.unwatch = watchHeartbeat(instance, unresponsiveMs, {
       beat: (h) => this.beat(l, instance, h),
       silent: () => this.unresponsive(l, instance, `no heartbeat answer within ${unresponsiveMs} ms (an endless loop or a blocked event loop?)`),
@@ -191,14 +194,22 @@ export class InstanceSet {
   }
 
   private beat(l: InstanceLife, instance: WorkerInstance, h: Heartbeat): void {
-    l.beat = { memoryMb: Math.round(h.memoryMb * 10) / 10, eventLoopP99Ms: Math.round(h.eventLoopP99Ms * 100) / 100, at: Date.now() }
+    l.beat = { ...roundFigures(h), eventLoopP99Ms: Math.round(h.eventLoopP99Ms * 100) / 100, at: Date.now() }
     if (l.state === 'unresponsive') l.state = 'running'
     const { handlerTimeoutMs, memoryMb } = this.cfg.limits
     if (h.busyMs > handlerTimeoutMs) {
       this.unresponsive(l, instance, `a hook has run for ${Math.round(h.busyMs)} ms, past limits.handlerTimeoutMs (${handlerTimeoutMs})`)
-    } else if (this.cfg.isolation === 'process' && h.memoryMb > memoryMb && l.expected === undefined) {
-      this.recycle(l, instance, h.memoryMb)
+    } else if (h.memoryMb > memoryMb && l.expected === undefined) {
+      this.recycle(l, instance, h)
     }
+  }
+
+  /** A thread's own word, between heartbeats, that it is past its memory limit. */
+  private overLimit(l: InstanceLife, instance: WorkerInstance, memory: MemoryFigures, halted: boolean): void {
+    if (l.instance !== instance) return
+    l.beat = { eventLoopP99Ms: 0, ...l.beat, ...roundFigures(memory), at: Date.now() }
+    if (halted) this.overran(l, instance, memory)
+    else if (l.expected === undefined) this.recycle(l, instance, memory)
   }
 
   private unresponsive(l: InstanceLife, instance: WorkerInstance, why: string): void {
@@ -209,14 +220,36 @@ export class InstanceSet {
   }
 
   /**
-   * A child past its memory limit finishes (or gives back) its work before it goes: it takes no
-   * new batches, and is stopped once its in-flight batches are answered.
+   * An instance past its memory limit finishes (or gives back) its work before it goes: it takes
+   * no new batches, and is stopped once its in-flight batches are answered.
    */
-  private recycle(l: InstanceLife, instance: WorkerInstance, memoryMb: number): void {
+  private recycle(l: InstanceLife, instance: WorkerInstance, memory: MemoryFigures): void {
     l.expected = 'recycle'
     const { plugin } = this.opts
-    this.opts.log.warn({ plugin, instance: l.id, memoryMb }, `plugin "${plugin}" instance ${l.id} uses ${memoryMb} MB, over limits.memoryMb (${this.cfg.limits.memoryMb}); recycling it`)
+    const { memoryMb, heapMb, externalMb } = roundFigures(memory)
+    this.opts.log.warn(
+      { plugin, instance: l.id, memoryMb, heapMb, externalMb },
+      `plugin "${plugin}" instance ${l.id} uses ${memoryMb} MB (heap ${heapMb}, external ${externalMb}), over limits.memoryMb (${this.cfg.limits.memoryMb}); recycling it`,
+    )
     if (this.opts.on.retire(l.id)) void instance.stop()
+  }
+
+  /**
+   * A thread that grew far past its limit (while it finished its work, or all at once) has stopped
+   * running hooks. It is ended now, and the events it held are lost or redelivered, as after a
+   * heap overflow; its exit is still a recycle, not a crash.
+   */
+  private overran(l: InstanceLife, instance: WorkerInstance, memory: MemoryFigures): void {
+    if (l.expected !== 'stop') {
+      l.expected = 'recycle'
+      this.opts.on.retire(l.id)
+      const { plugin } = this.opts
+      const { memoryMb, heapMb, externalMb } = roundFigures(memory)
+      const why = `plugin "${plugin}" instance ${l.id} reached ${memoryMb} MB (heap ${heapMb}, external ${externalMb}), far past limits.memoryMb (${this.cfg.limits.memoryMb}), before it could finish its work; terminated it`
+      this.opts.log.warn({ plugin, instance: l.id, memoryMb, heapMb, externalMb }, why)
+      this.noteError(new OutriggerError('RIG_ERR_WORKER_EXITED', why))
+    }
+    void instance.kill()
   }
 
   // ── exit, respawn, quarantine ───────────────────────────────────────────────────────────
@@ -308,4 +341,9 @@ export class InstanceSet {
     this.current = next
     this.opts.on.stateChanged(next, prev)
   }
+}
+
+function roundFigures(m: MemoryFigures): MemoryFigures {
+  const r = (mb: number): number => Math.round(mb * 10) / 10
+  return { memoryMb: r(m.memoryMb), heapMb: r(m.heapMb), externalMb: r(m.externalMb) }
 }

@@ -12,7 +12,12 @@ export interface InstanceStatus {
   state: InstanceState
   uptimeMs: number
   restarts: number
+  /** What is held against `limits.memoryMb`: a child's RSS; a thread's heap plus external memory. */
   memoryMb: number
+  /** V8 heap in use. */
+  heapMb: number
+  /** Memory outside the V8 heap held by its objects (Buffers, ArrayBuffers). */
+  externalMb: number
   eventLoopP99Ms: number
   lastHeartbeatMs: number
 }

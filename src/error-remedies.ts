@@ -41,6 +41,8 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
   RIG_ERR_CALL_TIMEOUT: "The function did not answer within the plugin's `limits.handlerTimeoutMs`: make it settle sooner, or raise the limit.",
   RIG_ERR_CRASH_LOOP:
     'More than `restart.maxRestarts` restarts within `restart.windowMs`: the plugin is quarantined and the host stays up. Fix the cause (`lastError`, the log), then `outrigger restart <plugin>`.',
+  RIG_ERR_WORKER_STOPPED:
+    'Its restart policy (`temporary`, or `transient` after a normal exit) leaves the instance down; a plugin with every instance down is `stopped`, its health `degraded`, and its new events are dropped (counted in `queue.dropped`). Run `outrigger restart <plugin>`, or choose policy `permanent` if it should always come back.',
   RIG_ERR_CLOSED: 'The supervisor is stopping or stopped and accepts no more work (HTTP 503). Retry once it runs again.',
   RIG_ERR_CONTROL_UNREACHABLE:
     'Start the supervisor (`npm start`, `outrigger start`), and give the CLI the same `--app` and the same `OUTRIGGER_RUNTIME_DIR` (or `XDG_RUNTIME_DIR`) as the supervisor. The CLI exits 3.',

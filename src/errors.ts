@@ -23,6 +23,7 @@ export const ErrorCodes = {
   RIG_ERR_WORKER_START: 'A worker instance failed to start',
   RIG_ERR_CALL_TIMEOUT: 'A call across the worker boundary did not answer in time',
   RIG_ERR_CRASH_LOOP: 'A worker plugin restarted too often and is quarantined',
+  RIG_ERR_WORKER_STOPPED: 'Its restart policy left a worker instance stopped; a stopped plugin drops its events until an operator restart',
   RIG_ERR_CLOSED: 'The supervisor is stopping or stopped',
   RIG_ERR_CONTROL_UNREACHABLE: 'No supervisor answers on the control socket',
   RIG_ERR_CONTROL_IN_USE: 'Another live supervisor already owns the control socket',

@@ -227,7 +227,7 @@ export class OutriggerSupervisor implements Supervisor {
       pid: process.pid,
       uptimeMs: Date.now() - this.startedAt,
       state: this.state,
-      health: rollupHealth(plugins, eventLoop.p99Ms, this.drops.dropping(plugins)),
+      health: rollupHealth(plugins, eventLoop.p99Ms, this.drops.dropping(plugins), this.state === 'stopping'),
       eventLoop,
       memory: { rssMb: Math.round(mem.rss / 1048576), heapUsedMb: Math.round(mem.heapUsed / 1048576) },
       logs: { dropped: droppedLines() },

@@ -62,7 +62,12 @@ export class WorkerPlugin implements PluginHandle {
         },
         down: (id, cause) => this.dispatcher.detach(id, cause),
         retire: (id) => this.dispatcher.retire(id),
-        stateChanged: (next, prev) => this.published(next, prev),
+        stateChanged: (next, prev) => {
+          // A plugin its restart policy left stopped drops new events (counted) rather than
+          // queueing them for nobody; an operator restart (→ starting) takes them again.
+          this.dispatcher.intake = next !== 'stopped'
+          this.published(next, prev)
+        },
       },
     })
   }

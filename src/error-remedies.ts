@@ -51,6 +51,10 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
   RIG_ERR_UNKNOWN_PLUGIN: '`outrigger plugins list` shows the loaded plugins, by their manifest names.',
   RIG_ERR_NOT_RESTARTABLE:
     "Core plugins run in the host's event loop and their modules stay in its module cache, so one cannot be loaded again on its own: fix it, then restart the host (`pm2 restart <app>`). Worker plugins restart alone.",
+  RIG_ERR_UNKNOWN_DEAD_LETTER:
+    '`outrigger dead-letters list <plugin>` shows the ids the plugin has (a replayed or purged letter is gone). Nothing was done: send the request again without the unknown ids (HTTP 404, CLI exit 1).',
+  RIG_ERR_DEAD_LETTER_SELECTION:
+    'Give ids as `dead-letters list` shows them, a `limit` of at least 1, and a `before` time in ISO 8601 with a zone (`2026-11-22T14:05:00Z`, or a date for midnight UTC); `ids` or `before`, not both (HTTP 400, CLI exit 2).',
   RIG_ERR_SLOT_CONFLICT:
     'Two enabled plugins `provides` the same service slot (the message names both). Keep one: disable the other with `outrigger plugins disable <name>`, or remove the slot from its `provides`.',
   RIG_ERR_HTTP_MALFORMED_JSON: 'Send a valid JSON body (400), with `content-type: application/json`.',

@@ -30,6 +30,8 @@ export const ErrorCodes = {
   RIG_ERR_CONTROL_REQUEST: 'A control request is malformed or unknown',
   RIG_ERR_UNKNOWN_PLUGIN: 'No plugin of that name is loaded',
   RIG_ERR_NOT_RESTARTABLE: 'Core plugins share the host process and cannot be restarted on their own; restart the host',
+  RIG_ERR_UNKNOWN_DEAD_LETTER: 'A dead-letter replay or purge names an id the plugin does not have; nothing was done',
+  RIG_ERR_DEAD_LETTER_SELECTION: 'A dead-letter replay or purge got a malformed id, limit or time, or both ids and a time',
   RIG_ERR_SLOT_CONFLICT: 'Two plugins provide the same service slot',
 } as const
 

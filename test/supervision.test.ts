@@ -131,7 +131,7 @@ for (const isolation of isolations) {
       sup = await dir.start({ store: 'lmdb' })
       assert.equal((await sup.listDeadLetters('flaky')).length, 1)
       await sup.call('flaky.fix')
-      assert.equal(await sup.replayDeadLetters('flaky'), 1)
+      assert.equal((await sup.replayDeadLetters('flaky')).replayed, 1)
       await until('replayed', () => plugin(sup!, 'flaky').events.processed === 1)
       assert.deepEqual(await sup.listDeadLetters('flaky'), [])
     })

@@ -1,5 +1,5 @@
 import { deserializeError, errorCode, errorMessage, forLog, OutriggerError, type SerializedError } from '../errors.js'
-import { DeadLetters } from '../delivery/dead-letters.js'
+import { DeadLetters, type LetterSelection, type PurgeResult, type ReplayResult } from '../delivery/dead-letters.js'
 import { Dispatcher } from '../delivery/dispatcher.js'
 import type { Pending } from '../delivery/queue.js'
 import type { HostBridge, WorkerInstance } from '../hosts/worker-host.js'
@@ -172,14 +172,20 @@ export class WorkerPlugin implements PluginHandle {
       .catch((err) => this.log.error({ plugin: this.name, err }, `could not store a dead letter of "${p.event}": ${errorMessage(err)}`))
   }
 
-  /** Re-enqueues every dead letter as a new receipt, removing it from the store. */
-  async replayDeadLetters(): Promise<number> {
-    const letters = await this.deadLetters.list()
-    for (const l of letters) {
-      await this.deadLetters.remove(l.id)
-      this.dispatcher.enqueue(l.subscription, l.event, l.payload)
-    }
-    return letters.length
+  /**
+   * Re-enqueues the selected dead letters as new receipts, oldest first, while the queue has room
+   * (never pushing other events out); a letter is removed only once its event was accepted.
+   */
+  replayDeadLetters(sel: LetterSelection = {}): Promise<ReplayResult> {
+    return this.deadLetters.replay(
+      sel,
+      (l) => this.dispatcher.offer(l.subscription, l.event, l.payload),
+      () => (this.dispatcher.intake ? 'queue-full' : 'plugin-stopped'),
+    )
+  }
+
+  purgeDeadLetters(sel: LetterSelection = {}): Promise<PurgeResult> {
+    return this.deadLetters.purge(sel)
   }
 
   // ── bridge and reporting ─────────────────────────────────────────────────────────────────

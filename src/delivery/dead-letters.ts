@@ -135,13 +135,17 @@ export class DeadLetters {
       let chosen = this.select(all, sel)
       if (sel.limit !== undefined) chosen = chosen.slice(0, sel.limit)
       const accepted: string[] = []
+      let why: ReplayHalt | null = null
       // No await in this loop: the queue's room is read and taken in one go.
       for (const l of chosen) {
-        if (!offer(l)) break
+        if (!offer(l)) {
+          why = halted()
+          break
+        }
         accepted.push(l.id)
       }
       await this.removeAll(accepted)
-      return { plugin: this.plugin, replayed: accepted.length, left: all.length - accepted.length, halted: accepted.length < chosen.length ? halted() : null }
+      return { plugin: this.plugin, replayed: accepted.length, left: all.length - accepted.length, halted: why }
     })
   }
 

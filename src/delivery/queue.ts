@@ -8,6 +8,8 @@ export interface Pending {
   attempts: number
   /** Its partition: the instance id its key maps to, or 0 when unpartitioned. */
   partition: number
+  /** Its `partitionBy` key's string form, when the dispatcher holds keys back after failures. */
+  key?: string
 }
 
 /** A FIFO with O(1) push, shift and unshift (redeliveries go back to the front, keeping order). */

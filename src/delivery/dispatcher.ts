@@ -99,7 +99,7 @@ export class Dispatcher {
       partition = partitionOf(k, this.cfg.instances)
       if (this.holding) key = keyString(k)
     }
-    const p: Pending = { seq: this.seq++, event, subscription, payload, attempts: 0, partition, key }
+    const p: Pending = { seq: this.seq++, event, subscription, payload, attempts: 0, partition, key, suspect: false }
     const out = this.queue.push(p, this.cfg.queue.overflow)
     if (out) {
       this.counters.dropped++
@@ -123,7 +123,7 @@ export class Dispatcher {
       // A partition's events go to the instance of the same id, and only to it.
       for (const t of this.targets) {
         while (this.hasRoom(t) && this.queue.length(t.id) > 0) {
-          const batch = this.queue.take(t.id, BATCH_MAX)
+          const batch = this.queue.take(t.id, this.queue.peek(t.id)!.suspect ? 1 : BATCH_MAX)
           if (this.holds.size === 0) this.send(t, batch)
           else {
             const free = this.withoutHeld(batch)
@@ -145,7 +145,7 @@ export class Dispatcher {
       // A burst is shared evenly among the instances with room. An ack covers a whole batch, so
       // a few costly events sent to one instance would keep the others idle until all are done.
       const size = Math.min(BATCH_MAX, Math.ceil(this.queue.depth / free))
-      this.send(best, this.queue.take(0, size))
+      this.send(best, this.queue.take(0, this.queue.peek(0)!.suspect ? 1 : size))
     }
   }
 
@@ -392,8 +392,15 @@ export class Dispatcher {
    * only the oldest can have started: the later ones go back to the front of the queue, in
    * order, without counting an attempt — in both modes when it was killed for hanging (`hung`),
    * and under at-least-once after any exit (an answer may still be on its way when a crashed
-   * instance's exit is seen, so at-most-once cannot be sure they did not run). The oldest is
-   * lost (at-most-once) or goes back too, with its attempt counted (at-least-once).
+   * instance's exit is seen, so at-most-once cannot be sure they did not run).
+   *
+   * The oldest batch of an instance killed for hanging held the hook that blocked its loop, and
+   * the host cannot tell which event that was (the runtime cannot speak while blocked, and a
+   * message per event would cost the hot path). When the batch is a single event, that is the
+   * one: it fails with RIG_ERR_HANDLER_TIMEOUT, final like a timeout the runtime saw itself.
+   * Otherwise under at-least-once its events go back as suspects, without counting an attempt,
+   * and are sent one per batch: a second hang then names its event, and the innocent ones are
+   * never charged. Under at-most-once they may have run, so they are lost, as after a crash.
    */
   detach(id: number, cause: unknown, how: DownInfo = { hung: false }): void {
     const t = this.targets[id]
@@ -413,8 +420,19 @@ export class Dispatcher {
           p.attempts--
           back.push(p)
         }
+      } else if (how.hung && batch.length === 1) {
+        const p = batch[0]
+        this.counters.failed++
+        this.on.report(p.event, new OutriggerError('RIG_ERR_HANDLER_TIMEOUT', `event "${p.event}": its hook blocked the worker's event loop (no heartbeat answer within limits.unresponsiveMs); the instance was killed`, { cause }))
+        if (this.holding) this.settledForGood(t, p)
       } else if (this.cfg.delivery === 'at-most-once') this.counters.lost += batch.length
-      else {
+      else if (how.hung) {
+        for (const p of batch) {
+          p.attempts--
+          p.suspect = true
+          back.push(p)
+        }
+      } else {
         const error = { name: 'OutriggerError', code: 'RIG_ERR_WORKER_EXITED', message: errorMessage(cause) }
         for (const p of batch) {
           if (p.attempts >= this.cfg.maxAttempts) {

@@ -19,7 +19,7 @@ export const ErrorCodes = {
   RIG_ERR_NOT_CLONEABLE: 'A payload cannot be structured-cloned to a worker',
   RIG_ERR_QUEUE_FULL: "A worker plugin's queue is full and its overflow policy is reject",
   RIG_ERR_WORKER_EXITED: 'A worker instance exited',
-  RIG_ERR_WORKER_UNRESPONSIVE: 'A worker instance stopped answering heartbeats or overran a handler',
+  RIG_ERR_WORKER_UNRESPONSIVE: 'A worker instance stopped answering heartbeats',
   RIG_ERR_WORKER_START: 'A worker instance failed to start',
   RIG_ERR_HANDLER_TIMEOUT: 'A worker hook did not settle within limits.handlerTimeoutMs; its event failed and the worker went on',
   RIG_ERR_CALL_TIMEOUT: 'A call across the worker boundary did not answer in time',

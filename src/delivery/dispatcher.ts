@@ -412,13 +412,15 @@ export class Dispatcher {
     // Holds waiting for these batches wait no more: their events come back right here, first.
     for (const [key, hold] of this.holds) if (hold.until && batches.includes(hold.until)) this.release(key, hold)
     const back: Pending[] = []
+    // Never started: back in front of what may have run, and not counted as redelivered.
+    const unstarted: Pending[] = []
     for (let b = 0; b < batches.length; b++) {
       const batch = batches[b]
       this.counters.inFlight -= batch.length
       if (b > 0 && (how.hung || this.cfg.delivery === 'at-least-once')) {
         for (const p of batch) {
           p.attempts--
-          back.push(p)
+          unstarted.push(p)
         }
       } else if (how.hung && batch.length === 1) {
         const p = batch[0]
@@ -443,6 +445,7 @@ export class Dispatcher {
         }
       }
     }
+    this.queue.requeue(unstarted)
     this.requeue(back)
     this.after()
   }

@@ -27,7 +27,9 @@ const MANIFEST_MEANING: Record<string, string> = {
   'worker.instances': 'How many instances share the events',
   'worker.delivery': '`at-most-once`: events in flight when an instance dies are `lost`; `at-least-once`: redelivered up to `maxAttempts`, then dead letters',
   'worker.maxAttempts': 'At-least-once: attempts before an event becomes a dead letter',
-  'worker.partitionBy': 'A dotted path into the payload: the same key goes to the same instance, in order',
+  'worker.retry.backoffMs.initial': 'At-least-once: wait before retrying an event whose hook failed; it doubles per attempt up to `max` (a crash is retried at once)',
+  'worker.retry.backoffMs.max': 'Longest wait before a retry',
+  'worker.partitionBy': 'A dotted path into the payload: the same key goes to the same instance, in order; at-least-once, a failed event holds back the later ones of its key until it succeeds or leaves',
   'worker.queue.max': "Capacity of the plugin's queue",
   'worker.queue.overflow': 'When the queue is full: drop the oldest, drop the newest, or reject (`RIG_ERR_QUEUE_FULL`)',
   'worker.restart.policy': '`permanent` always restarts, `transient` only after a failure, `temporary` never',
@@ -39,7 +41,7 @@ const MANIFEST_MEANING: Record<string, string> = {
   'worker.limits.startTimeoutMs': 'Time an instance has to load the plugin and run `init`',
   'worker.limits.stopTimeoutMs': 'Time an instance has to close before it is killed',
   'worker.limits.unresponsiveMs': 'No heartbeat answer within this marks the instance unresponsive; it is restarted',
-  'worker.limits.handlerTimeoutMs': 'Longest run of one hook or function call',
+  'worker.limits.handlerTimeoutMs': 'Longest run of one hook or function call; a hook past it fails its event (`RIG_ERR_HANDLER_TIMEOUT`) and the worker goes on',
 }
 
 /** Config fields whose schema has no `.describe()` text. */

@@ -36,7 +36,9 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
   RIG_ERR_WORKER_EXITED:
     'An instance crashed, called `process.exit` or hit `limits.memoryMb`. It is restarted by its policy; `lastError` and the log say why. At-least-once events in flight are redelivered, at-most-once ones counted as `lost`.',
   RIG_ERR_WORKER_UNRESPONSIVE:
-    "The instance's event loop was blocked longer than `limits.unresponsiveMs`, or a handler overran `limits.handlerTimeoutMs`; it is restarted. Split long synchronous work, or raise the limit.",
+    "The instance's event loop was blocked longer than `limits.unresponsiveMs`; it is restarted. Split long synchronous work, or raise the limit.",
+  RIG_ERR_HANDLER_TIMEOUT:
+    "A hook did not settle within `limits.handlerTimeoutMs` (an await that never settles), or blocked its worker's event loop until the instance was killed. Only that event failed (it is not retried); the worker went on with the others. Make the hook settle (a timeout on its own calls), or raise the limit.",
   RIG_ERR_WORKER_START: "The instance threw while loading or did not start within `limits.startTimeoutMs`: see `lastError`, fix it, then `outrigger restart <plugin>`.",
   RIG_ERR_CALL_TIMEOUT: "The function did not answer within the plugin's `limits.handlerTimeoutMs`: make it settle sooner, or raise the limit.",
   RIG_ERR_CRASH_LOOP:

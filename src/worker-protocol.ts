@@ -17,10 +17,15 @@ export interface WireEvent {
   payload: unknown
 }
 
-/** The outcome of one event; `ms` is how long its hook ran. */
+/**
+ * The outcome of one event; `ms` is how long its hook ran. `held`: not run, because an earlier
+ * event of its `partitionBy` key failed in this instance and the host had not seen that failure
+ * when it sent the batch (the event goes back to the host, which keeps it behind the retry);
+ * its `error` says so.
+ */
 export type EventResult =
   | { seq: number; ok: true; ms: number }
-  | { seq: number; ok: false; ms: number; error: SerializedError }
+  | { seq: number; ok: false; ms: number; error: SerializedError; held?: true }
 
 /**
  * An instance's memory. V8 keeps heap and external figures per isolate, so a thread's are its own
@@ -60,6 +65,11 @@ export interface WorkerSpec {
   options: unknown
   limits: WorkerSettings['limits']
   callTimeoutMs: number
+  /**
+   * At-least-once with `partitionBy`: the dotted path of the key. After a hook fails, the runtime
+   * holds back the later events of that key it was sent before the host learned of the failure.
+   */
+  holdKeysBy: string | null
   /** Nice steps the thread running the plugin goes below the host's priority (0: the same). */
   nice: number
 }
@@ -79,7 +89,11 @@ export type RpcChannel = 'bridge' | 'state' | 'fn'
 // Host → worker. In a thread, start and stop travel as piscina tasks and `port` carries the rest
 // (run, ping, rpc); in a child process, everything shares the IPC channel.
 export interface StartMsg { code: 'start'; spec: WorkerSpec; port?: unknown }
-export interface RunMsg { code: 'run'; id: number; batch: WireEvent[] }
+/**
+ * `seen`: how many of this instance's failed events the host had taken in when it sent the batch
+ * (the runtime numbers its failures the same way; see `holdKeysBy`).
+ */
+export interface RunMsg { code: 'run'; id: number; batch: WireEvent[]; seen: number }
 export interface StopMsg { code: 'stop' }
 export interface PingMsg { code: 'ping'; id: number }
 
@@ -91,7 +105,7 @@ export interface StartFailedMsg { code: 'start-failed'; error: SerializedError }
  * failed. The host rebuilds `EventResult`s from its own copy of the batch; sending one object per
  * event back would cost as much cloning as the events themselves.
  */
-export interface RanMsg { code: 'ran'; id: number; ms: Float64Array; failures: BatchFailure[] }
+export interface RanMsg { code: 'ran'; id: number; ms: Float64Array; failures: BatchFailure[]; held: number[] }
 export interface BatchFailure { i: number; error: SerializedError }
 export interface StoppedMsg { code: 'stopped'; error?: SerializedError }
 export interface PongMsg { code: 'pong'; id: number; heartbeat: Heartbeat }

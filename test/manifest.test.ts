@@ -74,6 +74,7 @@ describe('manifest', () => {
     assert.equal(m.main, 'index.js')
     assert.deepEqual(m.worker, {
       isolation: 'thread', instances: 1, delivery: 'at-most-once', maxAttempts: 3, partitionBy: null,
+      retry: { backoffMs: { initial: 10, max: 1000 } },
       queue: { max: 10000, overflow: 'drop-oldest' },
       restart: { policy: 'permanent', maxRestarts: 5, windowMs: 60000, backoffMs: { initial: 100, max: 10000 } },
       limits: { memoryMb: 512, startTimeoutMs: 10000, stopTimeoutMs: 5000, unresponsiveMs: 1000, handlerTimeoutMs: 30000 },

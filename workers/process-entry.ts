@@ -27,7 +27,7 @@ process.on('message', (msg: HostToWorker) => {
       return void runtime.start(msg.spec).then(send)
     case 'run': {
       const id = msg.id
-      return void runtime.run(msg.batch).then(({ ms, failures }) => send({ code: 'ran', id, ms, failures }))
+      return void runtime.run(msg.batch, msg.seen).then(({ ms, failures, held }) => send({ code: 'ran', id, ms, failures, held }))
     }
     case 'stop':
       return void runtime.stop().then((reply) => process.send?.(reply, () => process.exit(0)))

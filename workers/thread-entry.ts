@@ -31,7 +31,7 @@ export default async function task(msg: HostToWorker): Promise<StartedMsg | Star
       port.on('message', (m: HostToWorker) => {
         if (m.code !== 'run') return rt.onControl(m)
         const id = m.id
-        void rt.run(m.batch).then(({ ms, failures }) => port.postMessage({ code: 'ran', id, ms, failures } satisfies RanMsg))
+        void rt.run(m.batch, m.seen).then(({ ms, failures, held }) => port.postMessage({ code: 'ran', id, ms, failures, held } satisfies RanMsg))
       })
       return rt.start(msg.spec)
     }

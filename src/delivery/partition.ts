@@ -11,9 +11,14 @@ export function pathGetter(path: string): (payload: unknown) => unknown {
   }
 }
 
+/** A key's string form: what partitions and holds compare. */
+export function keyString(key: unknown): string {
+  return typeof key === 'string' ? key : String(key)
+}
+
 /** FNV-1a over the key's string form: stable across restarts, so a key keeps its instance. */
 export function partitionOf(key: unknown, partitions: number): number {
-  const s = typeof key === 'string' ? key : String(key)
+  const s = keyString(key)
   let h = 0x811c9dc5
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i)

@@ -8,6 +8,13 @@ export interface Pending {
   attempts: number
   /** Its partition: the instance id its key maps to, or 0 when unpartitioned. */
   partition: number
+  /** Its `partitionBy` key's string form, when the dispatcher holds keys back after failures. */
+  key?: string
+  /**
+   * It was in the batch an instance was running when it was killed for blocking its event loop:
+   * it goes out alone, so that if it is the one that blocks, the next kill names it.
+   */
+  suspect?: boolean
 }
 
 /** A FIFO with O(1) push, shift and unshift (redeliveries go back to the front, keeping order). */
@@ -25,6 +32,9 @@ class Deque<T> {
     this.head = (this.head - 1) & (this.items.length - 1)
     this.items[this.head] = v
     this.length++
+  }
+  peek(): T | undefined {
+    return this.length === 0 ? undefined : this.items[this.head]
   }
   shift(): T | undefined {
     if (this.length === 0) return undefined
@@ -84,6 +94,11 @@ export class EventQueue {
     while (out.length < n && q.length) out.push(q.shift()!)
     this.depth -= out.length
     return out
+  }
+
+  /** The oldest event of a partition, left in place. */
+  peek(partition: number): Pending | undefined {
+    return this.partitions[partition].peek()
   }
 
   length(partition: number): number {

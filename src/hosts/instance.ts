@@ -5,7 +5,7 @@
  * of them reject with RIG_ERR_WORKER_EXITED instead of hanging.
  */
 import { debuglog } from 'node:util'
-import { deserializeError, errorMessage, isOutriggerError, OutriggerError, serializeError } from '../errors.js'
+import { deserializeError, errorMessage, isOutriggerError, OutriggerError, serializeError, type SerializedError } from '../errors.js'
 import type {
   BridgeMethod, EventResult, Heartbeat, HostToWorker, MemoryFigures, RanMsg, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../worker-protocol.js'
@@ -53,7 +53,7 @@ export abstract class BaseInstance implements WorkerInstance {
   protected abstract sendControl(msg: HostToWorker): void
   protected abstract requestStart(spec: WorkerSpec): Promise<StartedMsg | StartFailedMsg>
   /** Must reject RIG_ERR_NOT_CLONEABLE, and leave the instance usable, when `batch` cannot be cloned. */
-  protected abstract sendBatch(batch: WireEvent[]): Promise<RanMsg>
+  protected abstract sendBatch(batch: WireEvent[], seen: number): Promise<RanMsg>
   protected abstract requestStop(): Promise<StoppedMsg>
   /** The runtime has closed the plugin: let the instance end. */
   protected abstract release(): void
@@ -61,9 +61,9 @@ export abstract class BaseInstance implements WorkerInstance {
   protected abstract terminate(): void
 
   // --- WorkerInstance ---------------------------------------------------------------------------
-  run(batch: WireEvent[]): Promise<EventResult[]> {
+  run(batch: WireEvent[], seen = 0): Promise<EventResult[]> {
     if (this.state !== 'running') return Promise.reject(this.refusal())
-    return this.track(this.sendBatch(batch)).then((ran) => toResults(batch, ran))
+    return this.track(this.sendBatch(batch, seen)).then((ran) => toResults(batch, ran))
   }
 
   ping(timeoutMs: number): Promise<Heartbeat> {
@@ -244,17 +244,23 @@ export function notCloneable(what: string, cause: unknown): OutriggerError {
   return new OutriggerError('RIG_ERR_NOT_CLONEABLE', `${what} cannot be structured-cloned (a function, symbol or similar): ${errorMessage(cause)}`, { cause })
 }
 
+const HELD: SerializedError = { name: 'Error', message: 'not run: an earlier event of its partitionBy key failed in this instance' }
+
 /** Rebuilds one result per event from the compact wire form. */
-function toResults(batch: WireEvent[], { ms, failures }: RanMsg): EventResult[] {
+function toResults(batch: WireEvent[], { ms, failures, held }: RanMsg): EventResult[] {
   const results: EventResult[] = new Array(batch.length)
   for (let i = 0; i < batch.length; i++) results[i] = { seq: batch[i].seq, ok: true, ms: ms[i] }
   for (const { i, error } of failures) results[i] = { seq: batch[i].seq, ok: false, ms: ms[i], error }
+  for (const i of held) results[i] = { seq: batch[i].seq, ok: false, ms: 0, held: true, error: HELD }
   return results
 }
 
 function wireSpec(spec: InstanceSpec): WorkerSpec {
   const { plugin, version, instanceId, entry, rootPath, dataDir, options, limits } = spec
-  return { plugin, version, instanceId, entry, rootPath, dataDir, options, limits, callTimeoutMs: spec.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, nice: spec.nice ?? 0 }
+  return {
+    plugin, version, instanceId, entry, rootPath, dataDir, options, limits,
+    callTimeoutMs: spec.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, nice: spec.nice ?? 0, holdKeysBy: spec.holdKeysBy ?? null,
+  }
 }
 
 /** The host services served to the worker (`BridgeMethod`); log lines get the plugin and instance stamped on. */

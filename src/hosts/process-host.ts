@@ -79,11 +79,11 @@ class ProcessInstance extends BaseInstance {
     })
   }
 
-  protected sendBatch(batch: WireEvent[]): Promise<RanMsg> {
+  protected sendBatch(batch: WireEvent[], seen: number): Promise<RanMsg> {
     return new Promise((resolve, reject) => {
       const id = this.nextRunId++
       try {
-        this.send({ code: 'run', id, batch }, 'a payload in the batch')
+        this.send({ code: 'run', id, batch, seen }, 'a payload in the batch')
       } catch (err) {
         return reject(err)
       }

@@ -74,11 +74,11 @@ class ThreadInstance extends BaseInstance {
     })
   }
 
-  protected sendBatch(batch: WireEvent[]): Promise<RanMsg> {
+  protected sendBatch(batch: WireEvent[], seen: number): Promise<RanMsg> {
     return new Promise((resolve, reject) => {
       const id = this.nextRunId++
       try {
-        this.port.postMessage({ code: 'run', id, batch } satisfies HostToWorker)
+        this.port.postMessage({ code: 'run', id, batch, seen } satisfies HostToWorker)
       } catch (err) {
         // Cloning happens before anything is sent: the port and the thread are unharmed.
         return reject(isCloneError(err) ? notCloneable('a payload in the batch', err) : err)

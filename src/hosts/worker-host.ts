@@ -28,11 +28,13 @@ export interface HostBridge {
  * `limits.memoryMb` caps a thread's old generation or a child's V8 heap, `startTimeoutMs` bounds
  * load + `init`, `stopTimeoutMs` a graceful stop), plus the host-side bridge.
  */
-export interface InstanceSpec extends Omit<WorkerSpec, 'callTimeoutMs' | 'nice'> {
+export interface InstanceSpec extends Omit<WorkerSpec, 'callTimeoutMs' | 'nice' | 'holdKeysBy'> {
   /** Timeout of every rpc call, both ways (plugin functions, ctx.state/call…). Default 30000. */
   callTimeoutMs?: number
   /** Nice steps below the host; default 0: the instance competes for the CPU on equal terms. */
   nice?: number
+  /** See `WorkerSpec.holdKeysBy`; default null (no hold-back). */
+  holdKeysBy?: string | null
   bridge: HostBridge
 }
 
@@ -56,12 +58,15 @@ export interface WorkerInstance {
   readonly threadId: number
   readonly info: StartInfo
   /**
-   * One result per event, in order; a throwing hook gives `ok: false` and the instance lives on.
+   * One result per event, in order; a throwing hook gives `ok: false` and the instance lives on,
+   * and so does a hook that did not settle within `limits.handlerTimeoutMs`
+   * (`RIG_ERR_HANDLER_TIMEOUT`: the runtime gives up on it and goes on with the next event).
    * Batches may be pipelined: the runtime runs them one after the other, in call order.
+   * `seen`: see `RunMsg.seen` (0 when the plugin holds no keys back).
    * Rejects `RIG_ERR_NOT_CLONEABLE` (instance unharmed) when the batch cannot be cloned,
    * `RIG_ERR_CLOSED` once `stop()` was called, `RIG_ERR_WORKER_EXITED` when the instance dies.
    */
-  run(batch: WireEvent[]): Promise<EventResult[]>
+  run(batch: WireEvent[], seen?: number): Promise<EventResult[]>
   /**
    * Answered outside the batch queue, so a busy async hook does not delay it and a blocked
    * event loop does. Rejects `RIG_ERR_WORKER_UNRESPONSIVE` after `timeoutMs`.

@@ -18,6 +18,17 @@ export const timerMs = () =>
 const ms = timerMs().nonnegative()
 const positiveMs = timerMs().positive()
 
+/** Redelivery after a hook failed (not after a crash): the wait doubles from `initial` up to `max`. */
+export const RetrySchema = z
+  .object({
+    backoffMs: z
+      .object({ initial: ms.default(10), max: ms.default(1000) })
+      .strict()
+      .refine((b) => b.initial <= b.max, { message: 'initial must not exceed max', path: ['initial'] })
+      .prefault({}),
+  })
+  .strict()
+
 export const RestartSchema = z
   .object({
     policy: z.enum(['permanent', 'transient', 'temporary']).default('permanent'),
@@ -46,6 +57,7 @@ export const WorkerSchema = z
     instances: z.number().int().min(1).max(64).default(1),
     delivery: z.enum(['at-most-once', 'at-least-once']).default('at-most-once'),
     maxAttempts: z.number().int().min(1).default(3),
+    retry: RetrySchema.prefault({}),
     partitionBy: z
       .string()
       .regex(/^[A-Za-z0-9_$]+(\.[A-Za-z0-9_$]+)*$/, 'a dotted path such as "order.customerId"')

@@ -10,8 +10,11 @@ import { RestartPolicy } from './restart-policy.js'
 export interface InstanceSetEvents {
   /** Instance `id` is up and may take work (first start, respawn, operator restart). */
   up(id: number, instance: WorkerInstance): void
-  /** Instance `id` is gone; whatever it held must be accounted for. */
-  down(id: number, cause: Error): void
+  /**
+   * Instance `id` is gone; whatever it held must be accounted for. `hung`: it was killed for not
+   * answering heartbeats (its event loop was blocked).
+   */
+  down(id: number, cause: Error, how: { hung: boolean }): void
   /**
    * Instance `id` must take no new work (it is being recycled). Returns true when it holds none,
    * so it may go now; otherwise the owner calls `retired(id)` once it has answered everything.
@@ -200,8 +203,11 @@ export class InstanceSet {
   private beat(l: InstanceLife, instance: WorkerInstance, h: Heartbeat): void {
     l.beat = { ...roundFigures(h), eventLoopP99Ms: Math.round(h.eventLoopP99Ms * 100) / 100, at: Date.now() }
     if (l.state === 'unresponsive') l.state = 'running'
-    const { handlerTimeoutMs, memoryMb } = this.cfg.limits
-    if (h.busyMs > handlerTimeoutMs) {
+    const { handlerTimeoutMs, unresponsiveMs, memoryMb } = this.cfg.limits
+    // The runtime fails a hook that does not settle within handlerTimeoutMs itself and goes on
+    // (RIG_ERR_HANDLER_TIMEOUT); an answer that still shows one running well past it means the
+    // runtime could not, and only a kill ends it.
+    if (h.busyMs > handlerTimeoutMs + unresponsiveMs) {
       this.unresponsive(l, instance, `a hook has run for ${Math.round(h.busyMs)} ms, past limits.handlerTimeoutMs (${handlerTimeoutMs})`)
     } else if (h.memoryMb > memoryMb && l.expected === undefined) {
       this.recycle(l, instance, h)
@@ -262,7 +268,7 @@ export class InstanceSet {
     if (l.instance !== instance) return
     l.unwatch?.()
     l.instance = undefined
-    this.opts.on.down(l.id, cause)
+    this.opts.on.down(l.id, cause, { hung: l.state === 'unresponsive' })
     const uptime = Date.now() - l.startedAt
     if (this.closing || l.expected === 'stop') {
       l.state = 'stopped'

@@ -60,7 +60,7 @@ export class WorkerPlugin implements PluginHandle {
           this.registerHooks(instance)
           this.dispatcher.attach(id, instance)
         },
-        down: (id, cause) => this.dispatcher.detach(id, cause),
+        down: (id, cause, how) => this.dispatcher.detach(id, cause, how),
         retire: (id) => this.dispatcher.retire(id),
         stateChanged: (next, prev) => {
           // A plugin its restart policy left stopped drops new events (counted) rather than
@@ -102,6 +102,8 @@ export class WorkerPlugin implements PluginHandle {
       limits: this.cfg.limits,
       // A plugin function is held to the same limit as a hook.
       callTimeoutMs: this.cfg.limits.handlerTimeoutMs,
+      // At-least-once keeps a key's order across retries (see the dispatcher's holds).
+      holdKeysBy: this.cfg.delivery === 'at-least-once' ? this.cfg.partitionBy : null,
       nice: rt.config.workerNice,
       bridge: this.bridge(),
     })

@@ -1,4 +1,5 @@
 import type { ActionTarget } from '../supervisor/types.js'
+import { dashboardAsset } from './dashboard.js'
 
 /** The fixed routes of the API; controller actions live under {@link ACTION_PREFIX}. */
 export const BUILTIN_ROUTES = [
@@ -6,6 +7,8 @@ export const BUILTIN_ROUTES = [
   { path: '/_status', methods: ['GET'], kind: 'status' },
   { path: '/_info', methods: ['GET'], kind: 'info' },
   { path: '/metrics', methods: ['GET'], kind: 'metrics' },
+  { path: '/_dashboard', methods: ['GET'], kind: 'dashboard' },
+  { path: '/_events/status', methods: ['GET'], kind: 'status-events' },
 ] as const
 
 export type BuiltinKind = (typeof BUILTIN_ROUTES)[number]['kind']
@@ -16,6 +19,7 @@ export const ACTION_METHODS = ['GET', 'POST'] as const
 export type RouteMatch =
   | { kind: BuiltinKind }
   | { kind: 'action'; target: ActionTarget }
+  | { kind: 'dashboard-asset'; name: string }
   | { kind: 'not-found' }
   | { kind: 'method-not-allowed'; allow: readonly string[] }
 
@@ -29,6 +33,8 @@ export function matchRoute(method: string, pathname: string): RouteMatch {
   if (builtin) {
     return (builtin.methods as readonly string[]).includes(method) ? { kind: builtin.kind } : { kind: 'method-not-allowed', allow: builtin.methods }
   }
+  const asset = dashboardAsset(pathname)
+  if (asset !== undefined) return method === 'GET' ? { kind: 'dashboard-asset', name: asset } : { kind: 'method-not-allowed', allow: ['GET'] }
   if (!pathname.startsWith(ACTION_PREFIX)) return { kind: 'not-found' }
   const parts = pathname.slice(ACTION_PREFIX.length).split('/')
   if (parts.length !== 3 || parts.some((p) => p === '')) return { kind: 'not-found' }

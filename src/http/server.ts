@@ -5,11 +5,13 @@ import { debuglog } from 'node:util'
 import { createMetrics, type Metrics } from '../metrics/metrics.js'
 import type { ActionTarget, Supervisor } from '../supervisor/types.js'
 import { authenticate, runAction } from './action.js'
+import { isOperation, runOperation, sendDashboard } from './dashboard.js'
 import { HttpError, errorEnvelope, sendEnvelope } from './envelope.js'
 import { mapError } from './error-status.js'
 import { sendHealth, sendInfo, sendMetrics, sendStatus } from './reports.js'
 import { matchRoute } from './routes.js'
 import { rawErrorResponse } from './raw-response.js'
+import { StatusEvents, type StatusEventsOptions } from './status-events.js'
 
 const debug = debuglog('outrigger')
 
@@ -22,12 +24,16 @@ export interface HttpServerOptions {
   requestTimeoutMs: number
   /** Metrics to serve on /metrics; made here if absent. Handler durations are fed into them. */
   metrics?: Metrics
+  /** The pace and per-client buffer of `GET /_events/status` (defaults: 1 s, 1 MiB). */
+  statusEvents?: StatusEventsOptions
 }
 
 export interface HttpServer {
   port: number
   url: string
   metrics: Metrics
+  /** How many `GET /_events/status` streams are open. */
+  statusStreams(): number
   close(): Promise<void>
 }
 
@@ -37,6 +43,7 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 /** Starts the HTTP API (DESIGN.md §5) of a supervisor on `node:http`; it closes when the supervisor stops. */
 export async function startHttpServer(sup: Supervisor, opts: HttpServerOptions): Promise<HttpServer> {
   const metrics = opts.metrics ?? createMetrics(sup)
+  const events = new StatusEvents(sup, opts.statusEvents)
   // Node checks for slow clients on an interval (30 s by default); a shorter one makes the
   // configured timeout mean what it says.
   const checkEvery = Math.max(50, Math.min(1000, Math.floor(opts.requestTimeoutMs / 4)))
@@ -51,7 +58,7 @@ export async function startHttpServer(sup: Supervisor, opts: HttpServerOptions):
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     inFlight.set(req.socket, res)
     res.on('finish', () => inFlight.delete(req.socket))
-    handle(sup, metrics, opts, req, res).catch((err: unknown) => {
+    handle(sup, metrics, events, opts, req, res).catch((err: unknown) => {
       // handle() answers its own errors; this only guards against a bug while answering.
       sup.log.error({ err }, 'HTTP handler failed')
       if (!res.headersSent) res.writeHead(500)
@@ -95,8 +102,11 @@ export async function startHttpServer(sup: Supervisor, opts: HttpServerOptions):
     port,
     url: `http://${hostInUrl}:${port}`,
     metrics,
+    statusStreams: () => events.size,
     close: () => {
       unobserve()
+      // Streams never finish on their own: end them, or closing would wait out the grace period.
+      events.close()
       return closeServer(server, opts.requestTimeoutMs)
     },
   }
@@ -104,7 +114,7 @@ export async function startHttpServer(sup: Supervisor, opts: HttpServerOptions):
   return http
 }
 
-async function handle(sup: Supervisor, metrics: Metrics, opts: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(sup: Supervisor, metrics: Metrics, events: StatusEvents, opts: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const header = req.headers['x-request-id']
   const requestId = typeof header === 'string' && CLIENT_REQUEST_ID.test(header) ? header : randomUUID()
   res.setHeader('x-request-id', requestId)
@@ -131,9 +141,22 @@ async function handle(sup: Supervisor, metrics: Metrics, opts: HttpServerOptions
       case 'metrics':
         await authenticate(sup, req)
         return await sendMetrics(metrics, res)
+      case 'dashboard':
+        await authenticate(sup, req)
+        return await sendDashboard(res)
+      case 'dashboard-asset':
+        await authenticate(sup, req)
+        return await sendDashboard(res, route.name)
+      case 'status-events':
+        await authenticate(sup, req)
+        return events.add(req, res)
       case 'action': {
         target = route.target
         const user = await authenticate(sup, req)
+        // `_plugins` is no plugin name (they start with a letter or digit): the operator's actions.
+        if (target.plugin === '_plugins' && isOperation(target.action)) {
+          return await runOperation(sup, req, res, { requestId, plugin: target.controller, operation: target.action, user })
+        }
         const query = Object.fromEntries(url.searchParams)
         return await runAction(sup, req, res, { requestId, target, query, maxBodyBytes: opts.maxBodyBytes, user })
       }

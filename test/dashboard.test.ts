@@ -192,7 +192,7 @@ describe('dashboard in a browser', { skip: SKIP }, () => {
     await page.click(`${row('crasher')} button[data-action="restart"]`)
     await page.click('#confirm-ok')
     await waitState(page, 'crasher', 'running')
-    await page.waitForSelector('#message:not(.error)')
+    await page.locator('#message:not(.error)', { hasText: 'restart crasher: done' }).waitFor({ timeout: 20_000 })
     assert.equal(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker), 42, 'the page was reloaded')
   })
 
@@ -219,7 +219,8 @@ describe('dashboard in a browser', { skip: SKIP }, () => {
       const p = host.sup.status().plugins.find((x) => x.name === plugin)!
       return p.state === 'running' && (plugin !== 'crasher' || p.restarts >= restarts) && p
     })
-    await page.waitForSelector('#message:not(.error)')
+    // The answer comes once the plugin is back up; wait for it, so it cannot overwrite the next test's.
+    await page.locator('#message:not(.error)', { hasText: `restart ${plugin}: done` }).waitFor({ timeout: 30_000 })
   })
 
   it('an action on an unknown plugin shows a clear error on the page', async () => {
@@ -281,6 +282,13 @@ describe('dashboard in a browser, with a bearer token set', { skip: SKIP }, () =
 describe('browser tests in CI', () => {
   it('have a browser when OUTRIGGER_REQUIRE_BROWSER=1', { skip: !REQUIRE_BROWSER && 'OUTRIGGER_REQUIRE_BROWSER is not set' }, () => {
     assert.ok(HAVE_BROWSER, `OUTRIGGER_REQUIRE_BROWSER=1 but ${SKIP}`)
+  })
+
+  it('.ci/run installs chromium when it is missing and requires it', async () => {
+    const ci = (await readFile(path.join(ROOT, '.ci', 'run'), 'utf8')).split('\n').filter((l) => !l.trim().startsWith('#'))
+    assert.ok(ci.some((l) => /apt-get install .*\bchromium\b/.test(l)), 'installs chromium')
+    assert.ok(ci.some((l) => /command -v chromium/.test(l)), 'only when missing')
+    assert.ok(ci.some((l) => /^export .*OUTRIGGER_REQUIRE_BROWSER=1/.test(l.trim())), 'fails rather than skips')
   })
 })
 

@@ -149,7 +149,7 @@ async function handle(sup: Supervisor, metrics: Metrics, events: StatusEvents, o
         return await sendDashboard(res, route.name)
       case 'status-events':
         await authenticate(sup, req)
-        return events.add(req, res)
+        return events.add(res)
       case 'action': {
         target = route.target
         const user = await authenticate(sup, req)

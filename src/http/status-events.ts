@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import { debuglog } from 'node:util'
 import type { Supervisor } from '../supervisor/types.js'
 
@@ -43,7 +43,7 @@ export class StatusEvents {
   }
 
   /** Takes over a response that passed the auth slot: headers, a first snapshot at once, then one per tick. */
-  add(req: IncomingMessage, res: ServerResponse): void {
+  add(res: ServerResponse): void {
     if (this.closed) {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end('stopping\n')
       return
@@ -61,8 +61,9 @@ export class StatusEvents {
       this.clients.delete(res)
       if (this.clients.size === 0) this.stopTimer()
     }
+    // The response closes when the client goes away (or we end it); the request's own 'close'
+    // may come as soon as its (empty) body has been read, so it says nothing about the client.
     res.once('close', drop)
-    req.once('close', drop)
     this.send(res, this.frame())
     this.startTimer()
   }

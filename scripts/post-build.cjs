@@ -13,3 +13,5 @@ fs.mkdirSync(dash, { recursive: true })
 for (const f of fs.readdirSync(path.join(root, 'dashboard'))) fs.copyFileSync(path.join(root, 'dashboard', f), path.join(dash, f))
 const uplot = path.dirname(require.resolve('uplot/package.json'))
 for (const f of ['uPlot.iife.min.js', 'uPlot.min.css']) fs.copyFileSync(path.join(uplot, 'dist', f), path.join(dash, f))
+// MIT: its copyright notice travels with the copy.
+fs.copyFileSync(path.join(uplot, 'LICENSE'), path.join(dash, 'uPlot.LICENSE'))

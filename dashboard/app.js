@@ -251,12 +251,21 @@ function drawPlugins(s) {
             'ul',
             { class: 'instances' },
             ...p.instances.map((i) =>
-              el('li', {}, `#${i.id} `, badge(i.state), ` ↻${i.restarts} · ${fmt(i.memoryMb, 0)} MB · p99 ${fmt(i.eventLoopP99Ms)} ms`),
+              el('li', { title: instanceDetails(i) }, `#${i.id} `, badge(i.state), ` ↻${i.restarts} · ${fmt(i.memoryMb, 0)} MB · p99 ${fmt(i.eventLoopP99Ms)} ms`),
             ),
           ),
     )
   }
   for (const [name, row] of rows) if (!keep.has(name)) row.remove()
+}
+
+/** The rest of what the report says of an instance, for its tooltip; fields a host lacks are left out. */
+function instanceDetails(i) {
+  const parts = [i.threadId ? `thread ${i.threadId}` : `pid ${i.pid}`, `up ${duration(i.uptimeMs)}`, `restarts ${i.restarts}`]
+  if (typeof i.heapMb === 'number') parts.push(`heap ${fmt(i.heapMb)} MB`)
+  if (typeof i.externalMb === 'number') parts.push(`external ${fmt(i.externalMb)} MB`)
+  parts.push(`last heartbeat ${fmt(i.lastHeartbeatMs, 0)} ms ago`)
+  return parts.join(' · ')
 }
 
 function actionsFor(p) {

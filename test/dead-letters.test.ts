@@ -82,7 +82,7 @@ describe('replaying dead letters into a full queue', () => {
     const cli = await rig(['--app', app, 'dead-letters', 'replay', 'sink', '--json'], { runtimeDir })
     assert.equal(cli.code, 1, cli.stderr)
     assert.deepEqual(JSON.parse(cli.stdout), refused)
-    const res = await fetch(`${(sup as StartedSupervisor).httpUrl}/_/_plugins/sink/dead-letters/replay`, { method: 'POST' })
+    const res = await fetch(`${(sup as StartedSupervisor).httpUrl}/_/_plugins/sink/dead-letters/replay`, { method: 'POST', headers: { 'x-outrigger-action': '1' } })
     assert.equal(res.status, 200)
     assert.deepEqual(((await res.json()) as { result: unknown }).result, refused)
     assert.equal((await sup.listDeadLetters('sink')).length, N, 'every letter is still there')
@@ -176,7 +176,7 @@ describe('dead-letters replay and purge, from the CLI and over HTTP', () => {
 
   const cli = (...args: string[]) => rig(['--app', app, 'dead-letters', ...args], { runtimeDir })
   async function http<R = unknown>(method: string, route: string, body?: unknown, user: string | null = 'ops'): Promise<{ status: number; env: Envelope<R>; allow: string | null }> {
-    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-outrigger-action': '1' }
     if (user !== null) headers['x-user'] = user
     const res = await fetch(`${sup.httpUrl}/_/_plugins/${route}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) })
     return { status: res.status, env: (await res.json()) as Envelope<R>, allow: res.headers.get('allow') }

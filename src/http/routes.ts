@@ -1,4 +1,5 @@
 import type { ActionTarget } from '../supervisor/types.js'
+import { dashboardAsset } from './dashboard.js'
 
 /** The fixed routes of the API; controller actions live under {@link ACTION_PREFIX}, plugin operations under {@link PLUGIN_OPS_PREFIX}. */
 export const BUILTIN_ROUTES = [
@@ -6,6 +7,8 @@ export const BUILTIN_ROUTES = [
   { path: '/_status', methods: ['GET'], kind: 'status' },
   { path: '/_info', methods: ['GET'], kind: 'info' },
   { path: '/metrics', methods: ['GET'], kind: 'metrics' },
+  { path: '/_dashboard', methods: ['GET'], kind: 'dashboard' },
+  { path: '/_events/status', methods: ['GET'], kind: 'status-events' },
 ] as const
 
 export type BuiltinKind = (typeof BUILTIN_ROUTES)[number]['kind']
@@ -22,6 +25,7 @@ export const PLUGIN_OPERATIONS = [
   { op: 'dead-letters', methods: ['GET'] },
   { op: 'dead-letters/replay', methods: ['POST'] },
   { op: 'dead-letters/purge', methods: ['POST'] },
+  { op: 'restart', methods: ['POST'] },
 ] as const
 
 export type PluginOperation = (typeof PLUGIN_OPERATIONS)[number]['op']
@@ -30,6 +34,7 @@ export type RouteMatch =
   | { kind: BuiltinKind }
   | { kind: 'action'; target: ActionTarget }
   | { kind: 'operation'; plugin: string; op: PluginOperation }
+  | { kind: 'dashboard-asset'; name: string }
   | { kind: 'not-found' }
   | { kind: 'method-not-allowed'; allow: readonly string[] }
 
@@ -44,6 +49,8 @@ export function matchRoute(method: string, pathname: string): RouteMatch {
     return (builtin.methods as readonly string[]).includes(method) ? { kind: builtin.kind } : { kind: 'method-not-allowed', allow: builtin.methods }
   }
   if (pathname.startsWith(PLUGIN_OPS_PREFIX)) return matchOperation(method, pathname.slice(PLUGIN_OPS_PREFIX.length))
+  const asset = dashboardAsset(pathname)
+  if (asset !== undefined) return method === 'GET' ? { kind: 'dashboard-asset', name: asset } : { kind: 'method-not-allowed', allow: ['GET'] }
   if (!pathname.startsWith(ACTION_PREFIX)) return { kind: 'not-found' }
   const parts = pathname.slice(ACTION_PREFIX.length).split('/')
   if (parts.length !== 3 || parts.some((p) => p === '')) return { kind: 'not-found' }

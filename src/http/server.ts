@@ -5,12 +5,14 @@ import { debuglog } from 'node:util'
 import { createMetrics, type Metrics } from '../metrics/metrics.js'
 import type { ActionTarget, Supervisor } from '../supervisor/types.js'
 import { authenticate, runAction } from './action.js'
+import { sendDashboard } from './dashboard.js'
 import { HttpError, errorEnvelope, sendEnvelope } from './envelope.js'
 import { mapError } from './error-status.js'
 import { sendHealth, sendInfo, sendMetrics, sendStatus } from './reports.js'
 import { runPluginOperation, operationController } from './plugin-ops.js'
 import { matchRoute } from './routes.js'
 import { rawErrorResponse } from './raw-response.js'
+import { StatusEvents, type StatusEventsOptions } from './status-events.js'
 
 const debug = debuglog('outrigger')
 
@@ -23,12 +25,16 @@ export interface HttpServerOptions {
   requestTimeoutMs: number
   /** Metrics to serve on /metrics; made here if absent. Handler durations are fed into them. */
   metrics?: Metrics
+  /** The pace and per-client buffer of `GET /_events/status` (defaults: 1 s, 1 MiB). */
+  statusEvents?: StatusEventsOptions
 }
 
 export interface HttpServer {
   port: number
   url: string
   metrics: Metrics
+  /** How many `GET /_events/status` streams are open. */
+  statusStreams(): number
   close(): Promise<void>
 }
 
@@ -38,6 +44,7 @@ const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 /** Starts the HTTP API (DESIGN.md §5) of a supervisor on `node:http`; it closes when the supervisor stops. */
 export async function startHttpServer(sup: Supervisor, opts: HttpServerOptions): Promise<HttpServer> {
   const metrics = opts.metrics ?? createMetrics(sup)
+  const events = new StatusEvents(sup, opts.statusEvents)
   // Node checks for slow clients on an interval (30 s by default); a shorter one makes the
   // configured timeout mean what it says.
   const checkEvery = Math.max(50, Math.min(1000, Math.floor(opts.requestTimeoutMs / 4)))
@@ -52,7 +59,7 @@ export async function startHttpServer(sup: Supervisor, opts: HttpServerOptions):
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     inFlight.set(req.socket, res)
     res.on('finish', () => inFlight.delete(req.socket))
-    handle(sup, metrics, opts, req, res).catch((err: unknown) => {
+    handle(sup, metrics, events, opts, req, res).catch((err: unknown) => {
       // handle() answers its own errors; this only guards against a bug while answering.
       sup.log.error({ err }, 'HTTP handler failed')
       if (!res.headersSent) res.writeHead(500)
@@ -96,8 +103,11 @@ export async function startHttpServer(sup: Supervisor, opts: HttpServerOptions):
     port,
     url: `http://${hostInUrl}:${port}`,
     metrics,
+    statusStreams: () => events.size,
     close: () => {
       unobserve()
+      // Streams never finish on their own: end them, or closing would wait out the grace period.
+      events.close()
       return closeServer(server, opts.requestTimeoutMs)
     },
   }
@@ -105,7 +115,7 @@ export async function startHttpServer(sup: Supervisor, opts: HttpServerOptions):
   return http
 }
 
-async function handle(sup: Supervisor, metrics: Metrics, opts: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(sup: Supervisor, metrics: Metrics, events: StatusEvents, opts: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const header = req.headers['x-request-id']
   const requestId = typeof header === 'string' && CLIENT_REQUEST_ID.test(header) ? header : randomUUID()
   res.setHeader('x-request-id', requestId)
@@ -138,6 +148,15 @@ async function handle(sup: Supervisor, metrics: Metrics, opts: HttpServerOptions
         const user = await authenticate(sup, req)
         return await runPluginOperation(sup, req, res, { requestId, plugin: route.plugin, op: route.op, maxBodyBytes: opts.maxBodyBytes, user })
       }
+      case 'dashboard':
+        await authenticate(sup, req)
+        return await sendDashboard(res)
+      case 'dashboard-asset':
+        await authenticate(sup, req)
+        return await sendDashboard(res, route.name)
+      case 'status-events':
+        await authenticate(sup, req)
+        return events.add(res)
       case 'action': {
         target = route.target
         const user = await authenticate(sup, req)

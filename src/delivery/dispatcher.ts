@@ -4,6 +4,12 @@ import type { EventResult, WireEvent, WorkerInstance } from '../hosts/worker-hos
 import { Latency } from '../supervision/latency.js'
 import { keyString, partitionOf, pathGetter } from './partition.js'
 import { EventQueue, type Pending } from './queue.js'
+import { KeyHolds } from './key-holds.js'
+import { RetryBackoff } from './retry-backoff.js'
+import { sortUnanswered, type DownInfo } from './instance-down.js'
+import { isolateUncloneable } from './uncloneable.js'
+
+export type { DownInfo } from './instance-down.js'
 
 /** Events per batch: big enough to amortise a message, small enough to keep latency low. */
 export const BATCH_MAX = 256
@@ -21,29 +27,6 @@ interface Target {
   load: number
   /** Failed events of its current instance taken in so far (`RunMsg.seen`). */
   failuresSeen: number
-}
-
-/**
- * A `partitionBy` key held back after one of its events failed (at-least-once): `head` is that
- * event, waiting for its retry or on its way; `parked` are the later events of the key, by seq,
- * released to the front of the queue once `head` has succeeded or left for good. When `head`
- * leaves for good while batches sent before the failure was known are still out (their events
- * of this key come back unrun), `until` is the last of them: the key is released once it is in.
- */
-interface Hold {
-  head: Pending
-  parked: Pending[]
-  until?: Pending[]
-}
-
-/** How a target's instance went down. */
-export interface DownInfo {
-  /**
-   * Killed because it stopped answering (a blocked event loop): it was silent long enough for
-   * every answer it had sent to arrive, so the first unanswered batch is the one it was running
-   * and the later ones never started.
-   */
-  hung: boolean
 }
 
 export interface DispatchEvents {
@@ -71,23 +54,25 @@ export class Dispatcher {
   private readonly key: ((payload: unknown) => unknown) | undefined
   /** At-least-once with `partitionBy`: a failed event holds back the later events of its key. */
   private readonly holding: boolean
-  private readonly holds = new Map<string, Hold>()
-  private parkedCount = 0
-  /** Failed events waiting out their retry backoff, by timer. */
-  private readonly backoff = new Map<NodeJS.Timeout, Pending[]>()
-  private backingOff = 0
+  private readonly holds: KeyHolds
+  private readonly backoff: RetryBackoff
 
   constructor(private readonly cfg: WorkerSettings, private readonly on: DispatchEvents) {
     const partitioned = cfg.partitionBy !== null
     this.key = partitioned ? pathGetter(cfg.partitionBy!) : undefined
     this.holding = partitioned && cfg.delivery === 'at-least-once'
     this.queue = new EventQueue(partitioned ? cfg.instances : 1, cfg.queue.max)
+    this.holds = new KeyHolds(this.queue)
+    this.backoff = new RetryBackoff(cfg, (group) => {
+      this.requeue(group)
+      this.after()
+    })
     this.targets = Array.from({ length: cfg.instances }, (_, id) => ({ id, instance: undefined, accepting: false, batches: [], load: 0, failuresSeen: 0 }))
   }
 
   /** Events waiting to be sent: queued, waiting out a retry backoff, or held behind a failed event of their key. */
   depth(): number {
-    return this.queue.depth + this.backingOff + this.parkedCount
+    return this.queue.depth + this.backoff.waiting + this.holds.parkedCount
   }
 
   /**
@@ -151,7 +136,7 @@ export class Dispatcher {
           const batch = this.queue.take(t.id, this.queue.peek(t.id)!.suspect ? 1 : BATCH_MAX)
           if (this.holds.size === 0) this.send(t, batch)
           else {
-            const free = this.withoutHeld(batch)
+            const free = this.holds.withoutHeld(batch)
             if (free.length) this.send(t, free)
           }
         }
@@ -220,8 +205,8 @@ export class Dispatcher {
       if (r.ok) {
         this.latency.record(r.ms)
         this.counters.processed++
-        if (this.holds.size !== 0) this.succeeded(batch[i])
-      } else if (r.held) this.heldBack(batch[i])
+        if (this.holds.size !== 0) this.holds.succeeded(batch[i])
+      } else if (r.held) this.holds.heldBack(batch[i])
       else {
         this.latency.record(r.ms)
         if (this.holding) t.failuresSeen++
@@ -229,7 +214,7 @@ export class Dispatcher {
       }
     }
     if (retry.length) this.retryLater(retry)
-    if (this.holds.size !== 0) this.releaseAfter(batch)
+    if (this.holds.size !== 0) this.holds.releaseAfter(batch)
     this.after()
   }
 
@@ -244,23 +229,16 @@ export class Dispatcher {
       const error = { name: 'Error', code, message: errorMessage(err) }
       for (const p of batch) this.failedAttempt(t, p, error, retry)
       if (retry.length) this.retryLater(retry)
-      if (this.holds.size !== 0) this.releaseAfter(batch)
+      if (this.holds.size !== 0) this.holds.releaseAfter(batch)
       return this.after()
     }
-    // Isolate the bad payloads (Kuzzle's thread crashed on a whole batch); the rest go again,
-    // and this sending did not count as an attempt for them.
-    const good: Pending[] = []
-    for (const p of batch) {
-      if (isCloneable(p.payload)) {
-        p.attempts--
-        good.push(p)
-      } else {
-        this.counters.rejected++
-        this.on.report(p.event, new OutriggerError('RIG_ERR_NOT_CLONEABLE', `event "${p.event}": its payload cannot be structured-cloned to a worker (functions, symbols, class instances with private state…); send plain data`))
-      }
-    }
+    // Isolate the bad payloads; the rest go again without counting an attempt.
+    const good = isolateUncloneable(batch, (p, error) => {
+      this.counters.rejected++
+      this.on.report(p.event, error)
+    })
     this.queue.requeue(good)
-    if (this.holds.size !== 0) this.releaseAfter(batch)
+    if (this.holds.size !== 0) this.holds.releaseAfter(batch)
     this.after()
   }
 
@@ -283,100 +261,19 @@ export class Dispatcher {
 
   /**
    * Failed events go back to the front of the queue after the retry backoff (doubling with the
-   * attempts made, `worker.retry.backoffMs`), so a failing dependency is not hammered. A crash
+   * attempts made, `worker.retry.backoffMs`: retry-backoff.ts), so a failing dependency is not hammered. A crash
    * is not a hook failure: what a dead instance held goes back at once (restarts have their own
    * backoff). With held keys, only a key's first failed event waits for its retry; later ones of
    * the key wait behind it.
    */
   private retryLater(events: Pending[]): void {
-    const { initial, max } = this.cfg.retry.backoffMs
-    const byDelay = new Map<number, Pending[]>()
-    for (const p of events) {
-      if (this.holding) {
-        const hold = this.holds.get(p.key!)
-        if (hold && hold.head !== p) {
-          this.park(hold, p)
-          continue
-        }
-        if (hold) hold.until = undefined
-        else this.holds.set(p.key!, { head: p, parked: [] })
-      }
-      const delayMs = Math.min(initial * 2 ** Math.max(0, p.attempts - 1), max)
-      const group = byDelay.get(delayMs)
-      if (group) group.push(p)
-      else byDelay.set(delayMs, [p])
-    }
-    for (const [delayMs, group] of byDelay) {
-      this.backingOff += group.length
-      const timer = setTimeout(() => {
-        this.backoff.delete(timer)
-        this.backingOff -= group.length
-        this.requeue(group)
-        this.after()
-      }, delayMs)
-      this.backoff.set(timer, group)
-    }
+    const waiting: Pending[] = []
+    for (const p of events) if (!this.holding || !this.holds.parkOrHead(p)) waiting.push(p)
+    this.backoff.wait(waiting)
   }
 
-  /** An event ran: if it was its key's held-back failure, the key's later events may go. */
-  private succeeded(p: Pending): void {
-    const hold = this.holds.get(p.key!)
-    if (hold?.head === p) this.release(p.key!, hold)
-  }
-
-  /**
-   * `p` failed for good (failed or dead-lettered). Its key's later events may go, once the
-   * batches sent before its failure was known, whose events of the key come back unrun, are in.
-   */
   private settledForGood(t: Target, p: Pending): void {
-    const last = t.batches[t.batches.length - 1]
-    const hold = this.holds.get(p.key!)
-    if (hold && hold.head !== p) return // p itself waited behind an older failure of its key
-    if (!last) {
-      if (hold) this.release(p.key!, hold)
-      return
-    }
-    if (hold) hold.until = last
-    else this.holds.set(p.key!, { head: p, parked: [], until: last })
-  }
-
-  /** The runtime did not run `p`: an earlier event of its key had failed there. */
-  private heldBack(p: Pending): void {
-    p.attempts--
-    const hold = this.holds.get(p.key!)
-    if (hold) this.park(hold, p)
-    else this.queue.requeue([p])
-  }
-
-  private park(hold: Hold, p: Pending): void {
-    const parked = hold.parked
-    let i = parked.length
-    while (i > 0 && parked[i - 1].seq > p.seq) i--
-    parked.splice(i, 0, p)
-    this.parkedCount++
-  }
-
-  /** Keeps the events of held keys back (parked by seq); the rest may be sent. */
-  private withoutHeld(batch: Pending[]): Pending[] {
-    const free: Pending[] = []
-    for (const p of batch) {
-      const hold = this.holds.get(p.key!)
-      if (hold && hold.head !== p) this.park(hold, p)
-      else free.push(p)
-    }
-    return free
-  }
-
-  /** Holds waiting for `batch` to come back release their keys. */
-  private releaseAfter(batch: Pending[]): void {
-    for (const [key, hold] of this.holds) if (hold.until === batch) this.release(key, hold)
-  }
-
-  private release(key: string, hold: Hold): void {
-    this.holds.delete(key)
-    this.parkedCount -= hold.parked.length
-    // Parked events are older than any event of the key still queued: they go first.
-    this.queue.requeue(hold.parked)
+    this.holds.settledForGood(p, t.batches[t.batches.length - 1])
   }
 
   private requeue(events: Pending[]): void {
@@ -413,19 +310,8 @@ export class Dispatcher {
   }
 
   /**
-   * The instance of `id` is gone. Batches run one after the other, so of its unanswered batches
-   * only the oldest can have started: the later ones go back to the front of the queue, in
-   * order, without counting an attempt — in both modes when it was killed for hanging (`hung`),
-   * and under at-least-once after any exit (an answer may still be on its way when a crashed
-   * instance's exit is seen, so at-most-once cannot be sure they did not run).
-   *
-   * The oldest batch of an instance killed for hanging held the hook that blocked its loop, and
-   * the host cannot tell which event that was (the runtime cannot speak while blocked, and a
-   * message per event would cost the hot path). When the batch is a single event, that is the
-   * one: it fails with RIG_ERR_HANDLER_TIMEOUT, final like a timeout the runtime saw itself.
-   * Otherwise under at-least-once its events go back as suspects, without counting an attempt,
-   * and are sent one per batch: a second hang then names its event, and the innocent ones are
-   * never charged. Under at-most-once they may have run, so they are lost, as after a crash.
+   * The instance of `id` is gone. What it held is lost, failed, dead-lettered or goes back to the
+   * front of the queue, by mode and by how it went down (`sortUnanswered` in instance-down.ts).
    */
   detach(id: number, cause: unknown, how: DownInfo = { hung: false }): void {
     const t = this.targets[id]
@@ -435,41 +321,15 @@ export class Dispatcher {
     t.instance = undefined
     t.accepting = false
     // Holds waiting for these batches wait no more: their events come back right here, first.
-    for (const [key, hold] of this.holds) if (hold.until && batches.includes(hold.until)) this.release(key, hold)
-    const back: Pending[] = []
-    // Never started: back in front of what may have run, and not counted as redelivered.
-    const unstarted: Pending[] = []
-    for (let b = 0; b < batches.length; b++) {
-      const batch = batches[b]
-      this.counters.inFlight -= batch.length
-      if (b > 0 && (how.hung || this.cfg.delivery === 'at-least-once')) {
-        for (const p of batch) {
-          p.attempts--
-          unstarted.push(p)
-        }
-      } else if (how.hung && batch.length === 1) {
-        const p = batch[0]
-        this.counters.failed++
-        this.on.report(p.event, new OutriggerError('RIG_ERR_HANDLER_TIMEOUT', `event "${p.event}": its hook blocked the worker's event loop (no heartbeat answer within limits.unresponsiveMs); the instance was killed`, { cause }))
-        if (this.holding) this.settledForGood(t, p)
-      } else if (this.cfg.delivery === 'at-most-once') this.counters.lost += batch.length
-      else if (how.hung) {
-        for (const p of batch) {
-          p.attempts--
-          p.suspect = true
-          back.push(p)
-        }
-      } else {
-        const error = { name: 'OutriggerError', code: 'RIG_ERR_WORKER_EXITED', message: errorMessage(cause) }
-        for (const p of batch) {
-          if (p.attempts >= this.cfg.maxAttempts) {
-            this.counters.deadLettered++
-            this.on.deadLetter(p, error)
-            if (this.holding) this.settledForGood(t, p)
-          } else back.push(p)
-        }
-      }
-    }
+    if (this.holds.size !== 0) this.holds.releaseWaitingOn(batches)
+    const { unstarted, back } = sortUnanswered(batches, cause, how, {
+      cfg: this.cfg,
+      counters: this.counters,
+      report: (event, error) => this.on.report(event, error),
+      deadLetter: (p, error) => this.on.deadLetter(p, error),
+      settledForGood: (p) => this.settledForGood(t, p),
+      holding: this.holding,
+    })
     this.queue.requeue(unstarted)
     this.requeue(back)
     this.after()
@@ -478,27 +338,10 @@ export class Dispatcher {
   /** Shutdown: whatever is still queued leaves the books as dead letters or lost events. */
   abandon(reason: string): void {
     const left = this.queue.drainAll()
-    for (const [timer, group] of this.backoff) {
-      clearTimeout(timer)
-      left.push(...group)
-    }
-    this.backoff.clear()
-    this.backingOff = 0
-    for (const hold of this.holds.values()) for (const p of hold.parked) left.push(p)
-    this.holds.clear()
-    this.parkedCount = 0
+    left.push(...this.backoff.drain(), ...this.holds.drain())
     if (this.cfg.delivery === 'at-least-once') {
       this.counters.deadLettered += left.length
       for (const p of left) this.on.deadLetter(p, { name: 'OutriggerError', code: 'RIG_ERR_CLOSED', message: reason })
     } else this.counters.lost += left.length
-  }
-}
-
-function isCloneable(v: unknown): boolean {
-  try {
-    structuredClone(v)
-    return true
-  } catch {
-    return false
   }
 }

@@ -1,4 +1,4 @@
-import { OutriggerError, deserializeError, errorCode, errorMessage, type SerializedError } from '../errors.js'
+import { OutriggerError, errorCode, errorMessage, type SerializedError } from '../errors.js'
 import type { WorkerSettings } from '../manifest/schema.js'
 import type { EventResult, WireEvent, WorkerInstance } from '../hosts/worker-host.js'
 import { Latency } from '../supervision/latency.js'
@@ -8,27 +8,14 @@ import { KeyHolds } from './key-holds.js'
 import { RetryBackoff } from './retry-backoff.js'
 import { sortUnanswered, type DownInfo } from './instance-down.js'
 import { isolateUncloneable } from './uncloneable.js'
+import { failedAttempt, retryLater, type FailureBooks } from './failed-attempts.js'
+import { hasRoom, newTarget, type Target } from './targets.js'
 
 export type { DownInfo } from './instance-down.js'
+export { INFLIGHT_BATCHES } from './targets.js'
 
 /** Events per batch: big enough to amortise a message, small enough to keep latency low. */
 export const BATCH_MAX = 256
-/** Batches an instance may hold at once: enough to keep it busy while the next one travels. */
-export const INFLIGHT_BATCHES = 4
-
-/** One instance id as the dispatcher sees it: the instance behind it now, and what it holds. */
-interface Target {
-  id: number
-  instance: WorkerInstance | undefined
-  /** False while its instance is being retired or is gone: it finishes what it has, takes nothing new. */
-  accepting: boolean
-  /** Batches sent and not yet answered, in send order. */
-  batches: Pending[][]
-  load: number
-  /** Failed events of its current instance taken in so far (`RunMsg.seen`). */
-  failuresSeen: number
-}
-
 export interface DispatchEvents {
   /** A final failure worth telling listeners about (hook error, non-cloneable payload, drop). */
   report(event: string, error: unknown): void
@@ -56,6 +43,7 @@ export class Dispatcher {
   private readonly holding: boolean
   private readonly holds: KeyHolds
   private readonly backoff: RetryBackoff
+  private readonly books: FailureBooks
 
   constructor(private readonly cfg: WorkerSettings, private readonly on: DispatchEvents) {
     const partitioned = cfg.partitionBy !== null
@@ -67,7 +55,8 @@ export class Dispatcher {
       this.requeue(group)
       this.after()
     })
-    this.targets = Array.from({ length: cfg.instances }, (_, id) => ({ id, instance: undefined, accepting: false, batches: [], load: 0, failuresSeen: 0 }))
+    this.targets = Array.from({ length: cfg.instances }, (_, id) => newTarget(id))
+    this.books = { cfg, counters: this.counters, on, holding: this.holding, holds: this.holds, backoff: this.backoff }
   }
 
   /** Events waiting to be sent: queued, waiting out a retry backoff, or held behind a failed event of their key. */
@@ -132,7 +121,7 @@ export class Dispatcher {
     if (this.key) {
       // A partition's events go to the instance of the same id, and only to it.
       for (const t of this.targets) {
-        while (this.hasRoom(t) && this.queue.length(t.id) > 0) {
+        while (hasRoom(t) && this.queue.length(t.id) > 0) {
           const batch = this.queue.take(t.id, this.queue.peek(t.id)!.suspect ? 1 : BATCH_MAX)
           if (this.holds.size === 0) this.send(t, batch)
           else {
@@ -147,7 +136,7 @@ export class Dispatcher {
       let best: Target | undefined
       let free = 0
       for (const t of this.targets) {
-        if (!this.hasRoom(t)) continue
+        if (!hasRoom(t)) continue
         free++
         if (!best || t.load < best.load) best = t
       }
@@ -157,10 +146,6 @@ export class Dispatcher {
       const size = Math.min(BATCH_MAX, Math.ceil(this.queue.depth / free))
       this.send(best, this.queue.take(0, this.queue.peek(0)!.suspect ? 1 : size))
     }
-  }
-
-  private hasRoom(t: Target): boolean {
-    return t.instance !== undefined && t.accepting && t.batches.length < INFLIGHT_BATCHES
   }
 
   private send(t: Target, batch: Pending[]): void {
@@ -210,10 +195,10 @@ export class Dispatcher {
       else {
         this.latency.record(r.ms)
         if (this.holding) t.failuresSeen++
-        this.failedAttempt(t, batch[i], r.error, retry)
+        failedAttempt(this.books, t.batches, batch[i], r.error, retry)
       }
     }
-    if (retry.length) this.retryLater(retry)
+    if (retry.length) retryLater(this.books, retry)
     if (this.holds.size !== 0) this.holds.releaseAfter(batch)
     this.after()
   }
@@ -227,8 +212,8 @@ export class Dispatcher {
       // failed an attempt.
       const retry: Pending[] = []
       const error = { name: 'Error', code, message: errorMessage(err) }
-      for (const p of batch) this.failedAttempt(t, p, error, retry)
-      if (retry.length) this.retryLater(retry)
+      for (const p of batch) failedAttempt(this.books, t.batches, p, error, retry)
+      if (retry.length) retryLater(this.books, retry)
       if (this.holds.size !== 0) this.holds.releaseAfter(batch)
       return this.after()
     }
@@ -240,40 +225,6 @@ export class Dispatcher {
     this.queue.requeue(good)
     if (this.holds.size !== 0) this.holds.releaseAfter(batch)
     this.after()
-  }
-
-  /**
-   * A handler threw (or did not settle): at-most-once gives up, at-least-once tries again until
-   * maxAttempts. A handler that did not settle within handlerTimeoutMs is not tried again in
-   * either mode: it would most likely hang again and hold its instance as long once more.
-   */
-  private failedAttempt(t: Target, p: Pending, error: SerializedError, retry: Pending[]): void {
-    if (this.cfg.delivery === 'at-most-once' || error.code === 'RIG_ERR_HANDLER_TIMEOUT') {
-      this.counters.failed++
-      // Rebuilt, so listeners of hook:onError see its code.
-      this.on.report(p.event, deserializeError(error))
-    } else if (p.attempts >= this.cfg.maxAttempts) {
-      this.counters.deadLettered++
-      this.on.deadLetter(p, error)
-    } else return void retry.push(p)
-    if (this.holding) this.settledForGood(t, p)
-  }
-
-  /**
-   * Failed events go back to the front of the queue after the retry backoff (doubling with the
-   * attempts made, `worker.retry.backoffMs`: retry-backoff.ts), so a failing dependency is not hammered. A crash
-   * is not a hook failure: what a dead instance held goes back at once (restarts have their own
-   * backoff). With held keys, only a key's first failed event waits for its retry; later ones of
-   * the key wait behind it.
-   */
-  private retryLater(events: Pending[]): void {
-    const waiting: Pending[] = []
-    for (const p of events) if (!this.holding || !this.holds.parkOrHead(p)) waiting.push(p)
-    this.backoff.wait(waiting)
-  }
-
-  private settledForGood(t: Target, p: Pending): void {
-    this.holds.settledForGood(p, t.batches[t.batches.length - 1])
   }
 
   private requeue(events: Pending[]): void {
@@ -322,14 +273,7 @@ export class Dispatcher {
     t.accepting = false
     // Holds waiting for these batches wait no more: their events come back right here, first.
     if (this.holds.size !== 0) this.holds.releaseWaitingOn(batches)
-    const { unstarted, back } = sortUnanswered(batches, cause, how, {
-      cfg: this.cfg,
-      counters: this.counters,
-      report: (event, error) => this.on.report(event, error),
-      deadLetter: (p, error) => this.on.deadLetter(p, error),
-      settledForGood: (p) => this.settledForGood(t, p),
-      holding: this.holding,
-    })
+    const { unstarted, back } = sortUnanswered(batches, cause, how, this.books)
     this.queue.requeue(unstarted)
     this.requeue(back)
     this.after()

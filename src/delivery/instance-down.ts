@@ -1,5 +1,5 @@
-import { OutriggerError, errorMessage, type SerializedError } from '../errors.js'
-import type { WorkerSettings } from '../manifest/schema.js'
+import { OutriggerError, errorMessage } from '../errors.js'
+import type { FailureBooks } from './failed-attempts.js'
 import type { Pending } from './queue.js'
 
 /** How a target's instance went down. */
@@ -10,17 +10,6 @@ export interface DownInfo {
    * and the later ones never started.
    */
   hung: boolean
-}
-
-/** What the accounting of a gone instance's batches touches in the dispatcher. */
-export interface DownBooks {
-  readonly cfg: WorkerSettings
-  readonly counters: { failed: number; inFlight: number; deadLettered: number; lost: number }
-  report(event: string, error: unknown): void
-  deadLetter(p: Pending, error: SerializedError | null): void
-  /** `p` failed for good (only called when keys are held). */
-  settledForGood(p: Pending): void
-  readonly holding: boolean
 }
 
 /**
@@ -41,8 +30,8 @@ export interface DownBooks {
  * Returns `unstarted` (never started: back in front of what may have run, and not counted as
  * redelivered) and `back` (to be redelivered).
  */
-export function sortUnanswered(batches: Pending[][], cause: unknown, how: DownInfo, books: DownBooks): { unstarted: Pending[]; back: Pending[] } {
-  const { cfg, counters } = books
+export function sortUnanswered(batches: Pending[][], cause: unknown, how: DownInfo, books: FailureBooks): { unstarted: Pending[]; back: Pending[] } {
+  const { cfg, counters, on } = books
   const back: Pending[] = []
   const unstarted: Pending[] = []
   for (let b = 0; b < batches.length; b++) {
@@ -56,8 +45,8 @@ export function sortUnanswered(batches: Pending[][], cause: unknown, how: DownIn
     } else if (how.hung && batch.length === 1) {
       const p = batch[0]
       counters.failed++
-      books.report(p.event, new OutriggerError('RIG_ERR_HANDLER_TIMEOUT', `event "${p.event}": its hook blocked the worker's event loop (no heartbeat answer within limits.unresponsiveMs); the instance was killed`, { cause }))
-      if (books.holding) books.settledForGood(p)
+      on.report(p.event, new OutriggerError('RIG_ERR_HANDLER_TIMEOUT', `event "${p.event}": its hook blocked the worker's event loop (no heartbeat answer within limits.unresponsiveMs); the instance was killed`, { cause }))
+      if (books.holding) settled(books, p)
     } else if (cfg.delivery === 'at-most-once') counters.lost += batch.length
     else if (how.hung) {
       for (const p of batch) {
@@ -70,11 +59,16 @@ export function sortUnanswered(batches: Pending[][], cause: unknown, how: DownIn
       for (const p of batch) {
         if (p.attempts >= cfg.maxAttempts) {
           counters.deadLettered++
-          books.deadLetter(p, error)
-          if (books.holding) books.settledForGood(p)
+          on.deadLetter(p, error)
+          if (books.holding) settled(books, p)
         } else back.push(p)
       }
     }
   }
   return { unstarted, back }
+}
+
+/** `p` failed for good; its instance holds no batches any more, so its key may go at once. */
+function settled(books: FailureBooks, p: Pending): void {
+  books.holds.settledForGood(p, undefined)
 }

@@ -3,14 +3,14 @@
  * runs hooks on batches one event at a time, serves the plugin's functions, answers heartbeats,
  * and runs `close` when asked to stop. The entry files only wire it to their transport.
  */
-import { getPriority, setPriority } from 'node:os'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
-import { isMainThread } from 'node:worker_threads'
 import type { HookFn, FunctionFn, PluginContext, PluginDefinition } from '../src/plugin/types.js'
 import type {
   BatchFailure, Heartbeat, HostToWorker, MemoryFigures, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../src/worker-protocol.js'
 import { buildContext } from './context.js'
+import { MemoryWatch } from './memory-watch.js'
+import { lowerPriority } from './priority.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
 import { importDefinition } from '../src/plugin/definition.js'
 import { keyString, pathGetter } from '../src/delivery/partition.js'
@@ -33,10 +33,6 @@ interface Run {
 
 /** Longest stretch of synchronous hooks before the runtime lets control messages through. */
 const YIELD_MS = 20
-/** How often, in hook time, a thread reads its own memory between heartbeats. */
-const MEMORY_CHECK_MS = 1
-/** Past this many times `limits.memoryMb`, a thread runs no more hooks. */
-const HALT_FACTOR = 1.25
 
 export class Runtime {
   private spec: WorkerSpec | undefined
@@ -60,10 +56,8 @@ export class Runtime {
   private readonly heldKeys = new Map<string, number>()
   private failureCount = 0
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 })
-  /** When the batch loop reads the memory next (performance.now()); never unless `watchMemory`. */
-  private memoryDue = Infinity
-  /** Whether the host was told that this thread is past its memory limit. */
-  private overLimit = false
+  /** Reads a thread's memory between heartbeats (memory-watch.ts); only started with `watchMemory`. */
+  private readonly memoryWatch: MemoryWatch
 
   /**
    * @param post sends a control message (pong, rpc) to the host, outside the batch queue.
@@ -74,13 +68,15 @@ export class Runtime {
     private readonly post: (msg: WorkerToHost) => void,
     private readonly memory: () => MemoryFigures,
     private readonly watchMemory = false,
-  ) {}
+  ) {
+    this.memoryWatch = new MemoryWatch(post, memory)
+  }
 
   async start(spec: WorkerSpec): Promise<StartedMsg | StartFailedMsg> {
     this.spec = spec
     this.keyOf = spec.holdKeysBy ? pathGetter(spec.holdKeysBy) : undefined
     this.loopDelay.enable()
-    if (this.watchMemory) this.memoryDue = 0
+    if (this.watchMemory) this.memoryWatch.start()
     if (spec.nice > 0) lowerPriority(spec.nice)
     try {
       const rpc = (this.rpc = new RpcLink((msg) => this.post(msg), spec.callTimeoutMs))
@@ -182,8 +178,8 @@ export class Runtime {
       const t1 = performance.now()
       ms[i] = t1 - t0
       t0 = t1
-      if (t1 >= this.memoryDue) {
-        const halt = this.checkMemory(t1)
+      if (t1 >= this.memoryWatch.due) {
+        const halt = this.memoryWatch.check(t1, this.spec!.limits.memoryMb)
         if (halt) await halt
       }
     }
@@ -250,27 +246,6 @@ export class Runtime {
     return true
   }
 
-  /**
-   * Heartbeats come a second apart by default, and in a second a thread that keeps 1 MB per event
-   * can take gigabytes of the host's memory. So every MEMORY_CHECK_MS of hook time a thread reads
-   * its own figures (v8.getHeapStatistics: about 2 µs) and tells the host at once when it is past
-   * limits.memoryMb; the host then recycles it (no new batches; it finishes those it holds). If
-   * finishing them takes it past HALT_FACTOR × the limit, it runs no more hooks and waits to be
-   * ended, as V8 ends a thread whose heap outgrows its limit. Returns that wait.
-   */
-  private checkMemory(now: number): Promise<never> | undefined {
-    this.memoryDue = now + MEMORY_CHECK_MS
-    const limitMb = (this.spec as WorkerSpec).limits.memoryMb
-    const memory = this.memory()
-    if (memory.memoryMb <= limitMb) return
-    const halted = memory.memoryMb > limitMb * HALT_FACTOR
-    if (halted || !this.overLimit) this.post({ code: 'over-limit', memory, halted })
-    this.overLimit = true
-    if (!halted) return
-    this.memoryDue = Infinity
-    return new Promise<never>(() => {})
-  }
-
   private callFunction(name: string, args: unknown, ctx: PluginContext): unknown {
     const fn = Object.hasOwn(this.functions, name) ? this.functions[name] : undefined
     if (typeof fn !== 'function') throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `plugin "${this.spec?.plugin}" has no function "${name}"`)
@@ -287,22 +262,6 @@ export class Runtime {
       ...this.memory(),
       busyMs: busy === 0 ? 0 : performance.now() - busy,
     }
-  }
-}
-
-/**
- * When workers take every core, the OS scheduler decides how long the host's event loop waits:
- * a worker at a higher nice value yields to it. Linux keeps nice values per thread, so a thread
- * instance lowers only itself; elsewhere the call would lower the whole host, so only child
- * processes do it there. Raising one's own nice value needs no privilege.
- */
-function lowerPriority(steps: number): void {
-  if (!isMainThread && process.platform !== 'linux') return
-  try {
-    // Relative, like nice(1): the instance starts at the host's own value.
-    setPriority(0, Math.min(19, getPriority(0) + steps))
-  } catch {
-    // Not permitted (a sandbox): the instance keeps the host's priority, which only costs latency.
   }
 }
 

@@ -1,10 +1,12 @@
 import { OutriggerError, errorCode, errorMessage } from '../errors.js'
-import type { Heartbeat, MemoryFigures, WorkerInstance } from '../hosts/worker-host.js'
+import type { Heartbeat, WorkerInstance } from '../hosts/worker-host.js'
 import type { WorkerSettings } from '../manifest/schema.js'
 import type { PluginLogger } from '../plugin/types.js'
-import type { InstanceState, InstanceStatus, PluginState, PluginStatus } from '../supervisor/status-types.js'
+import type { InstanceStatus, PluginState, PluginStatus } from '../supervisor/status-types.js'
 import { watchHeartbeat } from './heartbeat.js'
-import { RestartPolicy } from './restart-policy.js'
+import { instanceStatus, roundFigures, type InstanceLife } from './instance-life.js'
+import { MemoryLimit } from './memory-limit.js'
+import { RestartPolicy, crashLoopError, stayDownError } from './restart-policy.js'
 
 /** How an instance set tells its owner what happened. */
 export interface InstanceSetEvents {
@@ -33,22 +35,6 @@ export interface InstanceSetOptions {
   on: InstanceSetEvents
 }
 
-/** Instance `id` across its respawns. */
-interface InstanceLife {
-  id: number
-  instance?: WorkerInstance
-  state: InstanceState
-  startedAt: number
-  restarts: number
-  /** Set when we asked the instance to go (stop, recycle): not a crash. */
-  expected?: 'stop' | 'recycle'
-  unwatch?: () => void
-  timer?: NodeJS.Timeout
-  /** A start under way: `close` waits for it, or the new instance would outlive the stop. */
-  spawning?: Promise<void>
-  beat?: MemoryFigures & { eventLoopP99Ms: number; at: number }
-}
-
 /**
  * The life of a worker plugin's instances: spawn, exit, heartbeat, recycle past the memory limit,
  * respawn with backoff, quarantine on a crash loop, operator restart and halt. It owns the
@@ -58,6 +44,7 @@ export class InstanceSet {
   private readonly cfg: WorkerSettings
   private readonly policy: RestartPolicy
   private readonly lives: InstanceLife[]
+  private readonly memory: MemoryLimit
   private current: PluginState = 'starting'
   private error: PluginStatus['lastError'] = null
   private restartCount = 0
@@ -67,6 +54,7 @@ export class InstanceSet {
     this.cfg = opts.cfg
     this.policy = new RestartPolicy(this.cfg.restart)
     this.lives = Array.from({ length: this.cfg.instances }, (_, id) => ({ id, state: 'starting', startedAt: 0, restarts: 0 }))
+    this.memory = new MemoryLimit({ plugin: opts.plugin, cfg: this.cfg, log: opts.log, retire: (id) => opts.on.retire(id), noteError: (e) => this.noteError(e) })
   }
 
   get state(): PluginState { return this.current }
@@ -141,19 +129,7 @@ export class InstanceSet {
   }
 
   statuses(now = Date.now()): InstanceStatus[] {
-    return this.lives.map((l) => ({
-      id: l.id,
-      pid: l.instance?.pid ?? 0,
-      threadId: l.instance?.threadId ?? 0,
-      state: l.state,
-      uptimeMs: l.instance ? now - l.startedAt : 0,
-      restarts: l.restarts,
-      memoryMb: l.beat?.memoryMb ?? 0,
-      heapMb: l.beat?.heapMb ?? 0,
-      externalMb: l.beat?.externalMb ?? 0,
-      eventLoopP99Ms: l.beat?.eventLoopP99Ms ?? 0,
-      lastHeartbeatMs: l.beat ? now - l.beat.at : 0,
-    }))
+    return this.lives.map((l) => instanceStatus(l, now))
   }
 
   // ── spawn and watch ─────────────────────────────────────────────────────────────────────
@@ -192,7 +168,7 @@ export class InstanceSet {
       this.exited(l, instance, info.error ?? new Error(`exit code ${info.code} signal ${info.signal}`), info.reason === 'killed' || info.code !== 0 || info.signal !== null || info.error !== undefined),
     )
     const { unresponsiveMs } = this.cfg.limits
-    instance.onOverLimit((memory, halted) => this.overLimit(l, instance, memory, halted))
+    instance.onOverLimit((memory, halted) => this.memory.overLimit(l, instance, memory, halted))
     l.unwatch = watchHeartbeat(instance, unresponsiveMs, {
       beat: (h) => this.beat(l, instance, h),
       silent: () => this.unresponsive(l, instance, `no heartbeat answer within ${unresponsiveMs} ms (an endless loop or a blocked event loop?)`),
@@ -210,55 +186,14 @@ export class InstanceSet {
     if (h.busyMs > handlerTimeoutMs + unresponsiveMs) {
       this.unresponsive(l, instance, `a hook has run for ${Math.round(h.busyMs)} ms, past limits.handlerTimeoutMs (${handlerTimeoutMs})`)
     } else if (h.memoryMb > memoryMb && l.expected === undefined) {
-      this.recycle(l, instance, h)
+      this.memory.recycle(l, instance, h)
     }
-  }
-
-  /** A thread's own word, between heartbeats, that it is past its memory limit. */
-  private overLimit(l: InstanceLife, instance: WorkerInstance, memory: MemoryFigures, halted: boolean): void {
-    if (l.instance !== instance) return
-    l.beat = { eventLoopP99Ms: 0, ...l.beat, ...roundFigures(memory), at: Date.now() }
-    if (halted) this.overran(l, instance, memory)
-    else if (l.expected === undefined) this.recycle(l, instance, memory)
   }
 
   private unresponsive(l: InstanceLife, instance: WorkerInstance, why: string): void {
     if (l.instance !== instance || l.expected) return
     l.state = 'unresponsive'
     this.noteError(new OutriggerError('RIG_ERR_WORKER_UNRESPONSIVE', `plugin "${this.opts.plugin}" instance ${l.id}: ${why}; terminating it`))
-    void instance.kill()
-  }
-
-  /**
-   * An instance past its memory limit finishes (or gives back) its work before it goes: it takes
-   * no new batches, and is stopped once its in-flight batches are answered.
-   */
-  private recycle(l: InstanceLife, instance: WorkerInstance, memory: MemoryFigures): void {
-    l.expected = 'recycle'
-    const { plugin } = this.opts
-    const { memoryMb, heapMb, externalMb } = roundFigures(memory)
-    this.opts.log.warn(
-      { plugin, instance: l.id, memoryMb, heapMb, externalMb },
-      `plugin "${plugin}" instance ${l.id} uses ${memoryMb} MB (heap ${heapMb}, external ${externalMb}), over limits.memoryMb (${this.cfg.limits.memoryMb}); recycling it`,
-    )
-    if (this.opts.on.retire(l.id)) void instance.stop()
-  }
-
-  /**
-   * A thread that grew far past its limit (while it finished its work, or all at once) has stopped
-   * running hooks. It is ended now, and the events it held are lost or redelivered, as after a
-   * heap overflow; its exit is still a recycle, not a crash.
-   */
-  private overran(l: InstanceLife, instance: WorkerInstance, memory: MemoryFigures): void {
-    if (l.expected !== 'stop') {
-      l.expected = 'recycle'
-      this.opts.on.retire(l.id)
-      const { plugin } = this.opts
-      const { memoryMb, heapMb, externalMb } = roundFigures(memory)
-      const why = `plugin "${plugin}" instance ${l.id} reached ${memoryMb} MB (heap ${heapMb}, external ${externalMb}), far past limits.memoryMb (${this.cfg.limits.memoryMb}), before it could finish its work; terminated it`
-      this.opts.log.warn({ plugin, instance: l.id, memoryMb, heapMb, externalMb }, why)
-      this.noteError(new OutriggerError('RIG_ERR_WORKER_EXITED', why))
-    }
     void instance.kill()
   }
 
@@ -292,14 +227,8 @@ export class InstanceSet {
    */
   private stayDown(l: InstanceLife, cause: Error, abnormal: boolean): void {
     l.state = 'stopped'
-    const { plugin } = this.opts
-    const { policy } = this.cfg.restart
-    const why = policy === 'temporary' ? 'restart policy "temporary" never restarts it' : 'restart policy "transient" restarts only after a crash'
     const alone = this.lives.every((x) => x === l || (!x.instance && x.state !== 'restarting'))
-    const effect = alone ? `plugin "${plugin}" is stopped and drops its new events` : `it stays down`
-    this.noteError(
-      new OutriggerError('RIG_ERR_WORKER_STOPPED', `plugin "${plugin}" instance ${l.id} ${abnormal ? 'exited' : 'ended normally'} (${cause.message}) and ${why}: ${effect} until "outrigger restart ${plugin}"`, { cause }),
-    )
+    this.noteError(stayDownError(this.opts.plugin, this.cfg.restart, l.id, cause, abnormal, alone))
     this.refreshState()
   }
 
@@ -326,9 +255,7 @@ export class InstanceSet {
   }
 
   private quarantine(): void {
-    const { plugin } = this.opts
-    const { maxRestarts, windowMs } = this.cfg.restart
-    this.noteError(new OutriggerError('RIG_ERR_CRASH_LOOP', `plugin "${plugin}" restarted more than ${maxRestarts} times within ${windowMs} ms and is quarantined; fix it, then run "outrigger restart ${plugin}"`))
+    this.noteError(crashLoopError(this.opts.plugin, this.cfg.restart))
     this.setState('quarantined')
     for (const l of this.lives) {
       clearTimeout(l.timer)
@@ -365,9 +292,4 @@ export class InstanceSet {
     this.current = next
     this.opts.on.stateChanged(next, prev)
   }
-}
-
-function roundFigures(m: MemoryFigures): MemoryFigures {
-  const r = (mb: number): number => Math.round(mb * 10) / 10
-  return { memoryMb: r(m.memoryMb), heapMb: r(m.heapMb), externalMb: r(m.externalMb) }
 }

@@ -1,3 +1,4 @@
+import { OutriggerError } from '../errors.js'
 import type { WorkerSettings } from '../manifest/schema.js'
 
 export type RestartDecision = { action: 'restart'; delayMs: number } | { action: 'quarantine' } | { action: 'stay-down' }
@@ -34,4 +35,20 @@ export class RestartPolicy {
   private stableMs(): number {
     return Math.max(1000, this.cfg.backoffMs.max)
   }
+}
+
+/**
+ * The policy left instance `id` down (`stay-down`). `alone`: no other instance is up or coming
+ * back, so the plugin is stopped. The error says why and what to do.
+ */
+export function stayDownError(plugin: string, cfg: WorkerSettings['restart'], id: number, cause: Error, abnormal: boolean, alone: boolean): OutriggerError {
+  const why = cfg.policy === 'temporary' ? 'restart policy "temporary" never restarts it' : 'restart policy "transient" restarts only after a crash'
+  const effect = alone ? `plugin "${plugin}" is stopped and drops its new events` : `it stays down`
+  return new OutriggerError('RIG_ERR_WORKER_STOPPED', `plugin "${plugin}" instance ${id} ${abnormal ? 'exited' : 'ended normally'} (${cause.message}) and ${why}: ${effect} until "outrigger restart ${plugin}"`, { cause })
+}
+
+/** The policy found a crash loop (`quarantine`). */
+export function crashLoopError(plugin: string, cfg: WorkerSettings['restart']): OutriggerError {
+  const { maxRestarts, windowMs } = cfg
+  return new OutriggerError('RIG_ERR_CRASH_LOOP', `plugin "${plugin}" restarted more than ${maxRestarts} times within ${windowMs} ms and is quarantined; fix it, then run "outrigger restart ${plugin}"`)
 }

@@ -2,19 +2,19 @@ import { Bus } from '../bus/bus.js'
 import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dead-letters.js'
 import type { HostConfig } from '../config/config.js'
 import { OutriggerError, errorMessage, forLog } from '../errors.js'
-import { inspect } from '../manifest/discovery.js'
-import { entryOf, loadPlugins, type Loaded } from '../plugin/load-plugins.js'
+import { entryOf, type Loaded } from '../plugin/load-plugins.js'
 import type { ActionRequest, PluginLogger } from '../plugin/types.js'
 import type { ServiceSlots } from '../services/slots.js'
-import { DropWatch, rollupHealth } from '../supervision/health.js'
-import { droppedLines } from '../services/log-output.js'
-import { VERSION } from '../version.js'
+import { DropWatch } from '../supervision/health.js'
 import { culprit as runningAs, outside, type Culprit } from '../supervision/blame.js'
 import { coreContext } from './context.js'
 import { CorePlugin } from './core-plugin.js'
 import { EventLoopMonitor } from './event-loop.js'
 import { FailedPlugin } from './failed-plugin.js'
+import { isolateCore } from './isolate.js'
+import { notRestartable, reloadFailed } from './plugin-reload.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
+import { statusReport } from './status-report.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
 import type { ActionTarget, DeadLetter, IsolateOutcome, Supervisor } from './types.js'
 import { WorkerPlugin } from './worker-plugin.js'
@@ -184,21 +184,9 @@ export class OutriggerSupervisor implements Supervisor {
     return (await outside(() => plugin.call(target.slice(dot + 1), args))) as R
   }
 
-  /**
-   * The host error policy's isolation (src/supervision/host-errors.ts): an error escaped from work
-   * `who` started. A core plugin of this supervisor is failed and taken off the bus (hooks, pipes;
-   * its routes and functions answer no more) and the error counted in its status: 'isolated' the
-   * first time, 'again' for later errors of a plugin already failed. 'foreign' when the plugin
-   * belongs to another supervisor in this process (whose own handler acts on it), 'slot' when it
-   * provides a service slot the host cannot run on without. The caller logs.
-   */
+  /** The host error policy's isolation: see `isolateCore` (isolate.ts). */
   isolate(who: Culprit, error: unknown): IsolateOutcome {
-    const h = who.owner === this ? this.byName.get(who.plugin) : undefined
-    if (!(h instanceof CorePlugin)) return 'foreign'
-    if (Object.values(this.slots.providers).includes(h.name)) return 'slot'
-    if (!h.escaped(error)) return 'again'
-    this.offBus(h)
-    return 'isolated'
+    return isolateCore(this, this.byName, this.slots, (h) => this.offBus(h), who, error)
   }
 
   async runAction(target: ActionTarget, request: ActionRequest): Promise<unknown> {
@@ -219,21 +207,7 @@ export class OutriggerSupervisor implements Supervisor {
   }
 
   status(): StatusReport {
-    const plugins = this.handles.map((h) => h.status())
-    const eventLoop = this.loop.snapshot()
-    const mem = process.memoryUsage()
-    return {
-      app: this.app,
-      version: VERSION,
-      pid: process.pid,
-      uptimeMs: Date.now() - this.startedAt,
-      state: this.state,
-      health: rollupHealth(plugins, eventLoop.p99Ms, this.drops.dropping(plugins), this.state === 'stopping'),
-      eventLoop,
-      memory: { rssMb: Math.round(mem.rss / 1048576), heapUsedMb: Math.round(mem.heapUsed / 1048576) },
-      logs: { dropped: droppedLines() },
-      plugins,
-    }
+    return statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops })
   }
 
   pluginFolder(name: string): { path: string; outside: boolean } | undefined {
@@ -252,13 +226,13 @@ export class OutriggerSupervisor implements Supervisor {
    * Operator restart. A worker plugin comes back whatever stopped it (quarantine, a failed first
    * start): its instances import the entry afresh. A plugin that failed to load is read from disk
    * again, so "fix it, then restart it" works; a worker plugin's code is never imported here, so
-   * that is safe. A core plugin is refused: see `notRestartable`.
+   * that is safe. A core plugin is refused: see `notRestartable` (plugin-reload.ts).
    */
   async restartPlugin(name: string): Promise<void> {
     const h = this.byName.get(name)
     if (!h) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded (loaded: ${[...this.byName.keys()].join(', ') || 'none'})`)
     if (this.state === 'stopping') throw new OutriggerError('RIG_ERR_CLOSED', `restart "${name}": the supervisor is stopping`)
-    if (h instanceof CorePlugin) throw this.notRestartable(name)
+    if (h instanceof CorePlugin) throw notRestartable(name, this.app)
     if (h instanceof FailedPlugin) return this.reload(h)
     const w = h as WorkerPlugin
     await w.operatorRestart().catch((err) => {
@@ -267,39 +241,16 @@ export class OutriggerSupervisor implements Supervisor {
     })
   }
 
-  /**
-   * A core plugin runs in the host's event loop, and its module (with whatever it set up at import
-   * time) stays in the host's module cache: importing it again would run a second copy beside the
-   * first, and its pipes would move to the end of every chain. Only restarting the host is sound.
-   */
-  private notRestartable(name: string): OutriggerError {
-    return new OutriggerError(
-      'RIG_ERR_NOT_RESTARTABLE',
-      `plugin "${name}" is a core plugin: it runs in the host's event loop and its module stays in the host's module cache, so it cannot be stopped and loaded again on its own; fix it, then restart the host (under pm2: pm2 restart ${this.app})`,
-      { details: { plugin: name } },
-    )
-  }
-
   /** Reads a plugin that failed to load from disk again and, if it is a worker plugin now, starts it. */
-  private async reload(old: FailedPlugin): Promise<void> {
-    if (!old.found) throw this.notRestartable(old.name)
-    const found = await inspect(old.found.dir, old.found.folder, old.found.outside)
-    found.shadowed = old.found.shadowed
-    if (found.manifest?.type === 'core') throw this.notRestartable(old.name)
-    const [loaded] = await loadPlugins([found], this.config)
-    const h = this.handleFor(loaded)
-    this.replace(old, h)
-    if (loaded.kind === 'failed') throw loaded.error
-    if (h.latency && this.handlerSink) {
-      const sink = this.handlerSink
-      h.latency.sink = (ms) => sink(h.name, ms)
-    }
-    try {
-      await h.start()
-    } catch (err) {
-      this.failed(h, err)
-      throw err
-    }
+  private reload(old: FailedPlugin): Promise<void> {
+    return reloadFailed(old, {
+      app: this.app,
+      config: this.config,
+      handleFor: (l) => this.handleFor(l),
+      replace: (o, h) => this.replace(o, h),
+      failed: (h, err) => this.failed(h, err),
+      handlerSink: () => this.handlerSink,
+    })
   }
 
   private replace(old: PluginHandle, h: PluginHandle): void {

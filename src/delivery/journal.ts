@@ -369,11 +369,14 @@ export class Journal {
       done = Promise.reject(err)
     }
     const through = base + puts.length - 1
+    // lmdb commits transactions one after the other; chaining on the previous batch makes "this
+    // batch is done" mean "every earlier one is too" without relying on the order its promises settle.
+    const previous = this.inflight.length ? this.inflight[this.inflight.length - 1].done : RESOLVED
     const batch: Batch = {
       through,
-      done: done.then(
+      done: Promise.all([previous, done]).then(
         () => {
-          if (this.inflight[0] === batch) this.inflight.shift()
+          this.inflight.splice(this.inflight.indexOf(batch), 1)
           if (through > this.committedThrough) this.committedThrough = through
           if (reserve > this.reservedTo) this.reservedTo = reserve
         },

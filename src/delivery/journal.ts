@@ -3,7 +3,7 @@ import path from 'node:path'
 import { debuglog } from 'node:util'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { OutriggerError, errorMessage } from '../errors.js'
-import { type EncodedEntry, decodeEntry, encodeEntry } from './journal-codec.js'
+import { type EntryTuple, decodeBatch, encodeBatch, tuple } from './journal-codec.js'
 
 const debug = debuglog('outrigger')
 
@@ -21,6 +21,11 @@ export interface JournalOptions {
    * `'disk'` (default): the transaction is also synced to the storage device.
    */
   sync?: 'os' | 'disk'
+  /**
+   * Called when an appended entry turns out, at its commit, not to be cloneable: it is left out
+   * (alone; the rest of its batch is kept) with a `RIG_ERR_NOT_CLONEABLE` error naming the event.
+   */
+  onRefused?: (seq: number, err: OutriggerError) => void
   /** Called once when a commit fails; from then on appends throw `RIG_ERR_JOURNAL`. */
   onError?: (err: OutriggerError) => void
 }
@@ -42,10 +47,23 @@ export interface JournalStats {
   acked: number
   /** Acked before their commit, so never written at all. */
   elided: number
+  /** Refused at their commit because they cannot be cloned. */
+  refused: number
   /** Write transactions started. */
   commits: number
-  /** Entries left by an earlier run, found at open. */
+  /** Entries an earlier run left, returned by `recover()` so far. */
   recovered: number
+}
+
+/** One group commit's record: entries `start … start + length - 1`, removed when all are acked. */
+interface Segment {
+  start: number
+  length: number
+  /** Entries neither acked nor holes. */
+  live: number
+  /** 1 where acked (or a hole). */
+  acked: Uint8Array
+  dead: boolean
 }
 
 interface Batch {
@@ -68,25 +86,29 @@ const RESERVE = 1 << 20
 const openDirs = new Set<string>()
 
 /**
- * A worker plugin's durable queue: one lmdb environment per plugin, one entry per event keyed by
- * its sequence number, so a range read returns the events in append order.
+ * A worker plugin's durable queue: one lmdb environment per plugin.
  *
- * Appends are synchronous and cost no I/O: the entry is encoded (which is also the cloneability
- * check) and buffered. Every `commitMs` the buffered appends, acks and attempt counts go to lmdb
- * in one write transaction (group commit); lmdb writes it off the main thread. An entry acked
- * before its transaction starts is never written. Batches commit in the order they were started,
- * so "batch k committed" means every append up to its last sequence number is committed.
+ * Appends are synchronous and cost no I/O or encoding: the entry is buffered. Every `commitMs` the
+ * buffered appends become one record, keyed by its first sequence number and encoded in one v8
+ * call (per-entry encoding cost several times more, see the codec), written in one transaction
+ * with the acks and attempt counts gathered since (group commit); lmdb writes it off the main
+ * thread. A record is deleted once all its entries are acked; until then the acked ones are noted
+ * beside it, so a crash redelivers only unacked entries. An entry acked before its commit starts is
+ * never written. Batches commit in the order they were started, so "batch k committed" means every
+ * append up to its last sequence number is committed.
  *
  * One journal per folder: two writers on the same folder would hand out the same sequence numbers.
  */
 export class Journal {
   private readonly root: RootDatabase
-  private readonly entries: Database<Buffer, number>
+  private readonly records: Database<Buffer, number>
+  private readonly ackedDb: Database<Buffer, number>
   private readonly attemptsDb: Database<number, number>
   private readonly info: Database<number, string>
   private readonly commitMs: number
   private readonly sync: 'os' | 'disk'
-  private readonly onError: ((err: OutriggerError) => void) | undefined
+  private readonly onRefused: JournalOptions['onRefused']
+  private readonly onError: JournalOptions['onError']
 
   private nextSeq: number
   /** Numbers below this one may be handed out: the store holds it as `next`, committed. */
@@ -94,12 +116,16 @@ export class Journal {
   /** The reservation the last batch asked for (committed with it). */
   private reserving: number
   /** Appends not yet handed to lmdb; `pending[i]` is sequence `pendingBase + i` (undefined once acked). */
-  private pending: Array<EncodedEntry | undefined> = []
+  private pending: Array<EntryTuple | undefined> = []
   private pendingBase: number
-  private pendingAcks: number[] = []
+  /** Segments whose acks changed since the last batch. */
+  private touched = new Set<Segment>()
+  private pendingRemoves: number[] = []
   private pendingAttempts = new Map<number, number>()
   /** Waiters on appends still in `pending`: settled when their batch is started. */
   private nextBatch: Deferred | undefined
+  /** Sequence numbers an `appendDurable`/`committed` waits on while pending, and their refusals. */
+  private readonly watched = new Map<number, OutriggerError | null>()
   /** Batches handed to lmdb and not yet committed, oldest first. */
   private readonly inflight: Batch[] = []
   private committedThrough: number
@@ -107,28 +133,30 @@ export class Journal {
   private failure: OutriggerError | undefined
   private closing: Promise<void> | undefined
 
+  /** Live segments (and a few dead ones, compacted now and then), ordered by `start`. */
+  private segments: Segment[] = []
+  private deadSegments = 0
   /** Sequence numbers holding a stored attempt count (removed with the entry). */
   private readonly attemptsKnown = new Map<number, number>()
   /** The last sequence number left by an earlier run; `recover()` reads up to it. */
   private readonly recoveredThrough: number
-  /** Recovered entries acked this run, until `recover()` cannot meet them any more. */
-  private readonly ackedRecovered = new Set<number>()
-  private readonly counts: JournalStats = { appended: 0, acked: 0, elided: 0, commits: 0, recovered: 0 }
+  private readonly counts: JournalStats = { appended: 0, acked: 0, elided: 0, refused: 0, commits: 0, recovered: 0 }
 
   private constructor(readonly dir: string, opts: JournalOptions) {
     this.commitMs = opts.commitMs ?? 5
     this.sync = opts.sync ?? 'disk'
+    this.onRefused = opts.onRefused
     this.onError = opts.onError
     if (!Number.isFinite(this.commitMs) || this.commitMs < 0 || this.commitMs > 2 ** 31 - 1) throw new RangeError(`journal commitMs must be between 0 and 2^31-1, got ${this.commitMs}`)
     mkdirSync(dir, { recursive: true })
     this.root = open({ path: dir, compression: false })
-    this.entries = this.root.openDB({ name: 'entries', encoding: 'binary' })
+    this.records = this.root.openDB({ name: 'records', encoding: 'binary' })
+    this.ackedDb = this.root.openDB({ name: 'acked', encoding: 'binary' })
     this.attemptsDb = this.root.openDB({ name: 'attempts' })
     this.info = this.root.openDB({ name: 'info' })
     let last = 0
-    for (const key of this.entries.getKeys({ reverse: true, limit: 1 })) last = key
+    for (const { key, value } of this.records.getRange({ reverse: true, limit: 1 })) last = key + decodeBatch(value).length - 1
     this.recoveredThrough = last
-    this.counts.recovered = last ? this.entries.getCount() : 0
     for (const { key, value } of this.attemptsDb.getRange()) this.attemptsKnown.set(key, value)
     // The next number survives an empty journal too, so a number is never handed out twice.
     this.nextSeq = Math.max(this.info.get('next') ?? 1, last + 1)
@@ -157,40 +185,26 @@ export class Journal {
   }
 
   /**
-   * Appends an event and returns its sequence number. Synchronous, no I/O: the entry is committed
-   * with the next group commit (see `committed`). Throws `RIG_ERR_NOT_CLONEABLE` when the payload
-   * (or meta) cannot be structured-cloned, appending nothing; `RIG_ERR_CLOSED` after `close()`;
+   * Appends an event and returns its sequence number. Synchronous, no I/O, no encoding: the entry
+   * is encoded and committed with the next group commit (see `committed`), so the payload must not
+   * be changed after the call. A payload that cannot be cloned is refused then, alone (`onRefused`,
+   * and a rejection for whoever awaits its commit). Throws `RIG_ERR_CLOSED` after `close()`,
    * `RIG_ERR_JOURNAL` after a failed commit.
    */
   append(event: string, payload: unknown, meta?: unknown): number {
     this.assertWritable()
-    return this.appendEncoded(encodeEntry(event, payload, meta))
-  }
-
-  /**
-   * Appends an entry already encoded with `Journal.encode`: an event going to several durable
-   * plugins is encoded (and checked) once, then appended to each plugin's journal.
-   */
-  appendEncoded(entry: EncodedEntry): number {
-    this.assertWritable()
     const seq = this.nextSeq++
     // Rare (once per RESERVE appends, when commits lag far behind): extend the reservation now.
     if (seq >= this.reservedTo) this.info.putSync('next', (this.reservedTo = this.reserving = seq + RESERVE))
-    this.pending.push(entry)
+    this.pending.push(tuple(event, payload, meta))
     this.counts.appended++
     this.schedule()
     return seq
   }
 
-  /** Encodes an entry for `appendEncoded`; throws `RIG_ERR_NOT_CLONEABLE` like `append`. */
-  static encode(event: string, payload: unknown, meta?: unknown): EncodedEntry {
-    return encodeEntry(event, payload, meta)
-  }
-
   /**
    * `append`, then resolves with the sequence number once the entry is committed. Never throws:
-   * every refusal is a rejection. (A caller that needs the number at once calls `append`, then
-   * `committed(seq)`.)
+   * every refusal is a rejection (`RIG_ERR_NOT_CLONEABLE` for a payload that cannot be cloned).
    */
   async appendDurable(event: string, payload: unknown, meta?: unknown): Promise<number> {
     const seq = this.append(event, payload, meta)
@@ -201,13 +215,22 @@ export class Journal {
   /**
    * Resolves once `seq` (default: the last append) is committed, waiting for its group commit
    * without hurrying it. An entry acked before its commit counts as committed with that batch.
-   * Rejects with `RIG_ERR_JOURNAL` when its commit failed.
+   * Rejects with `RIG_ERR_JOURNAL` when its commit failed, and with `RIG_ERR_NOT_CLONEABLE` when
+   * the entry was refused (known only if this is called before its commit starts, as
+   * `appendDurable` does; `onRefused` always hears of it).
    */
   committed(seq = this.nextSeq - 1): Promise<void> {
     if (this.failure) return Promise.reject(this.failure)
     const s = Math.min(seq, this.nextSeq - 1)
     if (s <= this.committedThrough) return RESOLVED
-    if (s >= this.pendingBase) return (this.nextBatch ??= deferred()).promise
+    if (s >= this.pendingBase) {
+      this.watched.set(s, null)
+      return (this.nextBatch ??= deferred()).promise.then(() => {
+        const refused = this.watched.get(s)
+        this.watched.delete(s)
+        if (refused) throw refused
+      })
+    }
     for (const b of this.inflight) if (b.through >= s) return b.done
     return RESOLVED
   }
@@ -220,21 +243,32 @@ export class Journal {
   }
 
   /**
-   * Removes a processed entry (batched with the next commit; an entry whose commit has not started
-   * yet is simply never written). Unknown or repeated numbers are harmless. Ignored after close.
+   * Marks a processed entry done (batched with the next commit; an entry whose commit has not
+   * started yet is simply never written). Unknown or repeated numbers are harmless. Ignored after
+   * close: ack before closing.
    */
   ack(seq: number): void {
     if (this.closing || this.failure) return
-    this.counts.acked++
     this.pendingAttempts.delete(seq)
     const i = seq - this.pendingBase
     if (i >= 0 && i < this.pending.length) {
-      if (this.pending[i] !== undefined) this.counts.elided++
+      if (this.pending[i] !== undefined) {
+        this.counts.acked++
+        this.counts.elided++
+      }
       this.pending[i] = undefined
       return
     }
-    if (seq <= this.recoveredThrough) this.ackedRecovered.add(seq)
-    this.pendingAcks.push(seq)
+    const seg = this.segmentOf(seq)
+    if (!seg || seg.acked[seq - seg.start]) return
+    this.counts.acked++
+    seg.acked[seq - seg.start] = 1
+    if (this.attemptsKnown.has(seq)) this.pendingAttempts.set(seq, 0)
+    if (--seg.live === 0) {
+      this.pendingRemoves.push(seg.start)
+      this.touched.delete(seg)
+      this.drop(seg)
+    } else this.touched.add(seg)
     this.schedule()
   }
 
@@ -249,24 +283,36 @@ export class Journal {
   }
 
   /**
-   * The entries an earlier run left (appended, not acked), in append order, starting at `from`.
-   * Lazy: read from the store as iterated, so a long backlog need not fit in memory at once.
-   * Entries appended by this run are never included; entries acked this run are skipped.
-   * An entry that cannot be decoded is removed, logged (debuglog `outrigger`) and skipped.
+   * The entries an earlier run left (appended, not acked), in append order, from `from` on.
+   * Lazy: read from the store as iterated, one group commit's record at a time, so a long backlog
+   * need not fit in memory at once. Entries appended by this run are never included; entries acked
+   * (this run or before the crash) are skipped. A record that cannot be decoded is dropped and
+   * logged (debuglog `outrigger`).
    */
   *recover(from = 0): Generator<JournalEntry> {
     if (this.recoveredThrough === 0) return
-    for (const { key, value } of this.entries.getRange({ start: from, end: this.recoveredThrough + 1 })) {
-      if (this.ackedRecovered.has(key)) continue
-      let decoded
+    let start = from
+    for (const key of this.records.getKeys({ start: from, reverse: true, limit: 1 })) start = key
+    for (const { key, value } of this.records.getRange({ start, end: this.recoveredThrough + 1 })) {
+      let entries
       try {
-        decoded = decodeEntry(value)
+        entries = decodeBatch(value)
       } catch (err) {
-        debug('journal %s: entry %d cannot be decoded and is dropped: %s', this.dir, key, errorMessage(err))
-        this.ack(key)
+        debug('journal %s: record %d cannot be decoded and is dropped: %s', this.dir, key, errorMessage(err))
+        if (!this.closing && !this.failure) {
+          this.pendingRemoves.push(key)
+          this.schedule()
+        }
         continue
       }
-      yield { seq: key, ...decoded, attempts: this.attemptsKnown.get(key) ?? this.pendingAttempts.get(key) ?? 0 }
+      const seg = this.segmentOf(key) ?? this.adopt(key, entries)
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]
+        const seq = key + i
+        if (e === undefined || seq < from || seg.acked[i]) continue
+        this.counts.recovered++
+        yield { seq, ...e, attempts: this.pendingAttempts.get(seq) || this.attemptsKnown.get(seq) || 0 }
+      }
     }
   }
 
@@ -308,7 +354,7 @@ export class Journal {
   }
 
   private hasBuffered(): boolean {
-    return this.pending.length > 0 || this.pendingAcks.length > 0 || this.pendingAttempts.size > 0
+    return this.pending.length > 0 || this.touched.size > 0 || this.pendingRemoves.length > 0 || this.pendingAttempts.size > 0
   }
 
   private schedule(): void {
@@ -323,22 +369,69 @@ export class Journal {
     this.timer = undefined
   }
 
+  /** The live segment holding `seq`: a binary search over the segments, ordered by start. */
+  private segmentOf(seq: number): Segment | undefined {
+    const segs = this.segments
+    let lo = 0
+    let hi = segs.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      if (segs[mid].start <= seq) lo = mid + 1
+      else hi = mid - 1
+    }
+    const seg = segs[hi]
+    return seg && !seg.dead && seq < seg.start + seg.length ? seg : undefined
+  }
+
+  /** Registers a recovered record as a segment, with the acks noted beside it before the crash. */
+  private adopt(start: number, entries: unknown[]): Segment {
+    const acked = new Uint8Array(entries.length)
+    const noted = this.ackedDb.get(start)
+    if (noted) acked.set(noted.subarray(0, entries.length))
+    let live = 0
+    for (let i = 0; i < entries.length; i++) {
+      if (entries[i] === undefined) acked[i] = 1
+      if (!acked[i]) live++
+    }
+    const seg: Segment = { start, length: entries.length, live, acked, dead: false }
+    // Recovered records start below every record of this run: insert in order.
+    let at = this.segments.length
+    while (at > 0 && this.segments[at - 1].start > start) at--
+    this.segments.splice(at, 0, seg)
+    if (live === 0) {
+      this.pendingRemoves.push(start)
+      this.drop(seg)
+      this.schedule()
+    }
+    return seg
+  }
+
+  private drop(seg: Segment): void {
+    seg.dead = true
+    if (++this.deadSegments > 64 && this.deadSegments * 2 > this.segments.length) {
+      this.segments = this.segments.filter((s) => !s.dead)
+      this.deadSegments = 0
+    }
+  }
+
   /**
-   * Hands everything buffered to lmdb as one transaction. The puts, removes and the next-number
-   * record are all issued in this one synchronous turn: lmdb batches the writes of a turn into a
-   * single transaction, so they commit (or fail) together, after every batch started before.
+   * Hands everything buffered to lmdb as one transaction. The writes are all issued in this one
+   * synchronous turn: lmdb batches the writes of a turn into a single transaction, so they commit
+   * (or fail) together, after every batch started before.
    */
   private readonly writeBatch = (): void => {
     this.clearTimer()
     if (!this.hasBuffered()) return
-    const puts = this.pending
+    const entries = this.pending
     const base = this.pendingBase
-    const acks = this.pendingAcks
+    const touched = this.touched
+    const removes = this.pendingRemoves
     const attempts = this.pendingAttempts
     const waiter = this.nextBatch
     this.pending = []
     this.pendingBase = this.nextSeq
-    this.pendingAcks = []
+    this.touched = new Set()
+    this.pendingRemoves = []
     this.pendingAttempts = new Map()
     this.nextBatch = undefined
     this.counts.commits++
@@ -346,17 +439,29 @@ export class Journal {
     let done: Promise<void>
     let reserve = 0
     try {
-      for (let i = 0; i < puts.length; i++) {
-        const entry = puts[i]
-        if (entry !== undefined) void this.entries.put(base + i, entry)
+      let live = 0
+      for (const e of entries) if (e !== undefined) live++
+      if (live > 0) {
+        const { bytes, refused } = encodeBatch(entries)
+        for (const [i, err] of refused) this.refuse(base + i, err)
+        live -= refused.length
+        if (live > 0) {
+          void this.records.put(base, bytes)
+          const acked = new Uint8Array(entries.length)
+          for (let i = 0; i < entries.length; i++) if (entries[i] === undefined) acked[i] = 1
+          this.segments.push({ start: base, length: entries.length, live, acked, dead: false })
+        }
+      }
+      for (const seg of touched) if (!seg.dead) void this.ackedDb.put(seg.start, Buffer.from(seg.acked))
+      for (const start of removes) {
+        void this.records.remove(start)
+        void this.ackedDb.remove(start)
       }
       for (const [seq, n] of attempts) {
-        void this.attemptsDb.put(seq, n)
-        this.attemptsKnown.set(seq, n)
-      }
-      for (const seq of acks) {
-        void this.entries.remove(seq)
-        if (this.attemptsKnown.delete(seq)) void this.attemptsDb.remove(seq)
+        if (n > 0) {
+          void this.attemptsDb.put(seq, n)
+          this.attemptsKnown.set(seq, n)
+        } else if (this.attemptsKnown.delete(seq)) void this.attemptsDb.remove(seq)
       }
       // Keep half a block of reserved numbers ahead of the appends, committed with them.
       reserve = this.reserving - this.nextSeq < RESERVE / 2 ? (this.reserving = this.nextSeq + RESERVE) : 0
@@ -368,7 +473,7 @@ export class Journal {
     } catch (err) {
       done = Promise.reject(err)
     }
-    const through = base + puts.length - 1
+    const through = base + entries.length - 1
     // lmdb commits transactions one after the other; chaining on the previous batch makes "this
     // batch is done" mean "every earlier one is too" without relying on the order its promises settle.
     const previous = this.inflight.length ? this.inflight[this.inflight.length - 1].done : RESOLVED
@@ -390,6 +495,13 @@ export class Journal {
     batch.done.catch(() => undefined)
     this.inflight.push(batch)
     waiter?.resolve(batch.done)
+  }
+
+  private refuse(seq: number, err: OutriggerError): void {
+    this.counts.refused++
+    if (this.watched.has(seq)) this.watched.set(seq, err)
+    debug('journal %s: entry %d refused: %s', this.dir, seq, err.message)
+    this.onRefused?.(seq, err)
   }
 
   private fail(cause: unknown): void {

@@ -93,6 +93,20 @@ describe('durable delivery journal', () => {
     assert.deepEqual(left.map((e) => e.seq), seqs.filter((s) => s % 2 === 1 && s !== seqs[2]))
   })
 
+  it('deletes a record once all its entries are acked, including acks that arrive while it commits', async () => {
+    const a = j({ commitMs: 60_000 })
+    const seqs = Array.from({ length: 1000 }, (_, i) => a.append('x:y', i))
+    const writing = a.flush()
+    // The record is handed to lmdb but not committed yet: these acks go with the next commit.
+    for (const s of seqs) a.ack(s)
+    await writing
+    await a.close()
+    const b = j()
+    assert.equal(b.recoveredLastSeq, 0, 'nothing left: the record is gone')
+    assert.deepEqual([...b.recover()], [])
+    assert.ok(b.append('x:y', 'next') > seqs[seqs.length - 1], 'numbers go on after an empty journal too')
+  })
+
   it('skips recovered entries acked in this run, and keeps attempt counts until the ack', async () => {
     const a = j()
     const seqs = Array.from({ length: 5 }, (_, i) => a.append('x:y', i))

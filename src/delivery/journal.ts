@@ -93,7 +93,7 @@ const openDirs = new Set<string>()
  * call (per-entry encoding cost several times more, see the codec), written in one transaction
  * with the acks and attempt counts gathered since (group commit); lmdb writes it off the main
  * thread. A record is deleted once all its entries are acked; until then the acked ones are noted
- * beside it, so a crash redelivers only unacked entries. An entry acked before its commit starts is
+ * beside it, so a crash redelivers only entries whose ack was not committed. An entry acked before its commit starts is
  * never written. Batches commit in the order they were started, so "batch k committed" means every
  * append up to its last sequence number is committed.
  *

@@ -29,6 +29,7 @@ export const ErrorCodes = {
   RIG_ERR_CONTROL_REQUEST: 'A control request is malformed or unknown',
   RIG_ERR_UNKNOWN_PLUGIN: 'No plugin of that name is loaded',
   RIG_ERR_SLOT_CONFLICT: 'Two plugins provide the same service slot',
+  RIG_ERR_JOURNAL: 'A durable delivery journal cannot be opened, or one of its commits failed',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

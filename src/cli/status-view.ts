@@ -3,9 +3,9 @@ import type { PluginStatus, StatusReport } from '../supervisor/status-types.js'
 import { formatDuration } from './context.js'
 import type { Cell, Tone } from './table.js'
 
-export const STATUS_HEADERS = ['PLUGIN', 'TYPE', 'STATE', 'RESTARTS', 'QUEUE', 'RECV', 'PROC', 'FAIL', 'DROP', 'LOST', 'P99', 'MEM', 'LOOP P99']
+export const STATUS_HEADERS = ['PLUGIN', 'TYPE', 'STATE', 'RESTARTS', 'QUEUE', 'RECV', 'PROC', 'FAIL', 'DROP', 'LOST', 'RECOV', 'P99', 'MEM', 'LOOP P99']
 /** Columns holding numbers, right-aligned. */
-export const STATUS_NUMERIC = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+export const STATUS_NUMERIC = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
 
 export interface Row {
   /** Stable across frames (plugin name, instance id), so `top` can compare cells. */
@@ -46,7 +46,7 @@ export function statusRows(s: StatusReport): Row[] {
           { text: `up ${formatDuration(i.uptimeMs)}`, tone: 'dim' },
           { text: i.state, tone: toneOf(i.state) },
           { text: String(i.restarts) },
-          ...['', '', '', '', '', '', ''].map((text) => ({ text })),
+          ...['', '', '', '', '', '', '', ''].map((text) => ({ text })),
           { text: mb(i.memoryMb) },
           { text: ms(i.eventLoopP99Ms) },
         ],
@@ -72,6 +72,8 @@ function pluginCells(p: PluginStatus): Cell[] {
     num(p.events.failed, true),
     num(p.queue.dropped + p.queue.rejected, true),
     num(p.events.lost, true),
+    // Durable events an earlier run left, read back in this one.
+    { text: p.delivery === 'durable' ? String(p.events.recovered) : '-' },
     { text: ms(p.handlerMs.p99) },
     { text: worker ? mb(mem) : '-' },
     { text: worker ? ms(loop) : '-' },

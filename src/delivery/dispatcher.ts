@@ -28,6 +28,10 @@ export interface DispatchEvents {
   onIdle(): void
   /** A retired instance has answered every batch it held. */
   retired(id: number): void
+  /**
+   * The event left the books for good, as `outcome`: a durable queue acks it in its journal.
+   */
+  settled?(p: Pending, outcome: 'processed' | 'failed' | 'dead-lettered' | 'rejected' | 'dropped'): void
 }
 
 /**
@@ -57,13 +61,15 @@ export class Dispatcher {
     return this.queue.depth
   }
 
-  enqueue(subscription: string, event: string, payload: unknown): void {
+  /** A new receipt. `journal` is its journal sequence number and the attempts it already had (durable). */
+  enqueue(subscription: string, event: string, payload: unknown, journal?: { seq: number; attempts: number }): void {
     this.counters.received++
     const partition = this.key ? partitionOf(this.key(payload), this.cfg.instances) : 0
-    const p: Pending = { seq: this.seq++, event, subscription, payload, attempts: 0, partition }
+    const p: Pending = { seq: this.seq++, event, subscription, payload, attempts: journal?.attempts ?? 0, partition, journal: journal?.seq }
     const out = this.queue.push(p, this.cfg.queue.overflow)
     if (out) {
       this.counters.dropped++
+      this.on.settled?.(out, 'dropped')
       if (this.cfg.queue.overflow === 'reject') {
         this.on.report(event, new OutriggerError('RIG_ERR_QUEUE_FULL', `queue full (${this.cfg.queue.max}): event "${event}" refused (overflow "reject"); raise worker.queue.max or add instances`))
       }
@@ -145,8 +151,10 @@ export class Dispatcher {
     for (let i = 0; i < batch.length; i++) {
       const r = results[i]
       this.latency.record(r.ms)
-      if (r.ok) this.counters.processed++
-      else this.failedAttempt(batch[i], r.error, retry)
+      if (r.ok) {
+        this.counters.processed++
+        this.on.settled?.(batch[i], 'processed')
+      } else this.failedAttempt(batch[i], r.error, retry)
     }
     if (retry.length) this.requeue(retry)
     this.after()
@@ -174,6 +182,7 @@ export class Dispatcher {
         good.push(p)
       } else {
         this.counters.rejected++
+        this.on.settled?.(p, 'rejected')
         this.on.report(p.event, new OutriggerError('RIG_ERR_NOT_CLONEABLE', `event "${p.event}": its payload cannot be structured-cloned to a worker (functions, symbols, class instances with private state…); send plain data`))
       }
     }
@@ -181,7 +190,7 @@ export class Dispatcher {
     this.after()
   }
 
-  /** A handler threw: at-most-once gives up, at-least-once tries again until maxAttempts. */
+  /** A handler threw: at-most-once gives up, at-least-once (and durable) tries again until maxAttempts. */
   private failedAttempt(p: Pending, error: SerializedError, retry: Pending[]): void {
     if (this.cfg.delivery === 'at-most-once') {
       this.counters.failed++
@@ -189,7 +198,8 @@ export class Dispatcher {
     } else if (p.attempts >= this.cfg.maxAttempts) {
       this.counters.deadLettered++
       this.on.deadLetter(p, error)
-    } else retry.push(p)
+    } else return void retry.push(p)
+    this.on.settled?.(p, this.cfg.delivery === 'at-most-once' ? 'failed' : 'dead-lettered')
   }
 
   private requeue(events: Pending[]): void {
@@ -244,6 +254,7 @@ export class Dispatcher {
         if (p.attempts >= this.cfg.maxAttempts) {
           this.counters.deadLettered++
           this.on.deadLetter(p, error)
+          this.on.settled?.(p, 'dead-lettered')
         } else retry.push(p)
       }
       this.requeue(retry)
@@ -251,8 +262,12 @@ export class Dispatcher {
     this.after()
   }
 
-  /** Shutdown: whatever is still queued leaves the books as dead letters or lost events. */
+  /**
+   * Shutdown: whatever is still queued leaves the books as dead letters or lost events; under
+   * durable delivery it stays queued (and in the journal) for the next run.
+   */
   abandon(reason: string): void {
+    if (this.cfg.delivery === 'durable') return
     const left = this.queue.drainAll()
     if (this.cfg.delivery === 'at-least-once') {
       this.counters.deadLettered += left.length

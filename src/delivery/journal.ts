@@ -316,6 +316,26 @@ export class Journal {
     }
   }
 
+  /**
+   * The committed, unacked entries of this run from `from` through `through`, in order: what a
+   * durable queue kept only on disk when its in-memory window was full. Call it once
+   * `committed(through)` resolved; entries not committed yet are not returned.
+   */
+  *read(from: number, through: number): Generator<JournalEntry> {
+    let start = from
+    for (const key of this.records.getKeys({ start: from, reverse: true, limit: 1 })) start = key
+    for (const { key, value } of this.records.getRange({ start, end: through + 1 })) {
+      const seg = this.segmentOf(key)
+      if (!seg) continue
+      const entries = decodeBatch(value)
+      for (let i = Math.max(0, from - key); i < entries.length && key + i <= through; i++) {
+        const e = entries[i]
+        if (e === undefined || seg.acked[i]) continue
+        yield { seq: key + i, ...e, attempts: this.pendingAttempts.get(key + i) || this.attemptsKnown.get(key + i) || 0 }
+      }
+    }
+  }
+
   /** The last sequence number left by an earlier run (0 when it left none). */
   get recoveredLastSeq(): number {
     return this.recoveredThrough

@@ -8,6 +8,8 @@ export interface Pending {
   attempts: number
   /** Its partition: the instance id its key maps to, or 0 when unpartitioned. */
   partition: number
+  /** Its sequence number in the plugin's journal (durable delivery only). */
+  journal?: number
 }
 
 /** A FIFO with O(1) push, shift and unshift (redeliveries go back to the front, keeping order). */

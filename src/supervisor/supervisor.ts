@@ -148,6 +148,31 @@ export class OutriggerSupervisor implements Supervisor {
     this.bus.emit(event, payload)
   }
 
+  /**
+   * `emit`, then resolves once the event is committed to the journal of every durable plugin it
+   * was routed to (at once when it reached none). Rejects when a journal refused it.
+   */
+  async emitDurable(event: string, payload?: unknown): Promise<void> {
+    const commits: Array<Promise<void>> = []
+    const durable = this.workerPlugins()
+    for (const w of durable) w.captureCommits(commits)
+    try {
+      this.emit(event, payload)
+    } finally {
+      for (const w of durable) w.captureCommits(undefined)
+    }
+    await Promise.all(commits)
+  }
+
+  /** Resolves once everything emitted so far is committed to the journals of durable plugins. */
+  async flush(): Promise<void> {
+    await Promise.all(this.workerPlugins().map((w) => w.flushJournal()))
+  }
+
+  private workerPlugins(): WorkerPlugin[] {
+    return this.handles.filter((h): h is WorkerPlugin => h instanceof WorkerPlugin)
+  }
+
   pipe<T>(event: string, payload: T): Promise<T> {
     if (this.state === 'stopping') return Promise.reject(new OutriggerError('RIG_ERR_CLOSED', `pipe "${event}": the supervisor is stopping`))
     return this.bus.pipe(event, payload)

@@ -1,7 +1,9 @@
 import { errorCode, errorMessage, OutriggerError, type SerializedError } from '../errors.js'
 import { DeadLetters } from '../delivery/dead-letters.js'
 import { Dispatcher } from '../delivery/dispatcher.js'
+import { DurableQueue } from '../delivery/durable-queue.js'
 import type { Pending } from '../delivery/queue.js'
+import path from 'node:path'
 import type { HostBridge, WorkerInstance } from '../hosts/worker-host.js'
 import { hostFor } from '../hosts/select.js'
 import type { Manifest, WorkerSettings } from '../manifest/schema.js'
@@ -32,6 +34,8 @@ export class WorkerPlugin implements PluginHandle {
   private readonly cfg: WorkerSettings
   private readonly dispatcher: Dispatcher
   private readonly instances: InstanceSet
+  /** Durable delivery: the journal and the window over it (opened by `start`). */
+  private durable: DurableQueue | undefined
   private hooks: string[] = []
   private functions: string[] = []
   private registered = false
@@ -45,8 +49,9 @@ export class WorkerPlugin implements PluginHandle {
     this.dispatcher = new Dispatcher(this.cfg, {
       report: (event, error) => this.report(event, error),
       deadLetter: (p, error) => this.toDeadLetters(p, error),
-      onIdle: () => this.idleWaiters.splice(0).forEach((f) => f()),
+      onIdle: () => this.wakeIfIdle(),
       retired: (id) => this.instances.retired(id),
+      settled: (p, outcome) => this.durable?.settled(p, outcome),
     })
     this.instances = new InstanceSet({
       plugin: this.name,
@@ -72,7 +77,44 @@ export class WorkerPlugin implements PluginHandle {
   // ── lifecycle ────────────────────────────────────────────────────────────────────────────
 
   start(): Promise<void> {
+    if (this.cfg.delivery === 'durable') this.durable = this.openJournal()
     return this.instances.start()
+  }
+
+  /** Opens the journal and fills the window with what an earlier run left, before any new event. */
+  private openJournal(): DurableQueue {
+    const c = this.dispatcher.counters
+    return new DurableQueue({
+      dir: path.join(this.init.rt.stateDir, 'journal', this.name),
+      commitMs: this.init.rt.config.journal.commitMs,
+      window: this.cfg.queue.max,
+      dispatcher: this.dispatcher,
+      rejected: (event, err) => {
+        c.received++
+        c.rejected++
+        this.report(event, err)
+      },
+      failed: (err) => this.log.error({ plugin: this.name, err }, `plugin "${this.name}": ${errorMessage(err)}`),
+      refilled: () => this.wakeIfIdle(),
+    })
+  }
+
+  /** Durable: resolves once every event routed here so far is committed to the journal. */
+  flushJournal(): Promise<void> {
+    return this.durable?.journal.flush() ?? Promise.resolve()
+  }
+
+  /** Durable: while `capture` is set, every event routed here adds the promise of its commit to it. */
+  captureCommits(capture: Array<Promise<void>> | undefined): void {
+    if (this.durable) this.durable.capture = capture
+  }
+
+  private idle(): boolean {
+    return this.dispatcher.idle() && (this.durable?.empty() ?? true)
+  }
+
+  private wakeIfIdle(): void {
+    if (this.idle()) this.idleWaiters.splice(0).forEach((f) => f())
   }
 
   async ready(): Promise<void> {}
@@ -106,12 +148,15 @@ export class WorkerPlugin implements PluginHandle {
     this.hooks = instance.info.hooks
     this.functions = instance.info.functions
     for (const pattern of this.hooks) {
-      this.init.rt.bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => this.dispatcher.enqueue(pattern, event, payload) })
+      const deliver = this.durable
+        ? (event: string, payload: unknown) => this.durable!.enqueue(pattern, event, payload)
+        : (event: string, payload: unknown) => this.dispatcher.enqueue(pattern, event, payload)
+      this.init.rt.bus.hooks.add({ plugin: this.name, pattern, deliver })
     }
   }
 
   async drain(deadline: number): Promise<void> {
-    if (this.dispatcher.idle() || !this.instances.anyUp()) return
+    if (this.idle() || !this.instances.anyUp()) return
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
       this.idleWaiters.push(() => {
@@ -122,9 +167,14 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   async close(): Promise<void> {
+    // The drain is over: no new batch leaves (a stopping instance would refuse it, and each
+    // refusal would count as a failed attempt); the instances finish those they hold.
+    for (let id = 0; id < this.cfg.instances; id++) this.dispatcher.retire(id)
     await this.instances.close()
-    // Whatever could not be drained leaves the books explicitly: dead letters or lost.
+    // Whatever could not be drained leaves the books explicitly: dead letters or lost; under
+    // durable delivery it stays queued, in the journal, for the next run.
     this.dispatcher.abandon('the supervisor stopped before the event was delivered')
+    await this.durable?.close()
     this.instances.closed()
   }
 
@@ -148,8 +198,13 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private toDeadLetters(p: Pending, error: SerializedError | null): void {
+    // Durable: the journal forgets the event once its dead letter is stored, not before (so
+    // `settled`, which follows this call, finds no journal number to ack).
+    const seq = p.journal
+    p.journal = undefined
     this.deadLetters
       .add({ event: p.event, subscription: p.subscription, payload: p.payload, attempts: p.attempts, error: error ? { code: error.code ?? null, message: error.message } : null })
+      .then(() => seq !== undefined && this.durable?.journal.ack(seq))
       .catch((err) => this.log.error({ plugin: this.name, err }, `could not store a dead letter of "${p.event}": ${errorMessage(err)}`))
   }
 
@@ -196,6 +251,7 @@ export class WorkerPlugin implements PluginHandle {
 
   status(): PluginStatus {
     const c = this.dispatcher.counters
+    const parked = this.durable?.parked ?? 0
     return {
       name: this.name,
       version: this.init.manifest.version,
@@ -210,8 +266,9 @@ export class WorkerPlugin implements PluginHandle {
       shadowed: this.init.shadowed,
       restarts: this.instances.restarts,
       lastError: this.instances.lastError,
-      queue: { depth: this.dispatcher.depth(), max: this.cfg.queue.max, dropped: c.dropped, rejected: c.rejected },
-      events: { received: c.received, processed: c.processed, failed: c.failed, inFlight: c.inFlight, redelivered: c.redelivered, deadLettered: c.deadLettered, lost: c.lost },
+      // Parked events (durable, waiting in the journal only) are received and queued.
+      queue: { depth: this.dispatcher.depth() + parked, max: this.cfg.queue.max, dropped: c.dropped, rejected: c.rejected },
+      events: { received: c.received + parked, processed: c.processed, failed: c.failed, inFlight: c.inFlight, redelivered: c.redelivered, recovered: this.durable?.recovered ?? 0, deadLettered: c.deadLettered, lost: c.lost },
       handlerMs: this.dispatcher.latency.percentiles(),
       instances: this.instances.statuses(),
     }

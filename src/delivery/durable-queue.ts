@@ -116,9 +116,9 @@ export class DurableQueue {
       this.d.enqueue(e.meta as string, e.event, e.payload, { seq: e.seq, attempts: e.attempts })
       room--
     }
-    // Parked events are read back in chunks of at least half a window: a record holds a whole
-    // group commit, and is decoded again for every read that starts inside it.
-    if (!this.backlog && this.parked > 0 && !this.reading && room >= Math.ceil(this.opts.window / 2)) this.readParked()
+    // Parked events are read back in chunks of at least a quarter of the window, each read
+    // waiting for a commit and decoding whole group-commit records.
+    if (!this.backlog && this.parked > 0 && !this.reading && room >= Math.ceil(this.opts.window / 4)) this.readParked()
     this.opts.refilled()
   }
 

@@ -140,6 +140,8 @@ export class Journal {
   private readonly attemptsKnown = new Map<number, number>()
   /** The last sequence number left by an earlier run; `recover()` reads up to it. */
   private readonly recoveredThrough: number
+  /** The record `read` decoded last (records never change once written). */
+  private lastRead: { key: number; entries: ReturnType<typeof decodeBatch> } | undefined
   private readonly counts: JournalStats = { appended: 0, acked: 0, elided: 0, refused: 0, commits: 0, recovered: 0 }
 
   private constructor(readonly dir: string, opts: JournalOptions) {
@@ -327,7 +329,9 @@ export class Journal {
     for (const { key, value } of this.records.getRange({ start, end: through + 1 })) {
       const seg = this.segmentOf(key)
       if (!seg) continue
-      const entries = decodeBatch(value)
+      // A read usually stops inside a record and the next one starts there: decode it once.
+      const entries = this.lastRead?.key === key ? this.lastRead.entries : decodeBatch(value)
+      this.lastRead = { key, entries }
       for (let i = Math.max(0, from - key); i < entries.length && key + i <= through; i++) {
         const e = entries[i]
         if (e === undefined || seg.acked[i]) continue

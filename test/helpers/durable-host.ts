@@ -45,6 +45,13 @@ for (let start = from; start < to; start += BATCH) {
   // Paced load, so that the run spans the kills.
   await new Promise((r) => setTimeout(r, 10))
 }
+// Everything emitted, and the backlog of earlier runs with it, is processed before the stop: a
+// stop while every instance happens to be down (they are killed at random) would not wait.
+while (true) {
+  const p = sup.status().plugins.find((x) => x.name === 'victim')!
+  if (p.queue.depth === 0 && p.events.inFlight === 0) break
+  await new Promise((r) => setTimeout(r, 20))
+}
 await sup.stop()
 clearInterval(reporter)
 say(`stopped ${books()}`)

@@ -148,11 +148,14 @@ export class WorkerPlugin implements PluginHandle {
     this.hooks = instance.info.hooks
     this.functions = instance.info.functions
     for (const pattern of this.hooks) {
-      const deliver = this.durable
-        ? (event: string, payload: unknown) => this.durable!.enqueue(pattern, event, payload)
-        : (event: string, payload: unknown) => this.dispatcher.enqueue(pattern, event, payload)
-      this.init.rt.bus.hooks.add({ plugin: this.name, pattern, deliver })
+      this.init.rt.bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => this.accept(pattern, event, payload) })
     }
+  }
+
+  /** A new receipt: through the journal under durable delivery, straight to the dispatcher otherwise. */
+  private accept(subscription: string, event: string, payload: unknown): void {
+    if (this.durable) this.durable.enqueue(subscription, event, payload)
+    else this.dispatcher.enqueue(subscription, event, payload)
   }
 
   async drain(deadline: number): Promise<void> {
@@ -213,7 +216,7 @@ export class WorkerPlugin implements PluginHandle {
     const letters = await this.deadLetters.list()
     for (const l of letters) {
       await this.deadLetters.remove(l.id)
-      this.dispatcher.enqueue(l.subscription, l.event, l.payload)
+      this.accept(l.subscription, l.event, l.payload)
     }
     return letters.length
   }

@@ -15,7 +15,6 @@ process.on('SIGINT', () => {})
 process.on('SIGTERM', () => {})
 process.on('disconnect', () => process.exit(0))
 process.on('uncaughtException', fatal)
-watchParent()
 
 const send = (msg: WorkerToHost): void => void process.send?.(msg)
 const runtime = new Runtime(send, () => process.memoryUsage.rss() / 1048576)
@@ -23,7 +22,12 @@ const runtime = new Runtime(send, () => process.memoryUsage.rss() / 1048576)
 process.on('message', (msg: HostToWorker) => {
   switch (msg.code) {
     case 'start':
-      return void runtime.start(msg.spec).then(send)
+      // The watchdog thread boots beside the first batches, not in the way of the start (its
+      // boot costs tens of ms of CPU), and before any hook can hold this thread's event loop.
+      return void runtime.start(msg.spec).then((reply) => {
+        send(reply)
+        watchParent()
+      })
     case 'run': {
       const id = msg.id
       return void runtime.run(msg.batch).then(({ ms, failures }) => send({ code: 'ran', id, ms, failures }))

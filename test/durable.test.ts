@@ -4,8 +4,10 @@ import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { Journal } from '../src/delivery/journal.js'
+import { createMetrics } from '../src/metrics/metrics.js'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { assertBooks } from './helpers/books.js'
+import { parseProm } from './helpers/prom-text.js'
 import { PluginDir, until, worker } from './helpers/plugins.js'
 
 const plugin = (sup: Supervisor, name = 'keeper') => sup.status().plugins.find((p) => p.name === name)!
@@ -98,6 +100,8 @@ describe('durable delivery', () => {
     const p = plugin(second)
     assertBooks(p)
     assert.deepEqual([p.events.received, p.events.recovered, p.events.redelivered], [left, left, left])
+    const prom = parseProm(await createMetrics(second, { defaultMetrics: false }).render())
+    assert.equal(prom.samples.find((x) => x.name === 'outrigger_events_recovered_total' && x.labels.plugin === 'keeper')?.value, left)
     await second.stop()
     assert.equal(await journalLeft(dir), 0)
 

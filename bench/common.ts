@@ -8,6 +8,7 @@ import path from 'node:path'
 import { setImmediate as tick } from 'node:timers/promises'
 import { startSupervisor } from '../src/index.js'
 import type { HostConfigInput, Supervisor } from '../src/index.js'
+import type { SupervisorOptions } from '../src/supervisor/types.js'
 
 /** One line of the final table: the system's figure beside the raw one measured in the same run. */
 export interface Row {
@@ -88,8 +89,9 @@ export class BenchPlugins {
   }
 
   /** A library-mode supervisor: memory store, no control socket, no HTTP, silent logs. */
-  start(config: HostConfigInput = {}): Promise<Supervisor> {
+  start(config: HostConfigInput = {}, opts: Pick<SupervisorOptions, 'handleProcessErrors'> = {}): Promise<Supervisor> {
     return startSupervisor({
+      ...opts,
       app: `bench-${path.basename(this.root)}`,
       pluginsDir: path.join(this.root, 'enabled'),
       stateDir: path.join(this.root, 'state'),
@@ -106,12 +108,17 @@ export class BenchPlugins {
 }
 
 /** Starts a supervisor on fresh plugins, runs `fn`, and always cleans up. */
-export async function withSupervisor<T>(plugins: Array<[string, object, string]>, fn: (sup: Supervisor) => Promise<T>, config?: HostConfigInput): Promise<T> {
+export async function withSupervisor<T>(
+  plugins: Array<[string, object, string]>,
+  fn: (sup: Supervisor) => Promise<T>,
+  config?: HostConfigInput,
+  opts?: Pick<SupervisorOptions, 'handleProcessErrors'>,
+): Promise<T> {
   const dir = await BenchPlugins.create()
   let sup: Supervisor | undefined
   try {
     for (const [name, manifest, code] of plugins) await dir.add(name, manifest, code)
-    sup = await dir.start(config)
+    sup = await dir.start(config, opts)
     return await fn(sup)
   } finally {
     await sup?.stop()

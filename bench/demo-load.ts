@@ -10,6 +10,7 @@
 import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import type { PluginStatus, StatusReport } from '../src/supervisor/status-types.js'
+import { reportDelta, runCounts } from './demo-summary.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -101,6 +102,10 @@ async function burst(progress: { sent: number }) {
 
 const fmt = (n: number, digits = 1) => n.toFixed(digits)
 
+async function analyticsReport(): Promise<unknown> {
+  return ((await (await fetch(`${BASE}/_/shop/reports/analytics`)).json()) as { result: unknown }).result
+}
+
 function table(samples: Sample[]): string {
   const head = ['t (s)', 'orders sent', 'host loop p99 ms', 'analytics queued', 'analytics done', 'audit queued', 'audit done']
   // A long drain prints every k-th sample (and always the last) to keep the table short.
@@ -131,6 +136,7 @@ async function main(): Promise<void> {
   }
   const base = { analytics: plugin(before, 'analytics'), audit: plugin(before, 'audit') }
   const idleP99 = before.eventLoop.p99Ms
+  const reportBefore = await analyticsReport()
   console.log(`${ORDERS} orders to ${BASE}, ${CONCURRENCY} at a time; host event-loop p99 before: ${fmt(idleP99, 2)} ms\n`)
 
   const progress = { sent: 0 }
@@ -176,18 +182,21 @@ async function main(): Promise<void> {
   console.log(table(samples))
   const an = plugin(after, 'analytics')
   const au = plugin(after, 'audit')
+  // This run's counts only: the host's totals include every earlier run.
+  const anRun = runCounts(an, base.analytics)
+  const auRun = runCounts(au, base.audit)
   const worstP99 = Math.max(...samples.map((s) => s.hostP99))
-  const reportRes = (await (await fetch(`${BASE}/_/shop/reports/analytics`)).json()) as { result: unknown }
+  const reportRun = reportDelta(await analyticsReport(), reportBefore)
   console.log(`
 orders        ${answers.ok} accepted, ${answers.refused} refused (409: out of stock)${answers.other ? `, ${answers.other} other answers` : ''}; ` +
     `sent in ${fmt(sentMs / 1000, 2)} s (${Math.round(ORDERS / (sentMs / 1000))}/s), request p50 ${fmt(answers.p50)} ms, p99 ${fmt(answers.p99)} ms
 host loop     event-loop p99 ${fmt(idleP99, 2)} ms before, worst sample ${fmt(worstP99, 2)} ms during the run
 analytics     ${last.analytics.processed}/${answers.ok} processed by ${an.instances.length} ${an.isolation}s in ${fmt(drainedMs / 1000, 2)} s, ` +
     `handler p50 ${fmt(an.handlerMs.p50, 2)} ms (≈ ${fmt((last.analytics.processed * an.handlerMs.p50) / 1000, 2)} s of CPU kept off the host's loop); ` +
-    `dropped ${an.queue.dropped}, failed ${an.events.failed}, lost ${an.events.lost}
+    `dropped ${anRun.dropped}, failed ${anRun.failed}, lost ${anRun.lost}
 audit         ${last.audit.processed}/${answers.ok} processed by ${au.isolation} pid ${au.instances.map((i) => i.pid).join(', ')} (${au.delivery}); ` +
-    `redelivered ${au.events.redelivered}, dead-lettered ${au.events.deadLettered}, lost ${au.events.lost}
-report        ${JSON.stringify(reportRes.result)}`)
+    `redelivered ${auRun.redelivered}, dead-lettered ${auRun.deadLettered}, lost ${auRun.lost}
+report        ${JSON.stringify(reportRun)} (this run; GET /_/shop/reports/analytics has the totals)`)
   const busy = an.instances.length + au.instances.length + 2
   if (busy > availableParallelism()) {
     // Said so that a reader does not mistake it for blocking: no listener runs on the host's loop,

@@ -28,6 +28,7 @@ export const ErrorCodes = {
   RIG_ERR_CONTROL_IN_USE: 'Another live supervisor already owns the control socket',
   RIG_ERR_CONTROL_REQUEST: 'A control request is malformed or unknown',
   RIG_ERR_UNKNOWN_PLUGIN: 'No plugin of that name is loaded',
+  RIG_ERR_NOT_RESTARTABLE: 'Core plugins share the host process and cannot be restarted on their own; restart the host',
   RIG_ERR_SLOT_CONFLICT: 'Two plugins provide the same service slot',
   RIG_ERR_JOURNAL: 'A durable delivery journal cannot be opened, or one of its commits failed',
 } as const
@@ -114,7 +115,42 @@ export function errorCode(err: unknown): string | null {
 }
 
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : safeString(err)
+  if (err instanceof Error) return err.message
+  // A serialized error (a worker's hook failure) reads as its message, not as a JSON blob.
+  const message = (err as { message?: unknown } | null | undefined)?.message
+  return typeof message === 'string' ? message : safeString(err)
+}
+
+/**
+ * An error as a log line should carry it, for pino or any other logger: a real Error (pino's
+ * serializer turns anything else into `{"type":"Object"}`) with its name, code and stack, and no
+ * `cause`. pino appends every cause's message to the message, and ours already name their cause
+ * ("init threw: <cause>"), so each cause would appear twice. Instead, a cause's message is added
+ * only when the message does not already tell it, and its stack goes under the error's own.
+ */
+export function forLog(err: unknown): Error {
+  const e = err instanceof Error ? err : isSerialized(err) ? deserializeError(err) : new Error(safeString(err))
+  let message = e.message
+  let stack = e.stack ?? `${e.name}: ${e.message}`
+  const seen = new Set<unknown>([e])
+  for (let c = e.cause; c !== undefined && c !== null && !seen.has(c) && seen.size < 8; c = (c as { cause?: unknown }).cause) {
+    seen.add(c)
+    const m = errorMessage(c)
+    if (m && !message.includes(m)) message = `${message}: ${m}`
+    stack += `\ncaused by: ${c instanceof Error ? (c.stack ?? m) : m}`
+  }
+  const out = Object.create(Object.getPrototypeOf(e) as object) as Error
+  Object.defineProperty(out, 'message', { value: message, enumerable: false, writable: true, configurable: true })
+  Object.defineProperty(out, 'stack', { value: stack, enumerable: false, writable: true, configurable: true })
+  Object.defineProperty(out, 'name', { value: e.name, enumerable: false, writable: true, configurable: true })
+  const code = errorCode(e)
+  if (code !== null) (out as { code?: string }).code = code
+  if (e instanceof OutriggerError && e.details) (out as { details?: unknown }).details = e.details
+  return out
+}
+
+function isSerialized(v: unknown): v is SerializedError {
+  return v !== null && typeof v === 'object' && typeof (v as { message?: unknown }).message === 'string'
 }
 
 function safeString(v: unknown): string {

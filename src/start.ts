@@ -8,6 +8,7 @@ import { loadConfig, parseConfig, type HostConfig } from './config/config.js'
 import { discover } from './manifest/discovery.js'
 import { loadPlugins } from './plugin/load-plugins.js'
 import { resolveSlots } from './services/slots.js'
+import { handleProcessErrors } from './supervision/host-errors.js'
 import { OutriggerSupervisor } from './supervisor/supervisor.js'
 import type { Supervisor, SupervisorOptions } from './supervisor/types.js'
 
@@ -30,7 +31,14 @@ export async function startSupervisor(opts: SupervisorOptions = {}): Promise<Sta
   const slots = await resolveSlots(loaded, { app, config, stateDir, logger: opts.logger, store: opts.store })
   for (const w of found.warnings) slots.logger.warn(w)
 
-  const sup = new OutriggerSupervisor({ app, config, stateDir, loaded, slots })
+  const sup = new OutriggerSupervisor({ app, config, stateDir, loaded, slots, blame: opts.handleProcessErrors === true })
+  if (opts.handleProcessErrors) {
+    // Before boot: an error escaping from a plugin's init is already handled by the policy. The
+    // handlers go last at stop (closers run last registered first).
+    const t = config.timeouts
+    const off = handleProcessErrors(sup, { mode: config.hostErrors, stopDeadlineMs: t.drainMs + (loaded.length + 1) * t.closeMs + 10_000 })
+    sup.onClose(async () => off())
+  }
   await sup.boot({ strict: opts.strict })
 
   let httpUrl: string | undefined

@@ -22,12 +22,23 @@ export type EventResult =
   | { seq: number; ok: true; ms: number }
   | { seq: number; ok: false; ms: number; error: SerializedError }
 
+/**
+ * An instance's memory. V8 keeps heap and external figures per isolate, so a thread's are its own
+ * (its RSS would be the whole host's).
+ */
+export interface MemoryFigures {
+  /** The figure held against `limits.memoryMb`. Process: RSS. Thread: `heapMb + externalMb`. */
+  memoryMb: number
+  /** V8 heap in use. */
+  heapMb: number
+  /** Memory V8 objects hold outside the heap: Buffers and other ArrayBuffers, mostly. */
+  externalMb: number
+}
+
 /** What an instance reports about itself when pinged. */
-export interface Heartbeat {
+export interface Heartbeat extends MemoryFigures {
   /** p99 of the worker's own event-loop delay since the previous heartbeat. */
   eventLoopP99Ms: number
-  /** Process: RSS. Thread: the thread's own V8 heap in use. */
-  memoryMb: number
   /** How long the hook now running has run; 0 when idle. */
   busyMs: number
 }
@@ -84,11 +95,16 @@ export interface RanMsg { code: 'ran'; id: number; ms: Float64Array; failures: B
 export interface BatchFailure { i: number; error: SerializedError }
 export interface StoppedMsg { code: 'stopped'; error?: SerializedError }
 export interface PongMsg { code: 'pong'; id: number; heartbeat: Heartbeat }
+/**
+ * Sent unasked by a thread that finds itself past `limits.memoryMb` between heartbeats. `halted`:
+ * it grew so far past it that it runs no more hooks, and waits to be ended.
+ */
+export interface OverLimitMsg { code: 'over-limit'; memory: MemoryFigures; halted: boolean }
 /** Sent by a child process just before it exits on an uncaught error. */
 export interface FatalMsg { code: 'fatal'; error: SerializedError }
 
 export type HostToWorker = StartMsg | RunMsg | StopMsg | PingMsg | RpcMsg
-export type WorkerToHost = StartedMsg | StartFailedMsg | RanMsg | StoppedMsg | PongMsg | FatalMsg | RpcMsg
+export type WorkerToHost = StartedMsg | StartFailedMsg | RanMsg | StoppedMsg | PongMsg | OverLimitMsg | FatalMsg | RpcMsg
 
 /** The methods the host exposes on the `bridge` channel (mirrors `HostBridge`). */
 export type BridgeMethod = 'emit' | 'call' | 'log'

@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test'
 import { Matcher } from '../src/bus/matcher.js'
 import { OutriggerError } from '../src/errors.js'
 import type { Supervisor } from '../src/supervisor/types.js'
-import { PluginDir, core, memoryLogger, until } from './helpers/plugins.js'
+import { PluginDir, core, memoryLogger } from './helpers/plugins.js'
+import { until } from './helpers/wait.js'
 
 describe('wildcard matching', () => {
   it('matches exact names, scope:*, scope:before*, scope:after* and *', () => {

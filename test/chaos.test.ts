@@ -4,7 +4,8 @@ import path from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { assertBooks } from './helpers/books.js'
-import { PluginDir, until, worker } from './helpers/plugins.js'
+import { PluginDir, worker } from './helpers/plugins.js'
+import { until } from './helpers/wait.js'
 
 const N = 200_000
 const isolations = (process.env.ISOLATION ? [process.env.ISOLATION] : ['thread', 'process']) as Array<'thread' | 'process'>

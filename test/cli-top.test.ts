@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Supervisor } from '../src/supervisor/types.js'
-import { BIN, startHost, until, workspace } from './helpers/cli-run.js'
+import { BIN, startHost, workspace } from './helpers/cli-run.js'
+import { until } from './helpers/wait.js'
 
 type Workspace = Awaited<ReturnType<typeof workspace>>
 

@@ -12,11 +12,12 @@ import { socketPath } from '../src/control/socket-path.js'
 import type { Validation } from '../src/cli/validate.js'
 import type { PluginStatus, StatusReport } from '../src/supervisor/status-types.js'
 import type { Supervisor } from '../src/supervisor/types.js'
-import { BIN, CLI_FIXTURES, collect, rig, startHost, until, workspace } from './helpers/cli-run.js'
+import { BIN, CLI_FIXTURES, collect, rig, startHost, workspace } from './helpers/cli-run.js'
+import { until } from './helpers/wait.js'
 
 type Workspace = Awaited<ReturnType<typeof workspace>>
 
-const STATUS_KEYS = ['app', 'eventLoop', 'health', 'memory', 'pid', 'plugins', 'state', 'uptimeMs', 'version']
+const STATUS_KEYS = ['app', 'eventLoop', 'health', 'logs', 'memory', 'pid', 'plugins', 'state', 'uptimeMs', 'version']
 const PLUGIN_KEYS = ['controllers', 'delivery', 'events', 'functions', 'handlerMs', 'hooks', 'instances', 'isolation', 'lastError', 'name', 'pipes', 'queue', 'restarts', 'shadowed', 'state', 'type', 'version']
 
 function pluginOf(report: StatusReport, name: string): PluginStatus {

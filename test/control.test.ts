@@ -12,7 +12,8 @@ import { ControlClient, request } from '../src/control/client.js'
 import { ensureRuntimeDir, resolveRuntimeDir, socketPath } from '../src/control/socket-path.js'
 import { isOutriggerError } from '../src/errors.js'
 import type { Supervisor } from '../src/supervisor/types.js'
-import { collect, startHost, until, workspace } from './helpers/cli-run.js'
+import { collect, startHost, workspace } from './helpers/cli-run.js'
+import { until } from './helpers/wait.js'
 
 type Workspace = Awaited<ReturnType<typeof workspace>>
 

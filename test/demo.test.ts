@@ -11,6 +11,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import type { PluginStatus, StatusReport } from '../src/supervisor/status-types.js'
+import { alive, until } from './helpers/wait.js'
 
 /** The compiled test runs from dist/test. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -21,17 +22,6 @@ interface Envelope<R = unknown> {
   status: number
   error: { code: string; message: string } | null
   result: R
-}
-
-/** Polls a condition (a state, not a time) until it holds; fails with `what` at the deadline. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, deadlineMs = 30_000): Promise<T> {
-  const end = Date.now() + deadlineMs
-  for (;;) {
-    const v = await probe()
-    if (v !== undefined) return v
-    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
 }
 
 /** Resolves with the first match of `re` in the child's stdout, or rejects if it exits first. */
@@ -53,15 +43,6 @@ function lineOf(child: ChildProcess, re: RegExp, output: () => string, deadlineM
     child.stdout?.on('data', onData)
     child.once('exit', onExit)
   })
-}
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH'
-  }
 }
 
 describe('the demo (npm start)', () => {
@@ -134,7 +115,7 @@ describe('the demo (npm start)', () => {
       const s = await get<StatusReport>('/_status')
       const done = ['analytics', 'audit'].every((n) => plugin(s, n).events.processed === ORDERS)
       return done ? s : undefined
-    })
+    }, 30_000)
     const analytics = plugin(s, 'analytics')
     assert.deepEqual([analytics.isolation, analytics.instances.length, analytics.state], ['thread', 2, 'running'])
     const audit = plugin(s, 'audit')
@@ -148,7 +129,7 @@ describe('the demo (npm start)', () => {
       // Each thread flushes its order count and its unit counts as separate increments.
       const units = Object.values(r.result.units).reduce((x, y) => x + y, 0)
       return r.result.orders === ORDERS && units === 3 + (ORDERS - 1) ? r.result : undefined
-    })
+    }, 30_000)
     assert.deepEqual(report.units, { widget: 3, gizmo: 10, gadget: 9 })
 
     const tail = await get<Envelope<Array<{ orderId: number; pid: number }>>>('/_/shop/reports/audit?n=3')

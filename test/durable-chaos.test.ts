@@ -5,7 +5,8 @@ import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { alive, PluginDir, until, worker } from './helpers/plugins.js'
+import { PluginDir, worker } from './helpers/plugins.js'
+import { alive, until } from './helpers/wait.js'
 
 const N = 100_000
 const HOST = fileURLToPath(new URL('./helpers/durable-host.js', import.meta.url))

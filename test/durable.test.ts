@@ -8,7 +8,8 @@ import { createMetrics } from '../src/metrics/metrics.js'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { assertBooks } from './helpers/books.js'
 import { parseProm } from './helpers/prom-text.js'
-import { PluginDir, until, worker } from './helpers/plugins.js'
+import { PluginDir, worker } from './helpers/plugins.js'
+import { until } from './helpers/wait.js'
 
 const plugin = (sup: Supervisor, name = 'keeper') => sup.status().plugins.find((p) => p.name === name)!
 

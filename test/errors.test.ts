@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict'
 import { readdir, readFile } from 'node:fs/promises'
 import { afterEach, beforeEach, describe, it } from 'node:test'
-import { ErrorCodes, HttpErrorCodes, OutriggerError, deserializeError, serializeError, type ErrorCode } from '../src/errors.js'
+import { ErrorCodes, HttpErrorCodes, OutriggerError, deserializeError, isOutriggerError, serializeError, type ErrorCode } from '../src/errors.js'
+import { HttpError } from '../src/http/envelope.js'
 import { MemoryStore } from '../src/state/memory-store.js'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { assertBooks } from './helpers/books.js'
-import { PluginDir, core, memoryLogger, until, worker } from './helpers/plugins.js'
+import { PluginDir, core, memoryLogger, worker } from './helpers/plugins.js'
+import { until } from './helpers/wait.js'
 
 describe('errors', () => {
   it('keeps code, message, stack and cause across a boundary, for every code', () => {
@@ -22,6 +24,15 @@ describe('errors', () => {
     }
     const foreign = deserializeError(serializeError(Object.assign(new Error('disk full'), { code: 'ENOSPC' })))
     assert.equal((foreign as { code?: string }).code, 'ENOSPC')
+  })
+
+  it('an HTTP refusal is an OutriggerError, and its code survives a boundary too', () => {
+    const refusal = new HttpError(404, 'RIG_ERR_HTTP_NOT_FOUND', 'no route', { allow: 'GET' })
+    assert.ok(refusal instanceof OutriggerError)
+    assert.ok(isOutriggerError(refusal, 'RIG_ERR_HTTP_NOT_FOUND'))
+    assert.deepEqual([refusal.status, refusal.headers, refusal.name], [404, { allow: 'GET' }, 'HttpError'])
+    const back = deserializeError(structuredClone(serializeError(refusal)))
+    assert.ok(isOutriggerError(back, 'RIG_ERR_HTTP_NOT_FOUND'))
   })
 
   it('every code is triggered by some test of the behaviour behind it', async () => {

@@ -8,6 +8,7 @@ import { isOutriggerError, type ErrorCode } from '../src/errors.js'
 import { hostFor } from '../src/hosts/select.js'
 import type { HostBridge, InstanceSpec, WireEvent, WorkerInstance } from '../src/hosts/worker-host.js'
 import { LimitsSchema } from '../src/manifest/schema.js'
+import { alive, until } from './helpers/wait.js'
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../../test/fixtures/hosts/${name}/`, import.meta.url))
 
@@ -73,23 +74,6 @@ async function rejectsWith(p: Promise<unknown>, code: ErrorCode): Promise<Error>
   const err = await within(outcome, 10000, code)
   assert.ok(isOutriggerError(err, code), `expected ${code}, got ${(err as Error)?.stack ?? String(err)}`)
   return err as Error
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** Resolves once `cond()` holds, checking on every turn of the event loop. */
-function until(cond: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (): void => void (cond() ? resolve() : setImmediate(check))
-    check()
-  })
 }
 
 /** Children of this process that are still alive (Linux /proc; empty elsewhere). */
@@ -249,10 +233,10 @@ for (const isolation of ['thread', 'process'] as const) {
         const sup = spawn(process.execPath, [script, fixture('basic')], { stdio: ['ignore', 'pipe', 'inherit'] })
         const [line] = (await within(once(sup.stdout, 'data'), 15000, 'child pid')) as [Buffer]
         const childPid = Number(String(line).trim())
-        assert.ok(childPid > 0 && isAlive(childPid))
+        assert.ok(childPid > 0 && alive(childPid))
         sup.kill('SIGKILL')
         await within(once(sup, 'exit'), 5000, 'supervisor exit')
-        await within(until(() => !isAlive(childPid)), 5000, 'orphan gone')
+        await until('the orphan to be gone', () => !alive(childPid), 5000)
       })
     }
 

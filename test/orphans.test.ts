@@ -1,24 +1,12 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { alive, PluginDir, until, worker } from './helpers/plugins.js'
-
-/**
- * Whether a process is still running. An orphan that exited stays a zombie until whoever adopted
- * it reaps it (in a container, a PID 1 that may take its time), and signal 0 still reaches a zombie.
- */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return alive(pid)
-  }
-}
+import { PluginDir, worker } from './helpers/plugins.js'
+import { alive, until } from './helpers/wait.js'
 
 const HOST = fileURLToPath(new URL('./helpers/emitting-host.js', import.meta.url))
 
@@ -70,7 +58,7 @@ describe('orphans (issue 11 §3)', () => {
     host.kill('SIGKILL')
     assert.equal(await exited, 'SIGKILL')
     const killedAt = Date.now()
-    await until('every instance gone', () => !instances.some(running), 2000)
+    await until('every instance gone', () => !instances.some(alive), 2000)
     const tookMs = Date.now() - killedAt
     assert.ok(tookMs <= 2000, `orphans lived ${tookMs} ms`)
     t.diagnostic(`every instance gone ${tookMs} ms after the host's SIGKILL`)

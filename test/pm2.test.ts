@@ -14,7 +14,8 @@ import { after, before, describe, it } from 'node:test'
 import { request } from '../src/control/client.js'
 import type { StatusReport } from '../src/supervisor/status-types.js'
 import type { DeadLetter } from '../src/supervisor/types.js'
-import { ROOT, rig, until } from './helpers/cli-run.js'
+import { ROOT, rig } from './helpers/cli-run.js'
+import { alive, until } from './helpers/wait.js'
 
 const PM2 = path.join(ROOT, 'node_modules', '.bin', 'pm2')
 const APP = 'outrigger'
@@ -61,14 +62,6 @@ function workerPids(report: StatusReport): number[] {
   return report.plugins.flatMap((p) => p.instances.map((i) => i.pid)).filter((pid) => pid > 0)
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 /** The JSON reply `pm2 trigger` prints as `[name:id:namespace]=<json>`. */
 async function trigger(action: string, param?: string): Promise<any> {

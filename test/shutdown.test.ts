@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test'
 import { LmdbStore } from '../src/state/lmdb-store.js'
 import type { DeadLetter } from '../src/supervisor/types.js'
 import { BIN, collect, rig } from './helpers/cli-run.js'
-import { alive, PluginDir, core, until, worker } from './helpers/plugins.js'
+import { PluginDir, core, worker } from './helpers/plugins.js'
+import { alive, until } from './helpers/wait.js'
 
 
 /** Spawns the real `outrigger start` on a plugin folder, with its own socket folder and state. */

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import type { Supervisor } from '../src/supervisor/types.js'
-import { PluginDir, core, until, worker } from './helpers/plugins.js'
+import { PluginDir, core, worker } from './helpers/plugins.js'
+import { until } from './helpers/wait.js'
 import { assertBooks } from './helpers/books.js'
 
 const plugin = (sup: Supervisor, name: string) => sup.status().plugins.find((p) => p.name === name)!

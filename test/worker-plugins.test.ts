@@ -8,7 +8,8 @@ import { LmdbStore } from '../src/state/lmdb-store.js'
 import { MemoryStore } from '../src/state/memory-store.js'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { assertBooks } from './helpers/books.js'
-import { alive, PluginDir, core, until, worker } from './helpers/plugins.js'
+import { PluginDir, core, worker } from './helpers/plugins.js'
+import { alive, until } from './helpers/wait.js'
 
 const plugin = (sup: Supervisor, name: string) => sup.status().plugins.find((p) => p.name === name)!
 

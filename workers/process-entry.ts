@@ -17,7 +17,11 @@ process.on('disconnect', () => process.exit(0))
 process.on('uncaughtException', fatal)
 
 const send = (msg: WorkerToHost): void => void process.send?.(msg)
-const runtime = new Runtime(send, () => process.memoryUsage.rss() / 1048576)
+const runtime = new Runtime(send, () => {
+  // A child's limit is on its RSS; its heap and external memory are told apart for the operator.
+  const m = process.memoryUsage()
+  return { memoryMb: m.rss / 1048576, heapMb: m.heapUsed / 1048576, externalMb: m.external / 1048576 }
+})
 
 process.on('message', (msg: HostToWorker) => {
   switch (msg.code) {

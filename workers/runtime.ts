@@ -8,7 +8,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { isMainThread } from 'node:worker_threads'
 import type { HookFn, FunctionFn, PluginContext, PluginDefinition } from '../src/plugin/types.js'
 import type {
-  BatchFailure, Heartbeat, HostToWorker, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
+  BatchFailure, Heartbeat, HostToWorker, MemoryFigures, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../src/worker-protocol.js'
 import { buildContext } from './context.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
@@ -20,6 +20,10 @@ export type RanOutcome = { ms: Float64Array; failures: BatchFailure[] }
 
 /** Longest stretch of synchronous hooks before the runtime lets control messages through. */
 const YIELD_MS = 20
+/** How often, in hook time, a thread reads its own memory between heartbeats. */
+const MEMORY_CHECK_MS = 1
+/** Past this many times `limits.memoryMb`, a thread runs no more hooks. */
+const HALT_FACTOR = 1.25
 
 export class Runtime {
   private spec: WorkerSpec | undefined
@@ -34,19 +38,26 @@ export class Runtime {
   private tail: Promise<unknown> = Promise.resolve()
   private busySince = 0
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  /** When the batch loop reads the memory next (performance.now()); never unless `watchMemory`. */
+  private memoryDue = Infinity
+  /** Whether the host was told that this thread is past its memory limit. */
+  private overLimit = false
 
   /**
    * @param post sends a control message (pong, rpc) to the host, outside the batch queue.
-   * @param memoryMb this worker's own memory figure for heartbeats.
+   * @param memory this worker's own memory figures, for heartbeats.
+   * @param watchMemory read them between heartbeats too (a thread: its memory is the host's).
    */
   constructor(
     private readonly post: (msg: WorkerToHost) => void,
-    private readonly memoryMb: () => number,
+    private readonly memory: () => MemoryFigures,
+    private readonly watchMemory = false,
   ) {}
 
   async start(spec: WorkerSpec): Promise<StartedMsg | StartFailedMsg> {
     this.spec = spec
     this.loopDelay.enable()
+    if (this.watchMemory) this.memoryDue = 0
     if (spec.nice > 0) lowerPriority(spec.nice)
     try {
       const rpc = (this.rpc = new RpcLink((msg) => this.post(msg), spec.callTimeoutMs))
@@ -126,9 +137,34 @@ export class Runtime {
       const t1 = performance.now()
       ms[i] = t1 - t0
       t0 = t1
+      if (t1 >= this.memoryDue) {
+        const halt = this.checkMemory(t1)
+        if (halt) await halt
+      }
     }
     this.busySince = 0
     return { ms, failures }
+  }
+
+  /**
+   * Heartbeats come a second apart by default, and in a second a thread that keeps 1 MB per event
+   * can take gigabytes of the host's memory. So every MEMORY_CHECK_MS of hook time a thread reads
+   * its own figures (v8.getHeapStatistics: about 2 µs) and tells the host at once when it is past
+   * limits.memoryMb; the host then recycles it (no new batches; it finishes those it holds). If
+   * finishing them takes it past HALT_FACTOR × the limit, it runs no more hooks and waits to be
+   * ended, as V8 ends a thread whose heap outgrows its limit. Returns that wait.
+   */
+  private checkMemory(now: number): Promise<never> | undefined {
+    this.memoryDue = now + MEMORY_CHECK_MS
+    const limitMb = (this.spec as WorkerSpec).limits.memoryMb
+    const memory = this.memory()
+    if (memory.memoryMb <= limitMb) return
+    const halted = memory.memoryMb > limitMb * HALT_FACTOR
+    if (halted || !this.overLimit) this.post({ code: 'over-limit', memory, halted })
+    this.overLimit = true
+    if (!halted) return
+    this.memoryDue = Infinity
+    return new Promise<never>(() => {})
   }
 
   private callFunction(name: string, args: unknown, ctx: PluginContext): unknown {
@@ -144,7 +180,7 @@ export class Runtime {
     const busy = this.busySince
     return {
       eventLoopP99Ms: Number.isFinite(p99) ? p99 : 0,
-      memoryMb: this.memoryMb(),
+      ...this.memory(),
       busyMs: busy === 0 ? 0 : performance.now() - busy,
     }
   }

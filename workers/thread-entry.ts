@@ -4,20 +4,29 @@
  */
 import { getHeapStatistics } from 'node:v8'
 import type { MessagePort } from 'node:worker_threads'
-import type { HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg } from '../src/worker-protocol.js'
+import type { HostToWorker, MemoryFigures, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg } from '../src/worker-protocol.js'
 import { OutriggerError } from '../src/errors.js'
 import { Runtime } from './runtime.js'
 
 let runtime: Runtime | undefined
 
-// A thread shares the process's RSS, so its own figure is its V8 heap.
-const heapUsedMb = (): number => getHeapStatistics().used_heap_size / 1048576
+/**
+ * A thread shares the process's RSS, so its own figure is what its isolate holds: the V8 heap and
+ * the memory outside it (Buffers, ArrayBuffers), which V8 accounts per isolate. The heap alone
+ * would miss a thread that keeps Buffers: resourceLimits caps only the heap.
+ */
+function memory(): MemoryFigures {
+  const h = getHeapStatistics()
+  const heapMb = h.used_heap_size / 1048576
+  const externalMb = h.external_memory / 1048576
+  return { memoryMb: heapMb + externalMb, heapMb, externalMb }
+}
 
 export default async function task(msg: HostToWorker): Promise<StartedMsg | StartFailedMsg | StoppedMsg> {
   switch (msg.code) {
     case 'start': {
       const port = msg.port as MessagePort
-      const rt = (runtime = new Runtime((reply) => port.postMessage(reply), heapUsedMb))
+      const rt = (runtime = new Runtime((reply) => port.postMessage(reply), memory, true))
       // A throw here (an unknown control message) is uncaught on purpose: the thread dies loudly.
       port.on('message', (m: HostToWorker) => {
         if (m.code !== 'run') return rt.onControl(m)

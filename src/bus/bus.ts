@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import { OutriggerError, errorCode, errorMessage } from '../errors.js'
+import { OutriggerError, errorCode, errorMessage, forLog } from '../errors.js'
 import type { PluginLogger } from '../plugin/types.js'
 import { Matcher, type Subscription } from './matcher.js'
 
@@ -39,7 +39,7 @@ export class Bus {
    * `hook:onError` itself is only logged, or one bad error handler would loop forever.
    */
   hookFailed(plugin: string, event: string, error: unknown): void {
-    this.opts.log.error({ plugin, event, err: error }, `hook "${event}" of plugin "${plugin}" failed: ${errorMessage(error)}`)
+    this.opts.log.error({ plugin, event, code: errorCode(error) ?? undefined, err: forLog(error) }, `hook "${event}" of plugin "${plugin}" failed: ${errorMessage(error)}`)
     if (event === HOOK_ERROR_EVENT) return
     this.emit(HOOK_ERROR_EVENT, { plugin, event, error: error instanceof Error ? { name: error.name, message: error.message, code: errorCode(error) } : { message: errorMessage(error) } })
   }

@@ -3,6 +3,7 @@
  * 2 usage error (with the command's usage line), 3 supervisor unreachable.
  */
 import { Command, CommanderError } from 'commander'
+import { guardStdio } from '../services/log-output.js'
 import { VERSION } from '../version.js'
 import { EXIT, reportError } from './context.js'
 import { registerOps } from './ops.js'
@@ -36,16 +37,36 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // A reader that goes away (`outrigger start | head`) must not kill the command with EPIPE.
+  guardStdio()
   const program = buildProgram()
   try {
     await program.parseAsync(argv)
   } catch (err) {
     if (err instanceof CommanderError) {
-      process.exitCode = isUsageError(err) ? EXIT.usage : err.exitCode
+      exitNow(isUsageError(err) ? EXIT.usage : err.exitCode)
       return
     }
-    process.exitCode = reportError(err)
+    exitNow(reportError(err))
   }
+}
+
+/**
+ * A failed command exits now rather than when the event loop empties: a `start` that failed
+ * half-way may leave handles open (pm2's IPC channel, a plugin's timer), and a process that stays
+ * up after its error is shown `online` by pm2 forever instead of being restarted with backoff.
+ * What was written to stdout and stderr is flushed first (pipes may be asynchronous).
+ */
+function exitNow(code: number): void {
+  process.exitCode = code
+  let pending = 2
+  const done = (): void => {
+    if (--pending === 0) process.exit(code)
+  }
+  process.stdout.write('', done)
+  process.stderr.write('', done)
+  // A stuck stream (a reader that stopped reading) must not hold the exit either.
+  setTimeout(() => process.exit(code), 1000).unref()
 }
 
 function isUsageError(err: CommanderError): boolean {

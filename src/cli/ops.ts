@@ -1,4 +1,4 @@
-/** Commands that act on the running supervisor: `restart`, `emit`, `dead-letters list|replay`. */
+/** Commands that act on the running supervisor: `restart`, `emit`, `call`, `dead-letters list|replay`. */
 import type { Command } from 'commander'
 import { request } from '../control/client.js'
 import type { DeadLetter } from '../supervisor/types.js'
@@ -7,11 +7,13 @@ import { renderTable, useColor, type CellInput } from './table.js'
 
 /** A restart waits for the worker to start, which may take up to its startTimeoutMs. */
 const RESTART_TIMEOUT_MS = 60_000
+/** A call is bounded by the plugin's own handlerTimeoutMs (30 s by default); wait beyond it. */
+const CALL_TIMEOUT_MS = 60_000
 
 export function registerOps(program: Command): void {
   program
     .command('restart <plugin>')
-    .description('restart a plugin (brings a quarantined or failed worker plugin back up)')
+    .description('restart a worker plugin (brings a quarantined or failed one back, read afresh; a core plugin needs a host restart)')
     .option('--json', 'print the reply as JSON')
     .action(async (plugin: string, _opts: unknown, cmd: Command) => {
       const r = await request(targetOf(cmd), 'restart', { plugin }, RESTART_TIMEOUT_MS)
@@ -35,6 +37,28 @@ export function registerOps(program: Command): void {
       const r = await request(targetOf(cmd), 'emit', { event, payload })
       if (wantsJson(cmd)) printJson(r)
       else println(`emitted ${event}`)
+    })
+
+  program
+    .command('call <plugin.fn> [json]')
+    .description('call a plugin function (target "plugin.function") with optional JSON arguments; prints its result')
+    .option('--json', 'print the result as JSON')
+    .action(async (target: string, json: string | undefined, _opts: unknown, cmd: Command) => {
+      if (!/^[^.]+\..+$/.test(target)) {
+        cmd.error(`error: the target must be "plugin.function" (found "${target}")`, { exitCode: 2, code: 'outrigger.usage' })
+      }
+      let args: unknown
+      if (json !== undefined) {
+        try {
+          args = JSON.parse(json)
+        } catch (err) {
+          cmd.error(`error: the arguments are not JSON (${(err as Error).message})`, { exitCode: 2, code: 'outrigger.usage' })
+        }
+      }
+      const { result } = (await request(targetOf(cmd), 'call', { target, args }, CALL_TIMEOUT_MS)) as { result?: unknown }
+      if (wantsJson(cmd)) printJson(result ?? null)
+      else if (typeof result === 'string') println(result)
+      else if (result !== undefined) printJson(result)
     })
 
   const dl = program.command('dead-letters').description('events that ran out of delivery attempts')

@@ -3,7 +3,7 @@
  * none answers); `plugins enable|disable` manage the `plugins/enabled/<name>` →
  * `../available/<name>` symlinks on disk (applied at the next start).
  */
-import { lstat, readlink, stat, symlink, unlink } from 'node:fs/promises'
+import { lstat, mkdir, readlink, stat, symlink, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import type { Command } from 'commander'
 import { request } from '../control/client.js'
@@ -88,10 +88,16 @@ async function listOnDisk(dir: string): Promise<void> {
   for (const w of warnings) println(`warning: ${w}`)
 }
 
-function printDescription(p: PluginStatus): void {
+function printDescription(p: PluginStatus & { folder?: { path: string; outside: boolean } | null }): void {
   const color = useColor()
+  const folder: CellInput = !p.folder
+    ? '-'
+    : p.folder.outside
+      ? { text: `${p.folder.path} (from outside: not under the plugins folder or ../available)`, tone: 'warn' }
+      : p.folder.path
   const facts: CellInput[][] = [
     ['name', { text: p.name, tone: 'head' }],
+    ['folder', folder],
     ['version', p.version],
     ['type', p.type === 'core' ? 'core (inline)' : `worker (${p.isolation}, ${p.delivery})`],
     ['state', { text: p.state, tone: toneOf(p.state) }],
@@ -132,10 +138,9 @@ async function enable(name: string, enabledDir: string): Promise<void> {
     }
     throw new Error(`cannot enable "${name}": ${link} already exists and is not a link to ${target}; remove it first`)
   }
-  await symlink(target, link, 'dir').catch(async (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err
-    throw new Error(`cannot enable "${name}": the enabled folder ${enabled} does not exist`)
-  })
+  // A new project has plugins/available but no plugins/enabled yet: the first enable makes it.
+  await mkdir(enabled, { recursive: true })
+  await symlink(target, link, 'dir')
   println(`enabled ${name} (${link} → ${target}); restart the supervisor to load it`)
 }
 

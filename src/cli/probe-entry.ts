@@ -6,6 +6,7 @@
  */
 import { pathToFileURL } from 'node:url'
 import { checkShape, definitionOf } from '../plugin/definition.js'
+import { describeImportError } from '../plugin/import-error.js'
 
 /** What the child tells `validate`. */
 export type ProbeReport = { ok: true; problems: string[] } | { ok: false; message: string }
@@ -17,5 +18,5 @@ try {
   const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>
   reply({ ok: true, problems: checkShape(definitionOf(mod), type === 'worker' ? 'worker' : 'core') })
 } catch (err) {
-  reply({ ok: false, message: err instanceof Error ? err.message : String(err) })
+  reply({ ok: false, message: await describeImportError(process.argv[2], err) })
 }

@@ -27,6 +27,24 @@ export function registerNew(program: Command): void {
       await writeFile(path.join(root, 'index.js'), indexJs(t))
       await writeFile(path.join(root, 'test', 'index.test.js'), testJs(t))
       println(`created ${t.type} plugin ${name} in ${root}`)
-      println(`next: outrigger validate ${path.relative(process.cwd(), root) || '.'} · put it in plugins/available and \`outrigger plugins enable ${name}\``)
+      for (const line of nextSteps(name, root)) println(line)
     })
+}
+
+/**
+ * What to do next. A plugin made in an `available/` folder only needs enabling (with `--plugins`
+ * when its `enabled/` sibling is not the default); one made elsewhere must move there first.
+ */
+export function nextSteps(name: string, root: string, cwd = process.cwd()): string[] {
+  const rel = (p: string): string => path.relative(cwd, p) || '.'
+  const steps = [`next: outrigger validate ${rel(root)}`]
+  const parent = path.dirname(root)
+  if (path.basename(parent) === 'available') {
+    const enabled = path.join(path.dirname(parent), 'enabled')
+    const flag = path.resolve(cwd, 'plugins', 'enabled') === enabled ? '' : ` --plugins ${rel(enabled)}`
+    steps.push(`      outrigger plugins enable ${name}${flag}   (links ${rel(enabled)}/${name} → ../available/${name})`)
+  } else {
+    steps.push(`      move it into plugins/available/, then: outrigger plugins enable ${name}`)
+  }
+  return steps
 }

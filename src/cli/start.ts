@@ -30,6 +30,7 @@ export function registerStart(program: Command): void {
     .option('--strict', 'refuse to start when any plugin fails')
     .action(async (opts: StartOptions, cmd: Command) => {
       const { app = 'outrigger' } = targetOf(cmd)
+      const port = httpPort(opts.port)
       const runtimeDir = resolveRuntimeDir()
       await refuseIfRunning(app, runtimeDir)
       const { startSupervisor } = await import('../start.js')
@@ -40,7 +41,9 @@ export function registerStart(program: Command): void {
         config: opts.config ?? defaultConfigFile(),
         strict: Boolean(opts.strict),
         control: { runtimeDir },
-        http: opts.port === undefined ? true : { port: opts.port },
+        http: port === undefined ? true : { port },
+        // The process is ours: errors nobody caught follow the config's hostErrors policy.
+        handleProcessErrors: true,
       }).catch((err: unknown) => {
         signals.cancel()
         throw err
@@ -79,6 +82,18 @@ async function refuseIfRunning(app: string, runtimeDir: string): Promise<void> {
 function defaultConfigFile(): string | undefined {
   const file = path.resolve('outrigger.config.json')
   return existsSync(file) ? file : undefined
+}
+
+/** `--port`, else `PORT` from the environment (the usual way hosts and PaaS set it), else the config's. */
+function httpPort(flag: number | undefined): number | undefined {
+  if (flag !== undefined) return flag
+  const env = process.env.PORT
+  if (env === undefined || env === '') return undefined
+  const n = Number(env)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `the PORT environment variable must be an integer 0–65535 (found "${env}"); unset it to use the config's http.port`)
+  }
+  return n
 }
 
 function parsePort(v: string): number {

@@ -1,11 +1,90 @@
 /** The human form of the status report: a header line and one table row per plugin and instance. */
 import type { PluginStatus, StatusReport } from '../supervisor/status-types.js'
 import { formatDuration } from './context.js'
-import type { Cell, Tone } from './table.js'
+import { renderTable, type Cell, type CellInput, type Tone } from './table.js'
 
-export const STATUS_HEADERS = ['PLUGIN', 'TYPE', 'STATE', 'RESTARTS', 'QUEUE', 'RECV', 'PROC', 'FAIL', 'DROP', 'LOST', 'RECOV', 'P99', 'MEM', 'LOOP P99']
+interface Column {
+  head: string
+  /** The header when the terminal is too narrow for the full one. */
+  short?: string
+  /** Numbers, right-aligned. */
+  numeric?: boolean
+}
+
+const COLUMNS: Column[] = [
+  { head: 'PLUGIN' },
+  { head: 'TYPE' },
+  { head: 'STATE' },
+  { head: 'RESTARTS', short: 'RST', numeric: true },
+  { head: 'QUEUE', numeric: true },
+  { head: 'RECV', numeric: true },
+  { head: 'PROC', numeric: true },
+  { head: 'FAIL', numeric: true },
+  { head: 'DROP', numeric: true },
+  { head: 'LOST', numeric: true },
+  { head: 'DEAD', numeric: true },
+  // Durable plugins: events an earlier run left in the journal, read back in this one.
+  { head: 'RECOV', numeric: true },
+  { head: 'P99', numeric: true },
+  { head: 'MEM', numeric: true },
+  { head: 'LOOP P99', short: 'LOOP', numeric: true },
+]
+
+export const STATUS_HEADERS = COLUMNS.map((c) => c.head)
 /** Columns holding numbers, right-aligned. */
-export const STATUS_NUMERIC = new Set([3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13])
+export const STATUS_NUMERIC = new Set(COLUMNS.flatMap((c, i) => (c.numeric ? [i] : [])))
+
+/**
+ * When the table is wider than the terminal, these columns go first, in this order: the
+ * instance rows repeat the type, and the books (RECV … DEAD) stay as long as they can.
+ */
+const DROP_ORDER = ['TYPE', 'LOOP P99', 'MEM', 'RECOV', 'P99', 'QUEUE', 'RESTARTS', 'LOST', 'DROP', 'DEAD', 'FAIL', 'PROC', 'RECV', 'STATE']
+/** Header-line cells dropped first: memory, then version/pid/uptime, then the loop. */
+const HEADER_DROP_ORDER = [5, 1, 4]
+
+/**
+ * The status table (header row included) within `width` columns: the full table when it fits,
+ * else short headers and single gaps, else without the columns of {@link DROP_ORDER} one by one;
+ * what still does not fit is cut at the edge rather than wrapped. No width: the full table.
+ */
+export function renderStatusTable(body: Cell[][], opts: { color: boolean; width?: number }): string[] {
+  const render = (color: boolean, short: boolean, gap: number, dropped: ReadonlySet<number>): string[] => {
+    const keep = COLUMNS.map((_, i) => i).filter((i) => !dropped.has(i))
+    const head: CellInput[] = keep.map((i) => ({ text: (short && COLUMNS[i].short) || COLUMNS[i].head, tone: 'head' }))
+    const rows = [head, ...body.map((r) => keep.map((i) => r[i] ?? { text: '' }))]
+    const rightAlign = new Set(keep.flatMap((c, j) => (COLUMNS[c].numeric ? [j] : [])))
+    return renderTable(rows, { color, rightAlign, gap })
+  }
+  const width = opts.width
+  if (!width) return render(opts.color, false, 2, new Set())
+  const fits = (lines: string[]): boolean => lines.every((l) => l.length <= width)
+  const dropped = new Set<number>()
+  const attempts: Array<[short: boolean, gap: number]> = [
+    [false, 2],
+    [true, 2],
+    [true, 1],
+  ]
+  for (const [short, gap] of attempts) if (fits(render(false, short, gap, dropped))) return render(opts.color, short, gap, dropped)
+  for (const name of DROP_ORDER) {
+    dropped.add(STATUS_HEADERS.indexOf(name))
+    if (fits(render(false, true, 1, dropped))) return render(opts.color, true, 1, dropped)
+  }
+  return render(false, true, 1, dropped).map((l) => l.slice(0, width))
+}
+
+/** The header line within `width` columns, dropping its least telling cells first. */
+export function renderHeaderLine(s: StatusReport, opts: { color: boolean; width?: number }): string {
+  const cells = headerLine(s)
+  const render = (color: boolean, dropped: ReadonlySet<number>): string => renderTable([cells.filter((_, i) => !dropped.has(i))], { color })[0]
+  const width = opts.width
+  if (!width) return render(opts.color, new Set())
+  const dropped = new Set<number>()
+  for (const i of [undefined, ...HEADER_DROP_ORDER]) {
+    if (i !== undefined) dropped.add(i)
+    if (render(false, dropped).length <= width) return render(opts.color, dropped)
+  }
+  return render(false, dropped).slice(0, width)
+}
 
 export interface Row {
   /** Stable across frames (plugin name, instance id), so `top` can compare cells. */
@@ -46,7 +125,7 @@ export function statusRows(s: StatusReport): Row[] {
           { text: `up ${formatDuration(i.uptimeMs)}`, tone: 'dim' },
           { text: i.state, tone: toneOf(i.state) },
           { text: String(i.restarts) },
-          ...['', '', '', '', '', '', '', ''].map((text) => ({ text })),
+          ...['', '', '', '', '', '', '', '', ''].map((text) => ({ text })),
           { text: mb(i.memoryMb) },
           { text: ms(i.eventLoopP99Ms) },
         ],
@@ -72,7 +151,7 @@ function pluginCells(p: PluginStatus): Cell[] {
     num(p.events.failed, true),
     num(p.queue.dropped + p.queue.rejected, true),
     num(p.events.lost, true),
-    // Durable events an earlier run left, read back in this one.
+    num(p.events.deadLettered, true),
     { text: p.delivery === 'durable' ? String(p.events.recovered) : '-' },
     { text: ms(p.handlerMs.p99) },
     { text: worker ? mb(mem) : '-' },

@@ -3,8 +3,8 @@ import type { Command } from 'commander'
 import { request } from '../control/client.js'
 import type { Health, StatusReport } from '../supervisor/status-types.js'
 import { EXIT, printJson, println, targetOf, wantsJson } from './context.js'
-import { STATUS_HEADERS, STATUS_NUMERIC, headerLine, statusRows, toneOf } from './status-view.js'
-import { renderTable, useColor, type CellInput } from './table.js'
+import { renderHeaderLine, renderStatusTable, statusRows, toneOf } from './status-view.js'
+import { renderTable, useColor } from './table.js'
 
 export function registerStatus(program: Command): void {
   program
@@ -14,7 +14,8 @@ export function registerStatus(program: Command): void {
     .action(async (_opts: unknown, cmd: Command) => {
       const report = (await request(targetOf(cmd), 'status', {})) as StatusReport
       if (wantsJson(cmd)) return printJson(report)
-      for (const line of renderStatus(report, useColor())) println(line)
+      // In a terminal the table fits its width; piped, it is printed whole.
+      for (const line of renderStatus(report, useColor(), process.stdout.isTTY ? process.stdout.columns : undefined)) println(line)
     })
 
   program
@@ -34,10 +35,9 @@ export function registerStatus(program: Command): void {
 }
 
 /** The whole human status: header, table, then the last error of each plugin that has one. */
-export function renderStatus(report: StatusReport, color: boolean): string[] {
-  const lines = renderTable([headerLine(report)], { color })
-  const rows: CellInput[][] = [STATUS_HEADERS.map((text) => ({ text, tone: 'head' as const })), ...statusRows(report).map((r) => r.cells)]
-  lines.push('', ...renderTable(rows, { color, rightAlign: STATUS_NUMERIC }))
+export function renderStatus(report: StatusReport, color: boolean, width?: number): string[] {
+  const lines = [renderHeaderLine(report, { color, width })]
+  lines.push('', ...renderStatusTable(statusRows(report).map((r) => r.cells), { color, width }))
   const errors = report.plugins.filter((p) => p.lastError)
   if (errors.length) lines.push('')
   for (const p of errors) lines.push(`${p.name}: ${p.lastError?.code ? `${p.lastError.code}: ` : ''}${p.lastError?.message}`)

@@ -7,8 +7,8 @@ import { ControlClient } from '../control/client.js'
 import { errorMessage } from '../errors.js'
 import type { StatusReport } from '../supervisor/status-types.js'
 import { EXIT, targetOf } from './context.js'
-import { STATUS_HEADERS, STATUS_NUMERIC, headerLine, statusRows } from './status-view.js'
-import { renderTable, useColor, type CellInput } from './table.js'
+import { renderHeaderLine, renderStatusTable, statusRows } from './status-view.js'
+import { useColor, type Cell } from './table.js'
 
 const ESC = '\x1b['
 
@@ -42,14 +42,22 @@ async function runTop(target: { app?: string }, interval: number): Promise<void>
     }
     process.once('SIGINT', quit)
     process.once('SIGTERM', quit)
+    // `outrigger top | head`: the reader has gone, so there is no one left to draw for.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err
+      quit()
+    })
   })
 
   const frame = async (): Promise<void> => {
     let lines: string[]
     try {
+      // The supervisor closes a connection left idle for a few seconds (a long --interval).
+      if (client && !client.isOpen) client = undefined
       client ??= await ControlClient.connect(target, interval * 3)
       const report = (await client.request('status', {}, interval * 3)) as StatusReport
-      const drawn = draw(report, previous, color)
+      // Read every frame, so the table follows the terminal when it is resized.
+      const drawn = draw(report, previous, color, tty ? process.stdout.columns : undefined)
       previous = drawn.cells
       lines = drawn.lines
     } catch (err) {
@@ -59,7 +67,7 @@ async function runTop(target: { app?: string }, interval: number): Promise<void>
       lines = [`outrigger top: ${errorMessage(err)}`, 'retrying…']
     }
     if (stopped) return
-    lines.push('', `${new Date().toLocaleTimeString()} · every ${interval}ms · Ctrl-C to quit`)
+    lines.push('', `${new Date().toLocaleTimeString()} · every ${interval}ms · Ctrl-C to quit`.slice(0, tty ? process.stdout.columns || undefined : undefined))
     if (tty) process.stdout.write(`${ESC}H${lines.map((l) => `${l}${ESC}K`).join('\n')}\n${ESC}J`)
     else process.stdout.write(lines.join('\n') + '\n\n')
     timer = setTimeout(() => void frame(), interval)
@@ -69,9 +77,9 @@ async function runTop(target: { app?: string }, interval: number): Promise<void>
 }
 
 /** Renders one frame, marking every cell whose text differs from the previous frame's. */
-function draw(report: StatusReport, previous: Map<string, string>, color: boolean): { lines: string[]; cells: Map<string, string> } {
+function draw(report: StatusReport, previous: Map<string, string>, color: boolean, width: number | undefined): { lines: string[]; cells: Map<string, string> } {
   const cells = new Map<string, string>()
-  const rows: CellInput[][] = [STATUS_HEADERS.map((text) => ({ text, tone: 'head' as const }))]
+  const rows: Cell[][] = []
   for (const row of statusRows(report)) {
     rows.push(
       row.cells.map((c, i) => {
@@ -82,6 +90,6 @@ function draw(report: StatusReport, previous: Map<string, string>, color: boolea
       }),
     )
   }
-  const lines = [...renderTable([headerLine(report)], { color }), '', ...renderTable(rows, { color, rightAlign: STATUS_NUMERIC })]
+  const lines = [renderHeaderLine(report, { color, width }), '', ...renderStatusTable(rows, { color, width })]
   return { lines, cells }
 }

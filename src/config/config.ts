@@ -3,6 +3,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import { OutriggerError } from '../errors.js'
 import { describeIssues } from '../manifest/load.js'
+import { timerMs } from '../manifest/schema.js'
 
 /**
  * The host config, `outrigger.config.json`. Every field is optional; `.describe()` texts are the
@@ -16,11 +17,11 @@ export const HostConfigSchema = z
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('Level of the default pino logger'),
     timeouts: z
       .object({
-        initMs: z.number().int().positive().default(10000).describe('Per-plugin limit for init'),
-        whenReadyMs: z.number().int().positive().default(10000).describe('Per-plugin limit for whenReady'),
-        closeMs: z.number().int().positive().default(5000).describe('Per-plugin limit for close'),
-        pipeWarnMs: z.number().int().positive().default(1000).describe('A pipe listener slower than this logs a warning (it is not cut off)'),
-        drainMs: z.number().int().positive().default(10000).describe('How long stop() lets worker queues drain before escalating'),
+        initMs: timerMs().positive().default(10000).describe('Per-plugin limit for init'),
+        whenReadyMs: timerMs().positive().default(10000).describe('Per-plugin limit for whenReady'),
+        closeMs: timerMs().positive().default(5000).describe('Per-plugin limit for close'),
+        pipeWarnMs: timerMs().positive().default(1000).describe('A pipe listener slower than this logs a warning (it is not cut off)'),
+        drainMs: timerMs().positive().default(10000).describe('How long stop() lets worker queues drain before escalating'),
       })
       .strict()
       .prefault({})
@@ -39,13 +40,19 @@ export const HostConfigSchema = z
       .max(19)
       .default(10)
       .describe("How many nice steps below the host's own priority worker instances run their plugin's thread, so the host's event loop gets the CPU first when workers take every core; 0 runs them on equal terms"),
+    hostErrors: z
+      .enum(['isolate', 'exit'])
+      .default('isolate')
+      .describe(
+        'What the host does with an uncaught exception or unhandled rejection (under `outrigger start`, or startSupervisor({ handleProcessErrors: true })): "isolate" fails the core plugin whose code started the failing work and keeps running, and stops gracefully then exits 1 when no plugin can be blamed; "exit" always stops gracefully then exits 1',
+      ),
     maxConcurrentPipes: z.number().int().positive().default(10000).describe('Pipe chains allowed to run at once; more fail fast with RIG_ERR_PIPE_BUSY'),
     http: z
       .object({
         host: z.string().default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(7411),
         maxBodyBytes: z.number().int().positive().default(1048576),
-        requestTimeoutMs: z.number().int().positive().default(10000),
+        requestTimeoutMs: timerMs().positive().default(10000),
         token: z.string().min(1).optional().describe('A static bearer token the default auth slot requires when set'),
       })
       .strict()

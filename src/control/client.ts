@@ -86,6 +86,11 @@ export class ControlClient {
     })
   }
 
+  /** False once closed, by us or by the supervisor (which closes connections left idle). */
+  get isOpen(): boolean {
+    return !this.closed
+  }
+
   /** Sends one command; resolves with its result or rejects with the supervisor's error. */
   request<C extends ControlCommand>(cmd: C, args: ArgsOf<C>, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<unknown> {
     if (this.closed) return Promise.reject(new OutriggerError('RIG_ERR_CONTROL_UNREACHABLE', `control connection to ${this.path} is closed`))

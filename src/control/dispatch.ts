@@ -20,12 +20,14 @@ const handlers: { [C in ControlCommand]: Handler<C> } = {
     if (!found) {
       throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded in "${sup.app}"; \`outrigger plugins list\` shows the loaded ones`)
     }
-    return found
+    // Where it was loaded from, so an operator sees a plugin that comes from outside the plugins folders.
+    return { ...found, folder: sup.pluginFolder(name) ?? null }
   },
   emit: (sup, { event, payload }) => {
     sup.emit(event, payload)
     return { event, emitted: true }
   },
+  call: async (sup, { target, args }) => ({ target, result: await sup.call(target, args) }),
   'dead-letters.list': (sup, { plugin }) => sup.listDeadLetters(plugin),
   'dead-letters.replay': async (sup, { plugin }) => ({ plugin, replayed: await sup.replayDeadLetters(plugin) }),
 }

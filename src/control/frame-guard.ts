@@ -24,6 +24,8 @@ export interface GuardOptions {
   maxChars: number
   /** Sends an error reply on this socket (the id is unknown: the frame could not be read). */
   reject(socket: Socket, message: string): void
+  /** Called for every complete frame (one that reached its delimiter), good or bad. */
+  onFrame?(socket: Socket): void
 }
 
 export function guardSocket(socket: unknown, opts: GuardOptions): void {
@@ -67,6 +69,7 @@ export function guardSocket(socket: unknown, opts: GuardOptions): void {
       if (at === -1) break
       const head = data.slice(0, at)
       data = data.slice(at + 1)
+      opts.onFrame?.(socket)
       if (skipping) {
         skipping = false
         buffered = ''

@@ -22,6 +22,7 @@ export const CommandArgs = {
   'plugins.list': z.object({}).strict(),
   'plugins.describe': z.object({ name: pluginName }).strict(),
   emit: z.object({ event: z.string().min(1).max(500), payload: z.unknown().optional() }).strict(),
+  call: z.object({ target: z.string().min(3).max(500), args: z.unknown().optional() }).strict(),
   'dead-letters.list': z.object({ plugin: pluginName }).strict(),
   'dead-letters.replay': z.object({ plugin: pluginName }).strict(),
 } as const

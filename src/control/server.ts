@@ -8,6 +8,7 @@ import { debuglog } from 'node:util'
 import { IPCModule } from 'node-ipc'
 import { OutriggerError } from '../errors.js'
 import type { Supervisor } from '../supervisor/types.js'
+import { CONTROL_IDLE_MS, ControlConnections, MAX_CONTROL_CONNECTIONS } from './connections.js'
 import { dispatch, replyError } from './dispatch.js'
 import { guardSocket } from './frame-guard.js'
 import { MAX_REQUEST_CHARS, REPLY_TYPE, REQUEST_TYPE, parseRequest, type ControlReply } from './protocol.js'
@@ -21,6 +22,10 @@ export interface ControlServerOptions {
   runtimeDir?: string
   /** Largest request accepted, in characters. */
   maxRequestChars?: number
+  /** Connections kept at once; over it, the one idle the longest is closed. Default 64. */
+  maxConnections?: number
+  /** A connection that sends no complete frame for this long (and awaits no answer) is closed. Default 5000. */
+  idleTimeoutMs?: number
 }
 
 export interface ControlServer {
@@ -42,7 +47,10 @@ export async function startControlServer(sup: Supervisor, opts: ControlServerOpt
   // node-ipc would unlink whatever is at the path before listening, stealing a live supervisor's
   // socket; claimSocketPath has already removed it if (and only if) it was stale.
   ipc.config.unlink = false
-  ipc.config.maxConnections = 64
+  const connections = new ControlConnections({ max: opts.maxConnections ?? MAX_CONTROL_CONNECTIONS, idleMs: opts.idleTimeoutMs ?? CONTROL_IDLE_MS })
+  // net.Server would refuse the newest connection at the limit; `connections` closes the oldest
+  // idle one instead, so the listener's own limit is only a ceiling on sockets open in a burst.
+  ipc.config.maxConnections = 1024
   ipc.config.id = opts.app
   ipc.serve(file)
   const server = ipc.server
@@ -58,9 +66,12 @@ export async function startControlServer(sup: Supervisor, opts: ControlServerOpt
   }
 
   server.on('connect', (socket: unknown) => {
+    if (!(socket instanceof net.Socket)) return
+    connections.add(socket)
     guardSocket(socket, {
       maxChars: opts.maxRequestChars ?? MAX_REQUEST_CHARS,
       reject: (s, message) => send(s, { id: null, ok: false, error: { code: 'RIG_ERR_CONTROL_REQUEST', message } }),
+      onFrame: (s) => connections.frame(s),
     })
   })
 
@@ -71,10 +82,13 @@ export async function startControlServer(sup: Supervisor, opts: ControlServerOpt
       return
     }
     const { id } = parsed.request
-    dispatch(sup, parsed.request).then(
-      (result) => send(socket, { id, ok: true, result: result ?? null }),
-      (err: unknown) => send(socket, { id, ok: false, error: replyError(err) }),
-    )
+    connections.busy(socket)
+    dispatch(sup, parsed.request)
+      .then(
+        (result) => send(socket, { id, ok: true, result: result ?? null }),
+        (err: unknown) => send(socket, { id, ok: false, error: replyError(err) }),
+      )
+      .finally(() => connections.answered(socket))
   })
 
   await new Promise<void>((resolve, reject) => {
@@ -108,6 +122,7 @@ export async function startControlServer(sup: Supervisor, opts: ControlServerOpt
     path: file,
     close: () => {
       closing ??= new Promise<void>((resolve) => {
+        connections.close()
         for (const s of server.sockets) s.destroy()
         const listener = server.server
         if (!listener) return resolve()

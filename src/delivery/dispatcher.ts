@@ -1,7 +1,7 @@
 import { OutriggerError, errorCode, errorMessage, type SerializedError } from '../errors.js'
 import type { WorkerSettings } from '../manifest/schema.js'
 import type { EventResult, WireEvent, WorkerInstance } from '../hosts/worker-host.js'
-import { Latency } from '../supervisor/latency.js'
+import { Latency } from '../supervision/latency.js'
 import { partitionOf, pathGetter } from './partition.js'
 import { EventQueue, type Pending } from './queue.js'
 

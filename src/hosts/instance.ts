@@ -7,7 +7,7 @@
 import { debuglog } from 'node:util'
 import { deserializeError, errorMessage, isOutriggerError, OutriggerError, serializeError } from '../errors.js'
 import type {
-  BridgeMethod, EventResult, Heartbeat, HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
+  BridgeMethod, EventResult, Heartbeat, HostToWorker, MemoryFigures, RanMsg, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../worker-protocol.js'
 import { RpcLink, type RemoteCall } from '../rpc-link.js'
 import type { ExitInfo, HostBridge, InstanceSpec, WorkerInstance } from './worker-host.js'
@@ -35,6 +35,7 @@ export abstract class BaseInstance implements WorkerInstance {
   private readonly pings = new Map<number, { resolve: (hb: Heartbeat) => void; timer: NodeJS.Timeout }>()
   private nextPingId = 1
   private readonly callFn: RemoteCall
+  private overLimit: ((memory: MemoryFigures, halted: boolean) => void) | undefined
   private stopping: Promise<void> | undefined
   private ending: 'stopped' | 'killed' | undefined
 
@@ -78,6 +79,10 @@ export abstract class BaseInstance implements WorkerInstance {
         this.sendControl({ code: 'ping', id })
       }),
     )
+  }
+
+  onOverLimit(listener: (memory: MemoryFigures, halted: boolean) => void): void {
+    this.overLimit = listener
   }
 
   call(fn: string, args: unknown): Promise<unknown> {
@@ -137,6 +142,8 @@ export abstract class BaseInstance implements WorkerInstance {
       }
       case 'rpc':
         return this.rpc.deliver(msg)
+      case 'over-limit':
+        return this.overLimit?.(msg.memory, msg.halted)
       case 'fatal':
         this.exitCause = deserializeError(msg.error)
         return

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import type {
   HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../worker-protocol.js'
+import { forwardOutput, stderrSink, stdoutSink } from '../services/log-output.js'
 import { BaseInstance, isCloneError, notCloneable } from './instance.js'
 import type { InstanceSpec, WorkerHost, WorkerInstance } from './worker-host.js'
 
@@ -39,11 +40,15 @@ class ProcessInstance extends BaseInstance {
     super(spec)
     this.child = fork(PROCESS_ENTRY, [], {
       serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Not inherited: the host reads what the child prints and passes it on through its bounded
+      // sinks, so a stalled or vanished reader of the host's output never blocks or kills a child.
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Not the supervisor's own flags (a test runner's or an inspector's would misbehave here).
       execArgv: [`--max-old-space-size=${spec.limits.memoryMb}`],
     })
     this.pid = this.child.pid ?? 0
+    forwardOutput(this.child.stdout, stdoutSink())
+    forwardOutput(this.child.stderr, stderrSink())
     this.child.on('message', (msg: WorkerToHost) => this.onMessage(msg))
     // Spawn failures and sends on a closed channel land here; 'close' follows.
     this.child.on('error', (err) => (this.exitCause ??= err))

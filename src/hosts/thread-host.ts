@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads'
 import { Piscina } from 'piscina'
 import type { HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost } from '../worker-protocol.js'
+import { forwardOutput, stderrSink, stdoutSink } from '../services/log-output.js'
 import { BaseInstance, isCloneError, notCloneable } from './instance.js'
 import type { InstanceSpec, WorkerHost, WorkerInstance } from './worker-host.js'
 
@@ -121,6 +122,10 @@ class ThreadInstance extends BaseInstance {
 
   private watch(worker: Worker): void {
     this.threadId = worker.threadId
+    // Node pipes a thread's console into the host's stdio, where a stalled reader would hold the
+    // thread's output (and its memory) and a vanished one would leave it paused for good.
+    forwardOutput(worker.stdout, stdoutSink(), process.stdout)
+    forwardOutput(worker.stderr, stderrSink(), process.stderr)
     // 'error' comes before 'exit' for an uncaught error or ERR_WORKER_OUT_OF_MEMORY.
     worker.on('error', (err) => (this.exitCause ??= err))
     worker.once('exit', (code) => {

@@ -3,9 +3,9 @@
  * Two adapters implement it (`thread-host.ts`, `process-host.ts`); `select.ts` picks one.
  */
 import type { StateApi } from '../plugin/types.js'
-import type { EventResult, Heartbeat, StartInfo, WireEvent, WorkerSpec } from '../worker-protocol.js'
+import type { EventResult, Heartbeat, MemoryFigures, StartInfo, WireEvent, WorkerSpec } from '../worker-protocol.js'
 
-export type { EventResult, Heartbeat, StartInfo, WireEvent } from '../worker-protocol.js'
+export type { EventResult, Heartbeat, MemoryFigures, StartInfo, WireEvent } from '../worker-protocol.js'
 
 /** Host-side services a worker's `ctx` reaches over rpc. One bridge per instance is fine. */
 export interface HostBridge {
@@ -67,6 +67,11 @@ export interface WorkerInstance {
    * event loop does. Rejects `RIG_ERR_WORKER_UNRESPONSIVE` after `timeoutMs`.
    */
   ping(timeoutMs: number): Promise<Heartbeat>
+  /**
+   * Called when the instance says, unasked, that it is past `limits.memoryMb` (a thread checks
+   * between heartbeats); `halted`: it runs no more hooks and should be ended. One listener.
+   */
+  onOverLimit(listener: (memory: MemoryFigures, halted: boolean) => void): void
   /** Calls one of the plugin's `functions`; rejects `RIG_ERR_CALL_TIMEOUT` after `callTimeoutMs`. */
   call(fn: string, args: unknown): Promise<unknown>
   /**

@@ -2,7 +2,7 @@ import { lstat, readdir, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
 import semver from 'semver'
 import { OutriggerError, errorMessage } from '../errors.js'
-import { checkEngine, checkManifest } from '../manifest/load.js'
+import { checkEngine, checkManifest, type DeclaredKind } from '../manifest/load.js'
 import type { Manifest } from '../manifest/schema.js'
 
 /** A plugin folder found in the plugins folder: either a usable manifest or the reason it is not. */
@@ -13,8 +13,15 @@ export interface Discovered {
   name: string
   /** The real path (symlinks resolved). */
   dir: string
+  /**
+   * The folder (through its symlink) resolves outside both the plugins folder and its sibling
+   * `available/`: allowed, but shown as coming from outside (`plugins describe`).
+   */
+  outside: boolean
   manifest?: Manifest
   error?: OutriggerError
+  /** For a plugin that failed: the kind its manifest declares, where readable. */
+  declared?: DeclaredKind
   /** Other versions of the same plugin that lost to this one (`name@version` folders). */
   shadowed: string[]
 }
@@ -45,34 +52,57 @@ export async function discover(pluginsDir: string): Promise<DiscoveryResult> {
   }
   const warnings: string[] = []
   const found: Discovered[] = []
+  const homes = await pluginHomes(pluginsDir)
   for (const folder of names) {
     if (folder.startsWith('.')) continue
     const full = path.join(pluginsDir, folder)
     let isDir: boolean
     try {
       isDir = (await stat(full)).isDirectory()
-    } catch {
+    } catch (err) {
       const link = await lstat(full).catch(() => null)
-      warnings.push(link?.isSymbolicLink() ? `${full}: dead symlink, skipped (its target is gone; run "outrigger plugins disable ${folder}")` : `${full}: cannot be read, skipped`)
+      warnings.push(
+        (err as NodeJS.ErrnoException).code === 'ELOOP'
+          ? `${full}: symlink loop, skipped (it leads back to itself; run "outrigger plugins disable ${folder}" and link it to a plugin folder)`
+          : link?.isSymbolicLink()
+            ? `${full}: dead symlink, skipped (its target is gone; run "outrigger plugins disable ${folder}")`
+            : `${full}: cannot be read, skipped`,
+      )
       continue
     }
     if (!isDir) continue
     const dir = await realpath(full)
-    const { manifest, problems, file } = await checkManifest(dir, folder)
-    const name = folder.split('@')[0]
-    if (!manifest) {
-      const error = new OutriggerError('RIG_ERR_MANIFEST_INVALID', `${file}: ${problems.join('; ')}`, { details: { file, problems } })
-      found.push({ folder, name, dir, error, shadowed: [] })
-      continue
-    }
-    try {
-      checkEngine(manifest, file)
-      found.push({ folder, name: manifest.name, dir, manifest, shadowed: [] })
-    } catch (err) {
-      found.push({ folder, name, dir, error: err instanceof OutriggerError ? err : new OutriggerError('RIG_ERR_MANIFEST_INVALID', errorMessage(err)), shadowed: [] })
-    }
+    const outside = !homes.some((home) => dir.startsWith(home + path.sep))
+    found.push(await inspect(dir, folder, outside))
   }
   return { plugins: pickVersions(found), warnings }
+}
+
+/** The real paths plugin folders are expected under: the plugins folder and `../available`. */
+async function pluginHomes(pluginsDir: string): Promise<string[]> {
+  const homes = [pluginsDir, path.join(pluginsDir, '..', 'available')]
+  const real = await Promise.all(homes.map((h) => realpath(h).catch(() => undefined)))
+  return real.filter((h): h is string => h !== undefined)
+}
+
+/**
+ * Reads one plugin folder's manifest: a usable manifest or why not. Discovery runs it on every
+ * folder, and an operator restart on a plugin that failed to load, to read it again after a fix.
+ */
+export async function inspect(dir: string, folder: string, outside: boolean): Promise<Discovered> {
+  const { manifest, problems, file, declared } = await checkManifest(dir, folder)
+  const name = folder.split('@')[0]
+  if (!manifest) {
+    const error = new OutriggerError('RIG_ERR_MANIFEST_INVALID', `${file}: ${problems.join('; ')}`, { details: { file, problems } })
+    return { folder, name, dir, outside, error, declared, shadowed: [] }
+  }
+  try {
+    checkEngine(manifest, file)
+    return { folder, name: manifest.name, dir, outside, manifest, shadowed: [] }
+  } catch (err) {
+    const error = err instanceof OutriggerError ? err : new OutriggerError('RIG_ERR_MANIFEST_INVALID', errorMessage(err))
+    return { folder, name, dir, outside, error, declared: { type: manifest.type, isolation: manifest.worker?.isolation }, shadowed: [] }
+  }
 }
 
 function pickVersions(found: Discovered[]): Discovered[] {

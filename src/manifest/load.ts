@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, realpath } from 'node:fs/promises'
 import path from 'node:path'
 import semver from 'semver'
 import type { z } from 'zod'
@@ -35,11 +35,24 @@ export interface ManifestProblem {
   problems: string[]
 }
 
+/** What a manifest that failed says about its plugin's kind, where that much is readable. */
+export interface DeclaredKind {
+  type: 'core' | 'worker'
+  isolation?: 'thread' | 'process'
+}
+
+function declaredKind(raw: Record<string, unknown>): DeclaredKind | undefined {
+  if (raw.type !== 'core' && raw.type !== 'worker') return undefined
+  const isolation = (raw.worker as { isolation?: unknown } | null | undefined)?.isolation
+  return { type: raw.type, ...(isolation === 'thread' || isolation === 'process' ? { isolation } : {}) }
+}
+
 /**
  * Reads and validates `<dir>/manifest.json`. Returns every problem, not just the first (so
- * `outrigger validate` can print them all); `loadManifest` throws them as one error.
+ * `outrigger validate` can print them all); `loadManifest` throws them as one error. A manifest
+ * that fails still tells its plugin's kind (`declared`) when its `type` is readable.
  */
-export async function checkManifest(dir: string, folderName = path.basename(dir)): Promise<{ manifest?: Manifest; problems: string[]; file: string }> {
+export async function checkManifest(dir: string, folderName = path.basename(dir)): Promise<{ manifest?: Manifest; problems: string[]; file: string; declared?: DeclaredKind }> {
   const file = path.join(dir, 'manifest.json')
   let text: string
   try {
@@ -57,8 +70,9 @@ export async function checkManifest(dir: string, folderName = path.basename(dir)
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return { file, problems: [`(root): expected a JSON object (found ${Array.isArray(raw) ? 'an array' : JSON.stringify(raw)})`] }
   }
+  const declared = declaredKind(raw as Record<string, unknown>)
   const parsed = ManifestSchema.safeParse(raw)
-  if (!parsed.success) return { file, problems: describeIssues(parsed.error, raw) }
+  if (!parsed.success) return { file, problems: describeIssues(parsed.error, raw), declared }
   const manifest = parsed.data
   const problems: string[] = []
   const expected = folderName.split('@')[0]
@@ -66,11 +80,37 @@ export async function checkManifest(dir: string, folderName = path.basename(dir)
     problems.push(`name: must equal the folder name without "@version" (expected "${expected}", found "${manifest.name}")`)
   }
   const main = path.resolve(dir, manifest.main)
-  const rel = path.relative(dir, main)
-  if (rel.startsWith('..') || path.isAbsolute(rel) || rel === '') {
+  if (!inside(dir, main)) {
     problems.push(`main: must resolve inside the plugin folder (found "${manifest.main}")`)
+  } else {
+    const escape = await escapesThroughLink(dir, main)
+    if (escape) problems.push(`main: "${manifest.main}" ${escape}; put the entry module itself in the plugin folder`)
   }
-  return problems.length ? { file, problems } : { file, manifest, problems }
+  return problems.length ? { file, problems, declared } : { file, manifest, problems }
+}
+
+/** Whether `p` is strictly inside `dir` (both absolute). */
+function inside(dir: string, p: string): boolean {
+  const rel = path.relative(dir, p)
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel)
+}
+
+/**
+ * The entry is confined by its real path: a `main` that is (or goes through) a symlink to a file
+ * outside the plugin folder would otherwise run foreign code in the host. Returns why it escapes,
+ * or nothing. A missing entry is not this check's business (loading reports it).
+ */
+async function escapesThroughLink(dir: string, main: string): Promise<string | undefined> {
+  let real: string
+  try {
+    real = await realpath(main)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ELOOP') return 'is a symlink loop'
+    return undefined
+  }
+  const realDir = await realpath(dir)
+  return inside(realDir, real) ? undefined : `resolves through a symlink to ${real}, outside the plugin folder ${realDir}`
 }
 
 export async function loadManifest(dir: string, folderName?: string): Promise<Manifest> {

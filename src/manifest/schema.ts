@@ -5,13 +5,24 @@ import { z } from 'zod'
 export const PLUGIN_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/
 
 const positiveInt = z.number().int().positive()
-const ms = z.number().int().nonnegative()
+
+/**
+ * The longest delay a Node timer keeps: a larger one (or a non-number) is run after 1 ms, so a
+ * "limit" of 1e10 ms would fire at once. Every millisecond field, here and in the host config,
+ * is capped at it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+/** A millisecond field: a whole number no larger than MAX_TIMER_MS. */
+export const timerMs = () =>
+  z.number().int().max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (2^31-1, about 24.8 days): Node fires a longer timer after 1 ms; use a smaller value`)
+const ms = timerMs().nonnegative()
+const positiveMs = timerMs().positive()
 
 export const RestartSchema = z
   .object({
     policy: z.enum(['permanent', 'transient', 'temporary']).default('permanent'),
     maxRestarts: z.number().int().nonnegative().default(5),
-    windowMs: positiveInt.default(60000),
+    windowMs: positiveMs.default(60000),
     backoffMs: z
       .object({ initial: ms.default(100), max: ms.default(10000) })
       .strict()
@@ -22,10 +33,10 @@ export const RestartSchema = z
 export const LimitsSchema = z
   .object({
     memoryMb: positiveInt.default(512),
-    startTimeoutMs: positiveInt.default(10000),
-    stopTimeoutMs: positiveInt.default(5000),
-    unresponsiveMs: positiveInt.default(3000),
-    handlerTimeoutMs: positiveInt.default(30000),
+    startTimeoutMs: positiveMs.default(10000),
+    stopTimeoutMs: positiveMs.default(5000),
+    unresponsiveMs: positiveMs.default(3000),
+    handlerTimeoutMs: positiveMs.default(30000),
   })
   .strict()
 

@@ -78,21 +78,6 @@ export function createMetrics(sup: Supervisor, opts: { defaultMetrics?: boolean 
     },
   })
 
-  // The status report's quantiles (its last 1,024 runs per plugin), beside the histogram's buckets.
-  new Gauge({
-    name: 'outrigger_handler_duration_status_seconds',
-    help: "Handler duration quantiles as the supervisor's status report has them",
-    labelNames: ['plugin', 'quantile'],
-    registers: [registry],
-    collect() {
-      this.reset()
-      for (const p of report().plugins) {
-        this.set({ plugin: p.name, quantile: '0.5' }, p.handlerMs.p50 / 1000)
-        this.set({ plugin: p.name, quantile: '0.99' }, p.handlerMs.p99 / 1000)
-      }
-    },
-  })
-
   const handler = new Histogram({
     name: 'outrigger_handler_duration_seconds',
     help: 'Duration of handler runs (hooks, functions) per plugin',
@@ -103,7 +88,7 @@ export function createMetrics(sup: Supervisor, opts: { defaultMetrics?: boolean 
 
   new Gauge({
     name: 'outrigger_instance_memory_bytes',
-    help: 'Memory of a worker instance (heap for threads, RSS for processes)',
+    help: 'Memory of a worker instance held against its limit (heap plus external for threads, RSS for processes)',
     labelNames: ['plugin', 'instance'],
     registers: [registry],
     collect() {
@@ -129,7 +114,25 @@ export function createMetrics(sup: Supervisor, opts: { defaultMetrics?: boolean 
   hostLoop('outrigger_host_eventloop_delay_max_seconds', 'Host event-loop delay, maximum', (r) => r.eventLoop.maxMs / 1000)
   hostLoop('outrigger_host_eventloop_utilization', 'Host event-loop utilization (0..1)', (r) => r.eventLoop.utilization)
 
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'outrigger_' })
+  let loggedDrops = 0
+  new Counter({
+    name: 'outrigger_logs_dropped_total',
+    help: 'Log lines the host dropped because stdout or stderr could not take them',
+    registers: [registry],
+    collect() {
+      const now = report().logs.dropped
+      this.inc(Math.max(0, now - loggedDrops))
+      loggedDrops = Math.max(loggedDrops, now)
+    },
+  })
+
+  if (opts.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: 'outrigger_' })
+    // prom-client's `nodejs_active_{handles,requests,resources}_total` are gauges with a counter's
+    // suffix, which `promtool check metrics` rejects; the same counts by type stay in
+    // `nodejs_active_handles`, `nodejs_active_requests` and `nodejs_active_resources`.
+    for (const kind of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`outrigger_nodejs_active_${kind}_total`)
+  }
 
   const children = new Map<string, ReturnType<typeof handler.labels>>()
   return {

@@ -6,6 +6,7 @@
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { OutriggerError, errorMessage } from '../errors.js'
+import { describeImportError } from './import-error.js'
 import type { PluginDefinition } from './types.js'
 
 /** Every key a definition may have. */
@@ -69,7 +70,7 @@ export async function importDefinition(entry: string, type: 'core' | 'worker', p
     mod = await import(pathToFileURL(path.resolve(entry)).href)
   } catch (err) {
     const e = err as NodeJS.ErrnoException
-    const why = e.code === 'ERR_MODULE_NOT_FOUND' && errorMessage(err).includes(entry) ? `entry ${entry} does not exist (check "main" in manifest.json)` : `entry ${entry} failed to load: ${errorMessage(err)}`
+    const why = e.code === 'ERR_MODULE_NOT_FOUND' && errorMessage(err).includes(entry) ? `entry ${entry} does not exist (check "main" in manifest.json)` : `entry ${entry} failed to load: ${await describeImportError(entry, err)}`
     throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `plugin "${plugin}": ${why}`, { cause: err, details: { entry } })
   }
   const def = definitionOf(mod)

@@ -8,6 +8,7 @@
  * channel (and @pm2/io's listeners on it) keep it alive forever, and a plugin that leaks a timer
  * must not turn a clean stop into pm2's SIGKILL after kill_timeout.
  */
+import { flushOutput } from '../services/log-output.js'
 import type { Supervisor } from '../supervisor/types.js'
 
 export interface ShutdownOptions {
@@ -91,8 +92,12 @@ export function holdSignalsDuringStart(): { release(): void; cancel(): void } {
   }
 }
 
+/** How long the last log lines get to reach a slow reader before the process exits anyway. */
+const FINAL_FLUSH_MS = 500
+
 function exitAfter(resolve: () => void, code: number): void {
   resolve()
-  // After the awaiting callers' continuations (a final log line) have run.
-  setImmediate(() => process.exit(code))
+  // After the awaiting callers' continuations (a final log line) have run, and their output has
+  // been written, unless the reader has stalled or gone.
+  setImmediate(() => void flushOutput(FINAL_FLUSH_MS).then(() => process.exit(code)))
 }

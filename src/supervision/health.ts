@@ -21,7 +21,11 @@ export function rollupHealth(plugins: PluginStatus[], loopP99Ms: number, recentl
   return wobbly ? 'degraded' : 'healthy'
 }
 
-/** Remembers drop counters so "dropping" means "dropped within the last window", not "ever". */
+/**
+ * Remembers drop counters so "dropping" means "dropped within the last window", not "ever".
+ * Drops already there when a plugin is first seen happened at some unknown time before: they
+ * count as seen now, so drops before the first status() call are flagged, not taken as old.
+ */
 export class DropWatch {
   private readonly seen = new Map<string, { count: number; at: number }>()
   constructor(private readonly windowMs = 10_000) {}
@@ -31,7 +35,7 @@ export class DropWatch {
     for (const p of plugins) {
       const count = p.queue.dropped + p.queue.rejected
       const prev = this.seen.get(p.name)
-      if (!prev || count !== prev.count) this.seen.set(p.name, { count, at: prev ? now : 0 })
+      if (!prev || count !== prev.count) this.seen.set(p.name, { count, at: now })
       const last = this.seen.get(p.name)!
       if (count > 0 && now - last.at < this.windowMs) out.add(p.name)
     }

@@ -1,5 +1,5 @@
 import { OutriggerError, errorCode, errorMessage } from '../errors.js'
-import type { Heartbeat, WorkerInstance } from '../hosts/worker-host.js'
+import type { Heartbeat, MemoryFigures, WorkerInstance } from '../hosts/worker-host.js'
 import type { WorkerSettings } from '../manifest/schema.js'
 import type { PluginLogger } from '../plugin/types.js'
 import type { InstanceState, InstanceStatus, PluginState, PluginStatus } from '../supervisor/status-types.js'
@@ -43,7 +43,7 @@ interface InstanceLife {
   timer?: NodeJS.Timeout
   /** A start under way: `close` waits for it, or the new instance would outlive the stop. */
   spawning?: Promise<void>
-  beat?: { memoryMb: number; eventLoopP99Ms: number; at: number }
+  beat?: MemoryFigures & { eventLoopP99Ms: number; at: number }
 }
 
 /**
@@ -86,7 +86,8 @@ export class InstanceSet {
     const started = await Promise.allSettled(this.lives.map((l) => this.spawn(l)))
     const bad = started.find((r) => r.status === 'rejected')
     if (bad) {
-      this.closing = true
+      // Not `closing`: that is for shutdown, and an operator restart after a fix must still work.
+      // The instances that did start are halted (an expected stop, so no respawn).
       await Promise.all(this.lives.map((l) => this.halt(l)))
       throw (bad as PromiseRejectedResult).reason
     }
@@ -100,7 +101,13 @@ export class InstanceSet {
     for (const l of this.lives) clearTimeout(l.timer)
     await Promise.all(this.lives.map((l) => this.halt(l)))
     this.setState('starting')
-    await Promise.all(this.lives.map((l) => this.spawn(l).then(() => { l.restarts++; this.restartCount++ })))
+    const started = await Promise.allSettled(this.lives.map((l) => this.spawn(l).then(() => { l.restarts++; this.restartCount++ })))
+    const bad = started.find((r) => r.status === 'rejected')
+    if (bad) {
+      // As on a first start: all or nothing, and the caller marks the plugin failed.
+      await Promise.all(this.lives.map((l) => this.halt(l)))
+      throw (bad as PromiseRejectedResult).reason
+    }
     this.error = null
     this.setState('running')
   }
@@ -139,6 +146,8 @@ export class InstanceSet {
       uptimeMs: l.instance ? now - l.startedAt : 0,
       restarts: l.restarts,
       memoryMb: l.beat?.memoryMb ?? 0,
+      heapMb: l.beat?.heapMb ?? 0,
+      externalMb: l.beat?.externalMb ?? 0,
       eventLoopP99Ms: l.beat?.eventLoopP99Ms ?? 0,
       lastHeartbeatMs: l.beat ? now - l.beat.at : 0,
     }))
@@ -156,7 +165,14 @@ export class InstanceSet {
 
   private async startInstance(l: InstanceLife): Promise<void> {
     l.state = 'starting'
-    const instance = await this.opts.launch(l.id)
+    let instance: WorkerInstance
+    try {
+      instance = await this.opts.launch(l.id)
+    } catch (err) {
+      // Its row must not stay "starting" with pid 0: nothing runs for it.
+      l.state = 'stopped'
+      throw err
+    }
     if (this.closing || this.current === 'quarantined') {
       await instance.kill()
       l.state = 'stopped'
@@ -169,6 +185,7 @@ export class InstanceSet {
     l.beat = undefined
     instance.exited.then((info) => this.exited(l, instance, info.error ?? new Error(`exit code ${info.code} signal ${info.signal}`), info.reason !== 'stopped' || info.code !== 0))
     const { unresponsiveMs } = this.cfg.limits
+    instance.onOverLimit((memory, halted) => this.overLimit(l, instance, memory, halted))
     l.unwatch = watchHeartbeat(instance, unresponsiveMs, {
       beat: (h) => this.beat(l, instance, h),
       silent: () => this.unresponsive(l, instance, `no heartbeat answer within ${unresponsiveMs} ms (an endless loop or a blocked event loop?)`),
@@ -177,14 +194,22 @@ export class InstanceSet {
   }
 
   private beat(l: InstanceLife, instance: WorkerInstance, h: Heartbeat): void {
-    l.beat = { memoryMb: Math.round(h.memoryMb * 10) / 10, eventLoopP99Ms: Math.round(h.eventLoopP99Ms * 100) / 100, at: Date.now() }
+    l.beat = { ...roundFigures(h), eventLoopP99Ms: Math.round(h.eventLoopP99Ms * 100) / 100, at: Date.now() }
     if (l.state === 'unresponsive') l.state = 'running'
     const { handlerTimeoutMs, memoryMb } = this.cfg.limits
     if (h.busyMs > handlerTimeoutMs) {
       this.unresponsive(l, instance, `a hook has run for ${Math.round(h.busyMs)} ms, past limits.handlerTimeoutMs (${handlerTimeoutMs})`)
-    } else if (this.cfg.isolation === 'process' && h.memoryMb > memoryMb && l.expected === undefined) {
-      this.recycle(l, instance, h.memoryMb)
+    } else if (h.memoryMb > memoryMb && l.expected === undefined) {
+      this.recycle(l, instance, h)
     }
+  }
+
+  /** A thread's own word, between heartbeats, that it is past its memory limit. */
+  private overLimit(l: InstanceLife, instance: WorkerInstance, memory: MemoryFigures, halted: boolean): void {
+    if (l.instance !== instance) return
+    l.beat = { eventLoopP99Ms: 0, ...l.beat, ...roundFigures(memory), at: Date.now() }
+    if (halted) this.overran(l, instance, memory)
+    else if (l.expected === undefined) this.recycle(l, instance, memory)
   }
 
   private unresponsive(l: InstanceLife, instance: WorkerInstance, why: string): void {
@@ -195,14 +220,36 @@ export class InstanceSet {
   }
 
   /**
-   * A child past its memory limit finishes (or gives back) its work before it goes: it takes no
-   * new batches, and is stopped once its in-flight batches are answered.
+   * An instance past its memory limit finishes (or gives back) its work before it goes: it takes
+   * no new batches, and is stopped once its in-flight batches are answered.
    */
-  private recycle(l: InstanceLife, instance: WorkerInstance, memoryMb: number): void {
+  private recycle(l: InstanceLife, instance: WorkerInstance, memory: MemoryFigures): void {
     l.expected = 'recycle'
     const { plugin } = this.opts
-    this.opts.log.warn({ plugin, instance: l.id, memoryMb }, `plugin "${plugin}" instance ${l.id} uses ${memoryMb} MB, over limits.memoryMb (${this.cfg.limits.memoryMb}); recycling it`)
+    const { memoryMb, heapMb, externalMb } = roundFigures(memory)
+    this.opts.log.warn(
+      { plugin, instance: l.id, memoryMb, heapMb, externalMb },
+      `plugin "${plugin}" instance ${l.id} uses ${memoryMb} MB (heap ${heapMb}, external ${externalMb}), over limits.memoryMb (${this.cfg.limits.memoryMb}); recycling it`,
+    )
     if (this.opts.on.retire(l.id)) void instance.stop()
+  }
+
+  /**
+   * A thread that grew far past its limit (while it finished its work, or all at once) has stopped
+   * running hooks. It is ended now, and the events it held are lost or redelivered, as after a
+   * heap overflow; its exit is still a recycle, not a crash.
+   */
+  private overran(l: InstanceLife, instance: WorkerInstance, memory: MemoryFigures): void {
+    if (l.expected !== 'stop') {
+      l.expected = 'recycle'
+      this.opts.on.retire(l.id)
+      const { plugin } = this.opts
+      const { memoryMb, heapMb, externalMb } = roundFigures(memory)
+      const why = `plugin "${plugin}" instance ${l.id} reached ${memoryMb} MB (heap ${heapMb}, external ${externalMb}), far past limits.memoryMb (${this.cfg.limits.memoryMb}), before it could finish its work; terminated it`
+      this.opts.log.warn({ plugin, instance: l.id, memoryMb, heapMb, externalMb }, why)
+      this.noteError(new OutriggerError('RIG_ERR_WORKER_EXITED', why))
+    }
+    void instance.kill()
   }
 
   // ── exit, respawn, quarantine ───────────────────────────────────────────────────────────
@@ -294,4 +341,9 @@ export class InstanceSet {
     this.current = next
     this.opts.on.stateChanged(next, prev)
   }
+}
+
+function roundFigures(m: MemoryFigures): MemoryFigures {
+  const r = (mb: number): number => Math.round(mb * 10) / 10
+  return { memoryMb: r(m.memoryMb), heapMb: r(m.heapMb), externalMb: r(m.externalMb) }
 }

@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import type { PluginContext } from '../plugin/types.js'
+import type { PluginContext, StateApi } from '../plugin/types.js'
 import { pluginState } from '../state/plugin-state.js'
+import { outside } from '../supervision/blame.js'
 import type { SupervisorRuntime } from './plugin-handle.js'
 
 /** The `ctx` of a core plugin (worker plugins get the same shape, built in the worker). */
@@ -11,13 +12,27 @@ export function coreContext(rt: SupervisorRuntime, name: string, version: string
     version,
     options,
     log: rt.log.child({ plugin: name }),
-    state: pluginState(rt.store, name),
+    state: rt.blame ? neutralState(pluginState(rt.store, name)) : pluginState(rt.store, name),
     emit: (event, payload) => rt.emit(event, payload),
     call: (target, args) => rt.call(target, args) as Promise<any>,
     rootPath,
     dataDir: pluginDataDir(rt.stateDir, name),
     signal: rt.signal,
   }
+}
+
+/**
+ * The store's own work (write batches, commit timers) runs outside the plugin that asked, and the
+ * promise the plugin gets is made in its own context (src/supervision/blame.ts).
+ */
+function neutralState(s: StateApi): StateApi {
+  return {
+    putState: async (key, value) => outside(() => s.putState(key, value)),
+    getState: async (key) => outside(() => s.getState(key)),
+    deleteState: async (key) => outside(() => s.deleteState(key)),
+    incrCounter: async (key, amount) => outside(() => s.incrCounter(key, amount)),
+    getCounter: async (key) => outside(() => s.getCounter(key)),
+  } as StateApi
 }
 
 /** `<stateDir>/data/<plugin>`, created on first use. */

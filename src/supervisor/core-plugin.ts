@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks'
 import { OutriggerError, errorCode, errorMessage } from '../errors.js'
 import type { Manifest } from '../manifest/schema.js'
 import type { ActionFn, ActionRequest, HookFn, PluginContext, PluginDefinition } from '../plugin/types.js'
-import { Latency } from './latency.js'
+import { asPlugin, nameDrain, outside, type Culprit } from '../supervision/blame.js'
+import { Latency } from '../supervision/latency.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { PluginState, PluginStatus } from './status-types.js'
 import { withTimeout } from './timeout.js'
@@ -17,6 +18,8 @@ export class CorePlugin implements PluginHandle {
   private lastError: PluginStatus['lastError'] = null
   private readonly counters = { received: 0, processed: 0, failed: 0, inFlight: 0 }
   readonly latency = new Latency()
+  /** Names this plugin's calls for the host error policy; undefined when nobody handles them. */
+  private readonly culprit: Culprit | undefined
 
   constructor(
     readonly name: string,
@@ -25,7 +28,9 @@ export class CorePlugin implements PluginHandle {
     readonly ctx: PluginContext,
     private readonly rt: SupervisorRuntime,
     private readonly shadowed: string[],
-  ) {}
+  ) {
+    this.culprit = rt.blame ? Object.freeze({ plugin: name, owner: rt.blame }) : undefined
+  }
 
   /** Puts the plugin's hooks and pipes on the bus (before init, so init may emit to itself). */
   register(): void {
@@ -36,7 +41,10 @@ export class CorePlugin implements PluginHandle {
       // Pipes sit on request paths: the meta object is made once per event name, not per call.
       const metas = new Map<string, { event: string; subscription: string }>()
       const meta = (event: string) => metas.get(event) ?? (metas.size < 1000 ? metas.set(event, Object.freeze({ event, subscription: pattern })).get(event)! : { event, subscription: pattern })
-      this.rt.bus.pipes.add({ plugin: this.name, pattern, run: (payload, event) => fn(payload, this.ctx, meta(event)) })
+      // Named only when someone acts on blame: library mode keeps the bare call.
+      const culprit = this.culprit
+      const run = culprit ? (payload: unknown, event: string) => asPlugin(culprit, fn, payload, this.ctx, meta(event)) : (payload: unknown, event: string) => fn(payload, this.ctx, meta(event))
+      this.rt.bus.pipes.add({ plugin: this.name, pattern, run })
     }
   }
 
@@ -55,18 +63,26 @@ export class CorePlugin implements PluginHandle {
   private readonly runPending = (): void => {
     const batch = this.pending
     this.pending = []
+    const culprit = this.culprit
     for (let i = 0; i < batch.length; i += 4) {
       const fn = batch[i] as HookFn
       const subscription = batch[i + 1] as string
       const event = batch[i + 2] as string
       const started = performance.now()
       let out: unknown
+      // Only the listener runs as the plugin (src/supervision/blame.ts): this drain is a microtask
+      // of its own, so naming it costs two stores per hook rather than an `als.run`; it is
+      // un-named before the `then` below and the settle (which may emit hook:onError), which are
+      // the supervisor's.
+      if (culprit) nameDrain(culprit)
       try {
         out = fn(batch[i + 3], this.ctx, { event, subscription })
       } catch (err) {
+        if (culprit) nameDrain(undefined)
         this.settle(started, event, err)
         continue
       }
+      if (culprit) nameDrain(undefined)
       if (out && typeof (out as Promise<unknown>).then === 'function') {
         ;(out as Promise<unknown>).then(
           () => this.settle(started, event),
@@ -82,7 +98,8 @@ export class CorePlugin implements PluginHandle {
     if (err === undefined) this.counters.processed++
     else {
       this.counters.failed++
-      this.rt.bus.hookFailed(this.name, event, err)
+      this.lastError = { code: errorCode(err), message: errorMessage(err) }
+      outside(() => this.rt.bus.hookFailed(this.name, event, err))
     }
   }
 
@@ -111,7 +128,7 @@ export class CorePlugin implements PluginHandle {
     const fn = this.def[name]
     if (!fn) return
     try {
-      await withTimeout(() => fn(this.ctx), ms, 'RIG_ERR_PLUGIN_INIT_TIMEOUT', `plugin "${this.name}": ${name} did not finish within ${ms} ms (raise timeouts.${name}Ms in the host config or fix the plugin)`)
+      await withTimeout(() => asPlugin(this.culprit, fn, this.ctx), ms, 'RIG_ERR_PLUGIN_INIT_TIMEOUT', `plugin "${this.name}": ${name} did not finish within ${ms} ms (raise timeouts.${name}Ms in the host config or fix the plugin)`)
     } catch (err) {
       if (err instanceof OutriggerError && err.code === 'RIG_ERR_PLUGIN_INIT_TIMEOUT') throw err
       throw new OutriggerError('RIG_ERR_PLUGIN_INIT', `plugin "${this.name}": ${name} threw: ${errorMessage(err)}`, { cause: err })
@@ -123,10 +140,24 @@ export class CorePlugin implements PluginHandle {
     this.lastError = { code: errorCode(error), message: errorMessage(error) }
   }
 
+  /**
+   * An error escaped from work this plugin started (src/supervision/blame.ts): it is counted in
+   * `events.failed` (the status report's shape is a contract, and a core plugin's counters have
+   * no identity to keep), and the first one fails the plugin. Returns whether this one failed it
+   * (the caller then takes it off the bus and logs).
+   */
+  escaped(error: unknown): boolean {
+    this.counters.failed++
+    if (this.state === 'failed') return false
+    this.fail(error)
+    return true
+  }
+
   async call(fn: string, args: unknown): Promise<unknown> {
+    if (this.state === 'failed') throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `plugin "${this.name}" has failed, so "${this.name}.${fn}" cannot run: ${this.lastError?.message ?? 'no error recorded'}`)
     const f = own(this.def.functions, fn)
     if (!f) throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `plugin "${this.name}" has no function "${fn}" (it has: ${Object.keys(this.def.functions ?? {}).join(', ') || 'none'})`)
-    return f(args, this.ctx)
+    return asPlugin(this.culprit, f, args, this.ctx)
   }
 
   /** An action of a plugin that has not failed (a failed plugin answers no route). */
@@ -144,7 +175,7 @@ export class CorePlugin implements PluginHandle {
   }
 
   runAction(fn: ActionFn, request: ActionRequest): unknown {
-    return fn(request, this.ctx)
+    return asPlugin(this.culprit, fn, request, this.ctx)
   }
 
   status(): PluginStatus {

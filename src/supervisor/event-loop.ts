@@ -1,5 +1,5 @@
 import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks'
-import { round } from './latency.js'
+import { round } from '../supervision/latency.js'
 
 const RESOLUTION_MS = 10
 

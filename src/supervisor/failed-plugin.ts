@@ -1,21 +1,27 @@
 import { OutriggerError, errorCode, errorMessage } from '../errors.js'
+import type { DeclaredKind } from '../manifest/load.js'
+import type { Discovered } from '../manifest/discovery.js'
 import type { Manifest } from '../manifest/schema.js'
 import type { PluginHandle } from './plugin-handle.js'
 import type { PluginStatus } from './status-types.js'
 
 /**
  * A plugin that could not be loaded (bad manifest, missing entry, bad options…). It still shows
- * in the status report under its folder name, with state `failed` and its error.
+ * in the status report under its folder name, with state `failed` and its error, and as the kind
+ * its manifest declares where that is readable (`declared`), even if the manifest failed.
  */
 export class FailedPlugin implements PluginHandle {
   readonly type: 'core' | 'worker'
   constructor(
     readonly name: string,
-    private readonly error: unknown,
+    readonly error: unknown,
     private readonly manifest?: Manifest,
     private readonly shadowed: string[] = [],
+    private readonly declared?: DeclaredKind,
+    /** Where it was found, to read it again when an operator restarts it after a fix. */
+    readonly found?: Discovered,
   ) {
-    this.type = manifest?.type ?? 'core'
+    this.type = manifest?.type ?? declared?.type ?? 'core'
   }
   async start(): Promise<void> {}
   async ready(): Promise<void> {}
@@ -31,7 +37,7 @@ export class FailedPlugin implements PluginHandle {
       name: this.name,
       version: this.manifest?.version ?? '',
       type: this.type,
-      isolation: w ? w.isolation : 'inline',
+      isolation: w ? w.isolation : this.type === 'worker' ? (this.declared?.isolation ?? 'thread') : 'inline',
       delivery: w ? w.delivery : 'at-most-once',
       state: 'failed',
       hooks: [],

@@ -17,6 +17,11 @@ export interface SupervisorRuntime {
   call(target: string, args: unknown): Promise<unknown>
   /** Aborted at shutdown; every ctx.signal follows it. */
   signal: AbortSignal
+  /**
+   * Set when someone acts on blame (the host error policy): core plugin calls then run named,
+   * with this as the owner (src/supervision/blame.ts). Undefined: plain calls.
+   */
+  blame?: object
 }
 
 /** One loaded plugin, core or worker, as the supervisor drives it. */

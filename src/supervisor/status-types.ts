@@ -12,7 +12,12 @@ export interface InstanceStatus {
   state: InstanceState
   uptimeMs: number
   restarts: number
+  /** What is held against `limits.memoryMb`: a child's RSS; a thread's heap plus external memory. */
   memoryMb: number
+  /** V8 heap in use. */
+  heapMb: number
+  /** Memory outside the V8 heap held by its objects (Buffers, ArrayBuffers). */
+  externalMb: number
   eventLoopP99Ms: number
   lastHeartbeatMs: number
 }
@@ -65,5 +70,7 @@ export interface StatusReport {
   health: Health
   eventLoop: { p50Ms: number; p99Ms: number; maxMs: number; utilization: number }
   memory: { rssMb: number; heapUsedMb: number }
+  /** The host's own output: lines dropped because stdout/stderr could not take them. */
+  logs: { dropped: number }
   plugins: PluginStatus[]
 }

@@ -1,18 +1,21 @@
 import { Bus } from '../bus/bus.js'
 import type { HostConfig } from '../config/config.js'
-import { OutriggerError, errorMessage } from '../errors.js'
-import { entryOf, type Loaded } from '../plugin/load-plugins.js'
+import { OutriggerError, errorMessage, forLog } from '../errors.js'
+import { inspect } from '../manifest/discovery.js'
+import { entryOf, loadPlugins, type Loaded } from '../plugin/load-plugins.js'
 import type { ActionRequest, PluginLogger } from '../plugin/types.js'
 import type { ServiceSlots } from '../services/slots.js'
 import { DropWatch, rollupHealth } from '../supervision/health.js'
+import { droppedLines } from '../services/log-output.js'
 import { VERSION } from '../version.js'
+import { culprit as runningAs, outside, type Culprit } from '../supervision/blame.js'
 import { coreContext } from './context.js'
 import { CorePlugin } from './core-plugin.js'
 import { EventLoopMonitor } from './event-loop.js'
 import { FailedPlugin } from './failed-plugin.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
-import type { ActionTarget, DeadLetter, Supervisor } from './types.js'
+import type { ActionTarget, DeadLetter, IsolateOutcome, Supervisor } from './types.js'
 import { WorkerPlugin } from './worker-plugin.js'
 
 export interface CoreOptions {
@@ -21,6 +24,8 @@ export interface CoreOptions {
   stateDir: string
   loaded: Loaded[]
   slots: ServiceSlots
+  /** Name every core plugin call, for a host error policy that acts on it (src/supervision/blame.ts). */
+  blame?: boolean
 }
 
 /**
@@ -43,6 +48,7 @@ export class OutriggerSupervisor implements Supervisor {
   private readonly startedAt = Date.now()
   private state: SupervisorState = 'starting'
   private stopping?: Promise<void>
+  private handlerSink: ((plugin: string, ms: number) => void) | undefined
   /** Run at the end of shutdown, last registered first. */
   private readonly closers: Array<() => Promise<void>> = []
 
@@ -64,6 +70,7 @@ export class OutriggerSupervisor implements Supervisor {
       emit: (event, payload) => this.emit(event, payload),
       call: (target, args) => this.call(target, args),
       signal: this.abort.signal,
+      blame: opts.blame ? this : undefined,
     }
     this.onClose(() => slots.close())
   }
@@ -80,7 +87,10 @@ export class OutriggerSupervisor implements Supervisor {
   observeHandlers(sink: (plugin: string, ms: number) => void): () => void {
     const observed = this.handles.filter((h) => h.latency)
     for (const h of observed) h.latency!.sink = (ms) => sink(h.name, ms)
+    // A plugin loaded later (a restart after a failed load) reports to the same sink.
+    this.handlerSink = sink
     return () => {
+      this.handlerSink = undefined
       for (const h of observed) h.latency!.sink = undefined
     }
   }
@@ -115,7 +125,11 @@ export class OutriggerSupervisor implements Supervisor {
 
   private handleFor(l: Loaded): PluginHandle {
     const { found } = l
-    if (l.kind === 'failed') return new FailedPlugin(found.name, l.error, found.manifest, found.shadowed)
+    if (l.kind === 'failed') {
+      // The only word a plugin that never loaded gets: under pm2 the log is where one looks first.
+      this.log.error({ plugin: found.name, err: forLog(l.error) }, `plugin "${found.name}" failed to load: ${errorMessage(l.error)}`)
+      return new FailedPlugin(found.name, l.error, found.manifest, found.shadowed, found.declared, found)
+    }
     const m = found.manifest!
     if (l.kind === 'worker') return new WorkerPlugin({ name: m.name, manifest: m, entry: entryOf(found), rootPath: found.dir, options: l.options, shadowed: found.shadowed, rt: this.rt })
     const plugin = new CorePlugin(m.name, m, l.def, coreContext(this.rt, m.name, m.version, found.dir, l.options), this.rt, found.shadowed)
@@ -138,14 +152,21 @@ export class OutriggerSupervisor implements Supervisor {
 
   private failed(h: PluginHandle, err: unknown): void {
     h.fail(err)
+    this.offBus(h)
+    this.log.error({ plugin: h.name, err: forLog(err) }, `plugin "${h.name}" failed: ${errorMessage(err)}`)
+  }
+
+  private offBus(h: PluginHandle): void {
     this.bus.hooks.removePlugin(h.name)
     this.bus.pipes.removePlugin(h.name)
-    this.log.error({ plugin: h.name, err }, `plugin "${h.name}" failed: ${errorMessage(err)}`)
   }
 
   emit(event: string, payload?: unknown): void {
     if (this.state === 'stopping') throw new OutriggerError('RIG_ERR_CLOSED', `emit "${event}": the supervisor is stopping; events are no longer accepted`)
-    this.bus.emit(event, payload)
+    // From plugin code (ctx.emit, a hook calling into the host): what the bus schedules is the
+    // supervisor's, not the plugin's (src/supervision/blame.ts).
+    if (runningAs() === undefined) this.bus.emit(event, payload)
+    else outside(() => this.bus.emit(event, payload))
   }
 
   /**
@@ -182,7 +203,26 @@ export class OutriggerSupervisor implements Supervisor {
     const dot = target.indexOf('.')
     const plugin = dot > 0 ? this.byName.get(target.slice(0, dot)) : undefined
     if (!plugin) throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `call "${target}": no plugin "${target.slice(0, Math.max(dot, 0)) || target}" is loaded (use "plugin.function")`)
-    return (await plugin.call(target.slice(dot + 1), args)) as R
+    // The call's own machinery (RPC, timeouts, restarts) runs unnamed; this async function's
+    // promise is the caller's, so a rejection its caller drops is still blamed on the caller.
+    return (await outside(() => plugin.call(target.slice(dot + 1), args))) as R
+  }
+
+  /**
+   * The host error policy's isolation (src/supervision/host-errors.ts): an error escaped from work
+   * `who` started. A core plugin of this supervisor is failed and taken off the bus (hooks, pipes;
+   * its routes and functions answer no more) and the error counted in its status: 'isolated' the
+   * first time, 'again' for later errors of a plugin already failed. 'foreign' when the plugin
+   * belongs to another supervisor in this process (whose own handler acts on it), 'slot' when it
+   * provides a service slot the host cannot run on without. The caller logs.
+   */
+  isolate(who: Culprit, error: unknown): IsolateOutcome {
+    const h = who.owner === this ? this.byName.get(who.plugin) : undefined
+    if (!(h instanceof CorePlugin)) return 'foreign'
+    if (Object.values(this.slots.providers).includes(h.name)) return 'slot'
+    if (!h.escaped(error)) return 'again'
+    this.offBus(h)
+    return 'isolated'
   }
 
   async runAction(target: ActionTarget, request: ActionRequest): Promise<unknown> {
@@ -215,19 +255,81 @@ export class OutriggerSupervisor implements Supervisor {
       health: rollupHealth(plugins, eventLoop.p99Ms, this.drops.dropping(plugins)),
       eventLoop,
       memory: { rssMb: Math.round(mem.rss / 1048576), heapUsedMb: Math.round(mem.heapUsed / 1048576) },
+      logs: { dropped: droppedLines() },
       plugins,
     }
+  }
+
+  pluginFolder(name: string): { path: string; outside: boolean } | undefined {
+    const found = this.loaded.find((l) => l.found.name === name)?.found
+    return found && { path: found.dir, outside: found.outside }
   }
 
   private workerPlugin(name: string): WorkerPlugin {
     const h = this.byName.get(name)
     if (!h) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded (loaded: ${[...this.byName.keys()].join(', ') || 'none'})`)
-    if (!(h instanceof WorkerPlugin)) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `plugin "${name}" is not a running worker plugin; only worker plugins restart and keep dead letters`)
+    if (!(h instanceof WorkerPlugin)) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `plugin "${name}" is not a running worker plugin; only worker plugins keep dead letters`)
     return h
   }
 
+  /**
+   * Operator restart. A worker plugin comes back whatever stopped it (quarantine, a failed first
+   * start): its instances import the entry afresh. A plugin that failed to load is read from disk
+   * again, so "fix it, then restart it" works; a worker plugin's code is never imported here, so
+   * that is safe. A core plugin is refused: see `notRestartable`.
+   */
   async restartPlugin(name: string): Promise<void> {
-    await this.workerPlugin(name).operatorRestart()
+    const h = this.byName.get(name)
+    if (!h) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded (loaded: ${[...this.byName.keys()].join(', ') || 'none'})`)
+    if (this.state === 'stopping') throw new OutriggerError('RIG_ERR_CLOSED', `restart "${name}": the supervisor is stopping`)
+    if (h instanceof CorePlugin) throw this.notRestartable(name)
+    if (h instanceof FailedPlugin) return this.reload(h)
+    const w = h as WorkerPlugin
+    await w.operatorRestart().catch((err) => {
+      this.failed(w, err)
+      throw err
+    })
+  }
+
+  /**
+   * A core plugin runs in the host's event loop, and its module (with whatever it set up at import
+   * time) stays in the host's module cache: importing it again would run a second copy beside the
+   * first, and its pipes would move to the end of every chain. Only restarting the host is sound.
+   */
+  private notRestartable(name: string): OutriggerError {
+    return new OutriggerError(
+      'RIG_ERR_NOT_RESTARTABLE',
+      `plugin "${name}" is a core plugin: it runs in the host's event loop and its module stays in the host's module cache, so it cannot be stopped and loaded again on its own; fix it, then restart the host (under pm2: pm2 restart ${this.app})`,
+      { details: { plugin: name } },
+    )
+  }
+
+  /** Reads a plugin that failed to load from disk again and, if it is a worker plugin now, starts it. */
+  private async reload(old: FailedPlugin): Promise<void> {
+    if (!old.found) throw this.notRestartable(old.name)
+    const found = await inspect(old.found.dir, old.found.folder, old.found.outside)
+    found.shadowed = old.found.shadowed
+    if (found.manifest?.type === 'core') throw this.notRestartable(old.name)
+    const [loaded] = await loadPlugins([found], this.config)
+    const h = this.handleFor(loaded)
+    this.replace(old, h)
+    if (loaded.kind === 'failed') throw loaded.error
+    if (h.latency && this.handlerSink) {
+      const sink = this.handlerSink
+      h.latency.sink = (ms) => sink(h.name, ms)
+    }
+    try {
+      await h.start()
+    } catch (err) {
+      this.failed(h, err)
+      throw err
+    }
+  }
+
+  private replace(old: PluginHandle, h: PluginHandle): void {
+    this.handles[this.handles.indexOf(old)] = h
+    if (this.byName.get(old.name) === old) this.byName.delete(old.name)
+    this.byName.set(h.name, h)
   }
 
   listDeadLetters(plugin: string): Promise<DeadLetter[]> {

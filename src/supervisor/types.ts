@@ -26,7 +26,17 @@ export interface SupervisorOptions {
   store?: 'lmdb' | 'memory' | StateStore
   /** Replace the default logger (pino at `config.logLevel`). */
   logger?: PluginLogger
+  /**
+   * Handle the process's `uncaughtException` and `unhandledRejection` by the host config's
+   * `hostErrors` policy: isolate the core plugin to blame, or stop gracefully and exit 1. Default
+   * false: a library leaves its host's process alone (`outrigger start` turns it on). The
+   * handlers are removed when the supervisor stops.
+   */
+  handleProcessErrors?: boolean
 }
+
+/** What `isolate` did with an error blamed on a plugin (src/supervision/host-errors.ts). */
+export type IsolateOutcome = 'isolated' | 'again' | 'foreign' | 'slot'
 
 /** A dead letter: an at-least-once event that ran out of attempts (or could not be drained). */
 export interface DeadLetter {
@@ -76,7 +86,16 @@ export interface Supervisor {
   /** Every controller action as `plugin/controller/action`. */
   routes(): string[]
   status(): StatusReport
-  /** Operator restart: brings a quarantined, failed or running worker plugin back up. */
+  /**
+   * Where a plugin was loaded from: its real folder, and whether that lies outside the plugins
+   * folder and its sibling `available/` (reached through a symlink). Undefined for an unknown name.
+   */
+  pluginFolder(name: string): { path: string; outside: boolean } | undefined
+  /**
+   * Operator restart: brings a quarantined, failed or running worker plugin back up, reading it
+   * afresh (a plugin that failed to load is read from disk again). A core plugin is refused with
+   * RIG_ERR_NOT_RESTARTABLE: it shares the host's module cache and event loop.
+   */
   restartPlugin(name: string): Promise<void>
   listDeadLetters(plugin: string): Promise<DeadLetter[]>
   /** Re-enqueues a plugin's dead letters; returns how many. */

@@ -1,4 +1,4 @@
-import { errorCode, errorMessage, OutriggerError, type SerializedError } from '../errors.js'
+import { deserializeError, errorCode, errorMessage, forLog, OutriggerError, type SerializedError } from '../errors.js'
 import { DeadLetters } from '../delivery/dead-letters.js'
 import { Dispatcher } from '../delivery/dispatcher.js'
 import { DurableQueue } from '../delivery/durable-queue.js'
@@ -41,6 +41,8 @@ export class WorkerPlugin implements PluginHandle {
   private registered = false
   private rr = 0
   private idleWaiters: Array<() => void> = []
+  /** The last handler failure, and the instances' last error when it happened (see `lastError`). */
+  private handlerError: { error: PluginStatus['lastError']; over: PluginStatus['lastError'] } | undefined
 
   constructor(private readonly init: WorkerPluginInit) {
     this.name = init.name
@@ -120,6 +122,7 @@ export class WorkerPlugin implements PluginHandle {
   async ready(): Promise<void> {}
 
   operatorRestart(): Promise<void> {
+    this.handlerError = undefined
     return this.instances.operatorRestart()
   }
 
@@ -176,7 +179,10 @@ export class WorkerPlugin implements PluginHandle {
     await this.instances.close()
     // Whatever could not be drained leaves the books explicitly: dead letters or lost; under
     // durable delivery it stays queued, in the journal, for the next run.
+    const before = this.dispatcher.counters.deadLettered
     this.dispatcher.abandon('the supervisor stopped before the event was delivered')
+    const left = this.dispatcher.counters.deadLettered - before
+    if (left > 0) this.log.warn({ plugin: this.name, deadLettered: left }, `plugin "${this.name}": ${left} event(s) not delivered before the stop were dead-lettered; replay them with "outrigger dead-letters replay ${this.name}"`)
     await this.durable?.close()
     this.instances.closed()
   }
@@ -186,6 +192,8 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   fail(error: unknown): void {
+    // The supervisor took the hooks off the bus: the next instance up (a restart) puts them back.
+    this.registered = false
     this.instances.fail(error)
   }
 
@@ -205,6 +213,12 @@ export class WorkerPlugin implements PluginHandle {
     // `settled`, which follows this call, finds no journal number to ack).
     const seq = p.journal
     p.journal = undefined
+    // At shutdown, `close` says in one line how many were left over, not one line each.
+    if (error?.code !== 'RIG_ERR_CLOSED') {
+      const why = error ? `: ${error.message}` : ''
+      if (error) this.noteHandlerError({ code: error.code ?? null, message: error.message })
+      this.log.error({ plugin: this.name, event: p.event, attempts: p.attempts, ...(error ? { err: forLog(error) } : {}) }, `plugin "${this.name}": event "${p.event}" dead-lettered after ${p.attempts} attempt(s)${why}; list or replay it with "outrigger dead-letters list|replay ${this.name}"`)
+    }
     this.deadLetters
       .add({ event: p.event, subscription: p.subscription, payload: p.payload, attempts: p.attempts, error: error ? { code: error.code ?? null, message: error.message } : null })
       .then(() => seq !== undefined && this.durable?.journal.ack(seq))
@@ -239,16 +253,32 @@ export class WorkerPlugin implements PluginHandle {
     }
   }
 
+  /** A final failure of one event: the bus logs it (one line) and tells `hook:onError`. */
   private report(event: string, error: unknown): void {
-    this.log.error({ plugin: this.name, event, code: errorCode(error) ?? undefined }, `plugin "${this.name}" on "${event}": ${errorMessage(error)}`)
-    this.init.rt.bus.hookFailed(this.name, event, error)
+    // A handler's error arrives serialized from the worker: rebuilt, it logs and reads as an error.
+    const err = error instanceof Error ? error : deserializeError(error as SerializedError)
+    this.noteHandlerError({ code: errorCode(err), message: errorMessage(err) })
+    this.init.rt.bus.hookFailed(this.name, event, err)
+  }
+
+  private noteHandlerError(error: NonNullable<PluginStatus['lastError']>): void {
+    this.handlerError = { error, over: this.instances.lastError }
+  }
+
+  /** The newer of the last handler failure and the instances' last error (exit, unresponsive…). */
+  private get lastError(): PluginStatus['lastError'] {
+    const h = this.handlerError
+    return h && h.over === this.instances.lastError ? h.error : this.instances.lastError
   }
 
   /** Every transition is logged and published as `outrigger:plugin:<state>`. */
   private published(next: PluginState, prev: PluginState): void {
     const lastError = this.instances.lastError
-    const level = next === 'running' || next === 'starting' || next === 'stopped' ? 'info' : 'warn'
-    this.log[level]({ plugin: this.name, from: prev, to: next, lastError }, `plugin "${this.name}": ${prev} → ${next}`)
+    // The supervisor logs a failure itself, once, with its cause: the move to failed says nothing more.
+    if (next !== 'failed') {
+      const level = next === 'running' || next === 'starting' || next === 'stopped' ? 'info' : 'warn'
+      this.log[level]({ plugin: this.name, from: prev, to: next, lastError }, `plugin "${this.name}": ${prev} → ${next}`)
+    }
     this.init.rt.bus.emit(`outrigger:plugin:${next}`, { plugin: this.name, from: prev, lastError })
   }
 
@@ -268,7 +298,7 @@ export class WorkerPlugin implements PluginHandle {
       functions: this.functions,
       shadowed: this.init.shadowed,
       restarts: this.instances.restarts,
-      lastError: this.instances.lastError,
+      lastError: this.lastError,
       // Parked events (durable, waiting in the journal only) are received and queued.
       queue: { depth: this.dispatcher.depth() + parked, max: this.cfg.queue.max, dropped: c.dropped, rejected: c.rejected },
       events: { received: c.received + parked, processed: c.processed, failed: c.failed, inFlight: c.inFlight, redelivered: c.redelivered, recovered: this.durable?.recovered ?? 0, deadLettered: c.deadLettered, lost: c.lost },

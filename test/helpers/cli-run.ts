@@ -66,7 +66,6 @@ export function startHost(app: string, ws: { root: string; enabled: string; runt
   })
 }
 
-export { until } from './plugins.js'
 
 /** Collects a child's output as it arrives, so a test can wait for a line. */
 export function collect(child: ChildProcess): { out: () => string; exited: Promise<number | null> } {

@@ -48,4 +48,3 @@ export async function startHttpHost(plugins: string[], http: Partial<HostConfig[
   }
 }
 
-export { until as waitFor } from './plugins.js'

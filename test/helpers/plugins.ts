@@ -66,15 +66,6 @@ export class PluginDir {
   }
 }
 
-/** Waits for a condition to hold (a state, not a time), failing with `what` at the deadline. */
-export async function until(what: string, ok: () => boolean | Promise<boolean>, deadlineMs = 10_000): Promise<void> {
-  const end = Date.now() + deadlineMs
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out after ${deadlineMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 5))
-  }
-}
-
 /** A core plugin manifest. */
 export const core = (name: string, extra: object = {}) => ({ name, version: '1.0.0', type: 'core', ...extra })
 /** A worker plugin manifest. */
@@ -88,14 +79,4 @@ export function memoryLogger() {
     return { trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), fatal: at('fatal'), child: (b: Record<string, unknown>) => make({ ...bindings, ...b }) }
   }
   return { logger: make({}), lines }
-}
-
-/** Whether a process still exists (signal 0 checks without touching it). */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }

@@ -57,10 +57,15 @@ async function stockLevels(ctx) {
  * @returns {{ item: string, qty: number }}
  */
 function checkOrder(body, ctx) {
-  const { item, qty } = /** @type {{ item?: unknown, qty?: unknown }} */ (body ?? {})
-  if (typeof item !== 'string' || !items(ctx).includes(item)) {
-    throw refuse(422, `unknown item ${JSON.stringify(item)}: the shop sells ${items(ctx).join(', ')}`)
+  const sells = items(ctx).join(', ')
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw refuse(400, `an order is a JSON object {"item": …, "qty": …}, POSTed with content-type application/json (found ${body == null ? 'no body' : JSON.stringify(body)}); the shop sells ${sells}`)
   }
+  const { item, qty } = /** @type {{ item?: unknown, qty?: unknown }} */ (body)
+  if (item === undefined) throw refuse(400, `the order has no "item": send one of ${sells}`)
+  if (typeof item !== 'string') throw refuse(400, `"item" must be a string, one of ${sells} (found ${JSON.stringify(item)})`)
+  if (!items(ctx).includes(item)) throw refuse(422, `unknown item ${JSON.stringify(item)}: the shop sells ${sells}`)
+  if (qty === undefined) throw refuse(400, `the order has no "qty": send an integer from 1 to ${MAX_QTY}`)
   if (typeof qty !== 'number' || !Number.isInteger(qty) || qty < 1 || qty > MAX_QTY) {
     throw refuse(400, `"qty" must be an integer from 1 to ${MAX_QTY} (found ${JSON.stringify(qty)})`)
   }

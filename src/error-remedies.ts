@@ -1,0 +1,67 @@
+/**
+ * What to do about each error code, in a person's words. `docs/reference.md` lists every code of
+ * `src/errors.ts` with its meaning and this advice (`npm run docs` writes that part of the page,
+ * and a test fails when the committed page differs). The type makes a new code without advice
+ * fail to compile.
+ */
+import type { ErrorCode, HttpErrorCodes } from './errors.js'
+
+export type HttpErrorCode = keyof typeof HttpErrorCodes
+
+export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
+  RIG_ERR_MANIFEST_INVALID:
+    'Fix `manifest.json` where the message points (it names the file, the field and what it expected). `name`, `version` and `type` are required, and `name` must equal the folder name (without `@version`). `outrigger validate <dir>` checks a plugin folder.',
+  RIG_ERR_CONFIG_INVALID:
+    'Fix the field the message names in `outrigger.config.json` (its JSON Schema is `schema/config.schema.json`), or the environment variable it names (`PORT`).',
+  RIG_ERR_OPTIONS_INVALID: "Fix `plugins.<name>.options` in the host config so it matches the plugin's `options` schema; the message names the field.",
+  RIG_ERR_ENGINE_MISMATCH: "Run an Outrigger version inside the manifest's `engine` range, or widen the range if the plugin is known to work with this version.",
+  RIG_ERR_PLUGIN_LOAD:
+    'The entry (`main`, default `index.js`) is missing, does not import, or exports no plugin. Entries are ES modules: in a CommonJS project add `"type": "module"` to a `package.json` in the plugin folder, or name the file `.mjs`. `node --check <entry>` shows a syntax error with its line.',
+  RIG_ERR_PLUGIN_INIT:
+    "The plugin's own error is the cause (in `lastError` and the log). Fix the plugin or its options, then `outrigger restart <plugin>` (worker plugins) or restart the host.",
+  RIG_ERR_PLUGIN_INIT_TIMEOUT:
+    'Make `init`, `whenReady` or `close` settle sooner (an await that never settles is the usual cause), or raise `timeouts.initMs`, `whenReadyMs` or `closeMs` in the host config (worker plugins: `worker.limits.startTimeoutMs` and `stopTimeoutMs`).',
+  RIG_ERR_PLUGINS_DIR: 'Create the folder, or point `--plugins` or the config\'s `pluginsDir` (relative to the config file) at the folder that holds the enabled plugins.',
+  RIG_ERR_STRICT_START: 'Fix the plugins the message lists (`outrigger validate <dir>` says why each fails), or start without `--strict` to run with them marked `failed`.',
+  RIG_ERR_WORKER_DEFINITION: 'Pipes and controllers run on the request path, so only core plugins may have them: move them into a core plugin, or make this one `"type": "core"`.',
+  RIG_ERR_PIPE_ABORTED:
+    'A pipe listener refused the payload; its own error is the cause (over HTTP, with the status it set, else 400). Fix the input, or the listener if it should not have refused.',
+  RIG_ERR_PIPE_BUSY: 'Retry later (HTTP 503). If it lasts, pipe listeners are too slow for the load: speed them up, or raise `maxConcurrentPipes`.',
+  RIG_ERR_UNKNOWN_TARGET:
+    'Name a loaded plugin and one of its functions as `plugin.function` (`outrigger plugins describe <plugin>` lists them); for HTTP, `GET /_info` lists the routes (404).',
+  RIG_ERR_NOT_CLONEABLE:
+    'Emit plain data: no functions, symbols, sockets or class instances that must keep their prototype. Only this event is refused (counted in `queue.rejected`); the rest of its batch is delivered.',
+  RIG_ERR_JOURNAL:
+    "A durable plugin's journal (`<stateDir>/journal/<plugin>`) could not be opened or a commit failed: check that the state folder is writable, has free space, and is used by one supervisor only. After a failed commit, events are still delivered in memory but `emitDurable` and `flush` reject: restart the host once the disk is fixed.",
+  RIG_ERR_QUEUE_FULL:
+    'The worker plugin falls behind under overflow `reject`: add `instances`, make the handler faster, raise `worker.queue.max`, or choose `drop-oldest` or `drop-newest`.',
+  RIG_ERR_WORKER_EXITED:
+    'An instance crashed, called `process.exit` or hit `limits.memoryMb`. It is restarted by its policy; `lastError` and the log say why. At-least-once events in flight are redelivered, at-most-once ones counted as `lost`.',
+  RIG_ERR_WORKER_UNRESPONSIVE:
+    "The instance's event loop was blocked longer than `limits.unresponsiveMs`, or a handler overran `limits.handlerTimeoutMs`; it is restarted. Split long synchronous work, or raise the limit.",
+  RIG_ERR_WORKER_START: "The instance threw while loading or did not start within `limits.startTimeoutMs`: see `lastError`, fix it, then `outrigger restart <plugin>`.",
+  RIG_ERR_CALL_TIMEOUT: "The function did not answer within the plugin's `limits.handlerTimeoutMs`: make it settle sooner, or raise the limit.",
+  RIG_ERR_CRASH_LOOP:
+    'More than `restart.maxRestarts` restarts within `restart.windowMs`: the plugin is quarantined and the host stays up. Fix the cause (`lastError`, the log), then `outrigger restart <plugin>`.',
+  RIG_ERR_CLOSED: 'The supervisor is stopping or stopped and accepts no more work (HTTP 503). Retry once it runs again.',
+  RIG_ERR_CONTROL_UNREACHABLE:
+    'Start the supervisor (`npm start`, `outrigger start`), and give the CLI the same `--app` and the same `OUTRIGGER_RUNTIME_DIR` (or `XDG_RUNTIME_DIR`) as the supervisor. The CLI exits 3.',
+  RIG_ERR_CONTROL_IN_USE: 'A live supervisor already owns this app\'s control socket: stop it first, or start this one with another `--app`.',
+  RIG_ERR_CONTROL_REQUEST: 'Use a CLI of the same version as the supervisor; the message names the command or field it refused.',
+  RIG_ERR_UNKNOWN_PLUGIN: '`outrigger plugins list` shows the loaded plugins, by their manifest names.',
+  RIG_ERR_NOT_RESTARTABLE:
+    "Core plugins run in the host's event loop and their modules stay in its module cache, so one cannot be loaded again on its own: fix it, then restart the host (`pm2 restart <app>`). Worker plugins restart alone.",
+  RIG_ERR_SLOT_CONFLICT:
+    'Two enabled plugins `provides` the same service slot (the message names both). Keep one: disable the other with `outrigger plugins disable <name>`, or remove the slot from its `provides`.',
+  RIG_ERR_HTTP_MALFORMED_JSON: 'Send a valid JSON body (400), with `content-type: application/json`.',
+  RIG_ERR_HTTP_BODY_TOO_LARGE: 'Send a smaller body (413), or raise `http.maxBodyBytes` in the host config.',
+  RIG_ERR_HTTP_NOT_FOUND: 'Check the path (404): the built-in routes, or `/_/<plugin>/<controller>/<action>`; `GET /_info` lists every route.',
+  RIG_ERR_HTTP_METHOD_NOT_ALLOWED: 'Use a method the `Allow` header names (405): GET for the built-in routes, GET or POST for actions.',
+  RIG_ERR_HTTP_TIMEOUT: 'Send the whole request within `http.requestTimeoutMs` (408).',
+  RIG_ERR_HTTP_BAD_REQUEST: 'The request is not valid HTTP, or a plugin refused it with a 4xx status of its own (400 or that status): read the message.',
+  RIG_ERR_HTTP_HEADERS_TOO_LARGE: 'Send smaller request headers (431).',
+  RIG_ERR_HTTP_UNAUTHORIZED: 'Send the credentials the auth slot expects (401); with `http.token` set: `Authorization: Bearer <token>`.',
+  RIG_ERR_HTTP_FORBIDDEN: "The permission slot refused this caller this action (403): check the slot's rules.",
+  RIG_ERR_HTTP_INTERNAL: 'An error without a code or a 4xx `status` escaped an action (500); the log has its stack. Throw errors with a `status` for refusals.',
+  RIG_ERR_HTTP_RESULT_NOT_JSON: "Return data JSON can carry from the action (500): no BigInt, no cycles.",
+}

@@ -11,8 +11,8 @@ export interface DurableQueueOptions {
   /** The in-memory window (`worker.queue.max`): events past it wait in the journal only. */
   window: number
   dispatcher: Dispatcher
-  /** An event that waited on disk only (counted received) was refused at its commit (not cloneable): count and report it. */
-  rejected(event: string, err: OutriggerError): void
+  /** An event that waited on disk only was refused at its commit (not cloneable): report it. */
+  report(event: string, err: OutriggerError): void
   /** The journal failed (a commit did not go through): report it. */
   failed(err: OutriggerError): void
   /** Events moved from disk into the window (or none were left): the owner may be idle now. */
@@ -160,8 +160,11 @@ export class DurableQueue {
   /** A parked event refused at its commit never reaches the dispatcher: it is rejected here. */
   private refusedAtCommit(seq: number, err: OutriggerError): void {
     if (this.parked === 0 || seq < this.parkNext || seq > this.parkThrough) return // the dispatcher rejects it
+    // Received when parked: the receipt moves to the dispatcher's books, as rejected.
     this.parked--
-    this.opts.rejected(String((err.details as { event?: unknown } | undefined)?.event ?? ''), err)
+    this.d.counters.received++
+    this.d.counters.rejected++
+    this.opts.report(String((err.details as { event?: unknown } | undefined)?.event ?? ''), err)
   }
 
   /** Commits what is buffered (acks included) and closes the journal; what is queued stays in it. */

@@ -11,6 +11,7 @@ import { VERSION } from '../version.js'
 import { culprit as runningAs, outside, type Culprit } from '../supervision/blame.js'
 import { coreContext } from './context.js'
 import { CorePlugin } from './core-plugin.js'
+import { emitDurable, flushJournals } from './durable-emit.js'
 import { EventLoopMonitor } from './event-loop.js'
 import { FailedPlugin } from './failed-plugin.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
@@ -169,25 +170,12 @@ export class OutriggerSupervisor implements Supervisor {
     else outside(() => this.bus.emit(event, payload))
   }
 
-  /**
-   * `emit`, then resolves once the event is committed to the journal of every durable plugin it
-   * was routed to (at once when it reached none). Rejects when a journal refused it.
-   */
-  async emitDurable(event: string, payload?: unknown): Promise<void> {
-    const commits: Array<Promise<void>> = []
-    const durable = this.workerPlugins()
-    for (const w of durable) w.captureCommits(commits)
-    try {
-      this.emit(event, payload)
-    } finally {
-      for (const w of durable) w.captureCommits(undefined)
-    }
-    await Promise.all(commits)
+  emitDurable(event: string, payload?: unknown): Promise<void> {
+    return emitDurable(this.workerPlugins(), () => this.emit(event, payload))
   }
 
-  /** Resolves once everything emitted so far is committed to the journals of durable plugins. */
-  async flush(): Promise<void> {
-    await Promise.all(this.workerPlugins().map((w) => w.flushJournal()))
+  flush(): Promise<void> {
+    return flushJournals(this.workerPlugins())
   }
 
   private workerPlugins(): WorkerPlugin[] {

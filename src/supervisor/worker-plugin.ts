@@ -85,30 +85,20 @@ export class WorkerPlugin implements PluginHandle {
 
   /** Opens the journal and fills the window with what an earlier run left, before any new event. */
   private openJournal(): DurableQueue {
-    const c = this.dispatcher.counters
     return new DurableQueue({
       dir: path.join(this.init.rt.stateDir, 'journal', this.name),
       commitMs: this.init.rt.config.journal.commitMs,
       window: this.cfg.queue.max,
       dispatcher: this.dispatcher,
-      rejected: (event, err) => {
-        c.received++
-        c.rejected++
-        this.report(event, err)
-      },
+      report: (event, err) => this.report(event, err),
       failed: (err) => this.log.error({ plugin: this.name, err }, `plugin "${this.name}": ${errorMessage(err)}`),
       refilled: () => this.wakeIfIdle(),
     })
   }
 
-  /** Durable: resolves once every event routed here so far is committed to the journal. */
-  flushJournal(): Promise<void> {
-    return this.durable?.journal.flush() ?? Promise.resolve()
-  }
-
-  /** Durable: while `capture` is set, every event routed here adds the promise of its commit to it. */
-  captureCommits(capture: Array<Promise<void>> | undefined): void {
-    if (this.durable) this.durable.capture = capture
+  /** Durable delivery's queue over the journal; undefined for the other modes and before start. */
+  get journaled(): DurableQueue | undefined {
+    return this.durable
   }
 
   private idle(): boolean {

@@ -43,6 +43,8 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
   RIG_ERR_CALL_TIMEOUT: "The function did not answer within the plugin's `limits.handlerTimeoutMs`: make it settle sooner, or raise the limit.",
   RIG_ERR_CRASH_LOOP:
     'More than `restart.maxRestarts` restarts within `restart.windowMs`: the plugin is quarantined and the host stays up. Fix the cause (`lastError`, the log), then `outrigger restart <plugin>`.',
+  RIG_ERR_WORKER_STOPPED:
+    'Its restart policy (`temporary`, or `transient` after a normal exit) leaves the instance down; a plugin with every instance down is `stopped`, its health `degraded`, and its new events are dropped (counted in `queue.dropped`). Run `outrigger restart <plugin>`, or choose policy `permanent` if it should always come back.',
   RIG_ERR_CLOSED: 'The supervisor is stopping or stopped and accepts no more work (HTTP 503). Retry once it runs again.',
   RIG_ERR_CONTROL_UNREACHABLE:
     'Start the supervisor (`npm start`, `outrigger start`), and give the CLI the same `--app` and the same `OUTRIGGER_RUNTIME_DIR` (or `XDG_RUNTIME_DIR`) as the supervisor. The CLI exits 3.',
@@ -51,6 +53,10 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
   RIG_ERR_UNKNOWN_PLUGIN: '`outrigger plugins list` shows the loaded plugins, by their manifest names.',
   RIG_ERR_NOT_RESTARTABLE:
     "Core plugins run in the host's event loop and their modules stay in its module cache, so one cannot be loaded again on its own: fix it, then restart the host (`pm2 restart <app>`). Worker plugins restart alone.",
+  RIG_ERR_UNKNOWN_DEAD_LETTER:
+    '`outrigger dead-letters list <plugin>` shows the ids the plugin has (a replayed or purged letter is gone). Nothing was done: send the request again without the unknown ids (HTTP 404, CLI exit 1).',
+  RIG_ERR_DEAD_LETTER_SELECTION:
+    'Give ids as `dead-letters list` shows them, a `limit` of at least 1, and a `before` time in ISO 8601 with a zone (`2026-11-22T14:05:00Z`, or a date for midnight UTC); `ids` or `before`, not both (HTTP 400, CLI exit 2).',
   RIG_ERR_SLOT_CONFLICT:
     'Two enabled plugins `provides` the same service slot (the message names both). Keep one: disable the other with `outrigger plugins disable <name>`, or remove the slot from its `provides`.',
   RIG_ERR_HTTP_MALFORMED_JSON: 'Send a valid JSON body (400), with `content-type: application/json`.',

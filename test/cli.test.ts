@@ -147,7 +147,7 @@ describe('read commands against a running supervisor', () => {
 
     const replay = await run('dead-letters', 'replay', 'flaky', '--json')
     assert.equal(replay.code, 0, replay.stderr)
-    assert.deepEqual(JSON.parse(replay.stdout), { plugin: 'flaky', replayed: 1 })
+    assert.deepEqual(JSON.parse(replay.stdout), { plugin: 'flaky', replayed: 1, left: 0, halted: null })
     // The replayed event fails again and comes back as a dead letter.
     await until('the replayed event to fail again', async () => (await sup.listDeadLetters('flaky')).length === 1)
     const human = await run('dead-letters', 'replay', 'flaky')

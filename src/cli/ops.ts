@@ -1,8 +1,9 @@
-/** Commands that act on the running supervisor: `restart`, `emit`, `call`, `dead-letters list|replay`. */
+/** Commands that act on the running supervisor: `restart`, `emit`, `call`, `dead-letters list|replay|purge`. */
 import type { Command } from 'commander'
 import { request } from '../control/client.js'
+import { checkSelection, type LetterSelection, type PurgeResult, type ReplayHalt, type ReplayResult } from '../delivery/dead-letters.js'
 import type { DeadLetter } from '../supervisor/types.js'
-import { printJson, println, targetOf, wantsJson } from './context.js'
+import { EXIT, printJson, println, targetOf, wantsJson } from './context.js'
 import { renderTable, useColor, type CellInput } from './table.js'
 
 /** A restart waits for the worker to start, which may take up to its startTimeoutMs. */
@@ -76,11 +77,46 @@ export function registerOps(program: Command): void {
       for (const line of renderTable(rows, { color: useColor(), rightAlign: new Set([2]) })) println(line)
     })
   dl.command('replay <plugin>')
-    .description("re-enqueue a plugin's dead letters")
+    .description("re-enqueue a plugin's dead letters, oldest first, while its queue has room (exit 1 when some are left)")
+    .option('--id <id...>', 'only these dead letters (repeatable)')
+    .option('--limit <n>', 'at most this many, the oldest first')
     .option('--json', 'print the reply as JSON')
-    .action(async (plugin: string, _opts: unknown, cmd: Command) => {
-      const r = (await request(targetOf(cmd), 'dead-letters.replay', { plugin })) as { replayed: number }
+    .action(async (plugin: string, opts: { id?: string[]; limit?: string }, cmd: Command) => {
+      const sel = selection(cmd, 'replay', { ids: opts.id, limit: opts.limit === undefined ? undefined : wholeNumber(opts.limit) })
+      const r = (await request(targetOf(cmd), 'dead-letters.replay', { plugin, ...sel })) as ReplayResult
       if (wantsJson(cmd)) printJson(r)
-      else println(`replayed ${r.replayed} dead letter(s) of ${plugin}`)
+      else println(`replayed ${r.replayed} dead letter(s) of ${plugin}; ${r.left} left${r.halted ? ` (${HALTED[r.halted](plugin)})` : ''}`)
+      // Not everything asked for went: a script can retry once the queue has drained.
+      if (r.halted) process.exitCode = EXIT.failure
     })
+  dl.command('purge <plugin>')
+    .description("delete a plugin's dead letters: all, some by id, or those stored before a time")
+    .option('--id <id...>', 'only these dead letters (repeatable)')
+    .option('--before <iso-time>', 'only those stored before this ISO 8601 time (e.g. 2026-11-22T14:00:00Z)')
+    .option('--json', 'print the reply as JSON')
+    .action(async (plugin: string, opts: { id?: string[]; before?: string }, cmd: Command) => {
+      const sel = selection(cmd, 'purge', { ids: opts.id, before: opts.before })
+      const r = (await request(targetOf(cmd), 'dead-letters.purge', { plugin, ...sel })) as PurgeResult
+      if (wantsJson(cmd)) printJson(r)
+      else println(`purged ${r.purged} dead letter(s) of ${plugin}; ${r.left} left`)
+    })
+}
+
+const HALTED: Record<ReplayHalt, (plugin: string) => string> = {
+  'queue-full': () => 'its queue is full; replay again once it drains',
+  'plugin-stopped': (plugin) => `the plugin is stopped; run "outrigger restart ${plugin}" first`,
+}
+
+/** A flag's text as a number when it is one; otherwise the text, for the check to name. */
+function wholeNumber(text: string): number | string {
+  return /^\d+$/.test(text) ? Number(text) : text
+}
+
+/** The selection the flags make, checked here so a bad id or time is a usage error (exit 2). */
+function selection(cmd: Command, op: 'replay' | 'purge', raw: Record<string, unknown>): LetterSelection {
+  try {
+    return checkSelection(raw, op, { ids: '--id', limit: '--limit', before: '--before' })
+  } catch (err) {
+    return cmd.error(`error: ${(err as Error).message}`, { exitCode: EXIT.usage, code: 'outrigger.usage' })
+  }
 }

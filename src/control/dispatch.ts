@@ -29,7 +29,8 @@ const handlers: { [C in ControlCommand]: Handler<C> } = {
   },
   call: async (sup, { target, args }) => ({ target, result: await sup.call(target, args) }),
   'dead-letters.list': (sup, { plugin }) => sup.listDeadLetters(plugin),
-  'dead-letters.replay': async (sup, { plugin }) => ({ plugin, replayed: await sup.replayDeadLetters(plugin) }),
+  'dead-letters.replay': (sup, { plugin, ...sel }) => sup.replayDeadLetters(plugin, sel),
+  'dead-letters.purge': (sup, { plugin, ...sel }) => sup.purgeDeadLetters(plugin, sel),
 }
 
 export async function dispatch(sup: Supervisor, req: ControlRequest): Promise<unknown> {

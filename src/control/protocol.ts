@@ -4,6 +4,7 @@
  * by node-ipc as `{"type":…,"data":…}\f`.
  */
 import { z } from 'zod'
+import { DEAD_LETTER_ID, MAX_SELECTED_IDS, parseIsoTime } from '../delivery/dead-letters.js'
 
 export const REQUEST_TYPE = 'rig.request'
 export const REPLY_TYPE = 'rig.reply'
@@ -13,6 +14,8 @@ export const FRAME_DELIMITER = '\f'
 export const MAX_REQUEST_CHARS = 1024 * 1024
 
 const pluginName = z.string().min(1).max(200)
+const letterIds = z.array(z.string().regex(DEAD_LETTER_ID, 'not a dead-letter id')).min(1).max(MAX_SELECTED_IDS)
+const isoTime = z.string().max(64).refine((t) => parseIsoTime(t) !== undefined, 'not an ISO 8601 time with a zone')
 
 /** The arguments of every command, by command name. */
 export const CommandArgs = {
@@ -24,7 +27,11 @@ export const CommandArgs = {
   emit: z.object({ event: z.string().min(1).max(500), payload: z.unknown().optional() }).strict(),
   call: z.object({ target: z.string().min(3).max(500), args: z.unknown().optional() }).strict(),
   'dead-letters.list': z.object({ plugin: pluginName }).strict(),
-  'dead-letters.replay': z.object({ plugin: pluginName }).strict(),
+  'dead-letters.replay': z.object({ plugin: pluginName, ids: letterIds.optional(), limit: z.number().int().min(1).optional() }).strict(),
+  'dead-letters.purge': z
+    .object({ plugin: pluginName, ids: letterIds.optional(), before: isoTime.optional() })
+    .strict()
+    .refine((a) => a.ids === undefined || a.before === undefined, { message: 'give either ids or before, not both' }),
 } as const
 
 export type ControlCommand = keyof typeof CommandArgs

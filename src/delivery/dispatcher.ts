@@ -61,9 +61,23 @@ export class Dispatcher {
     return this.queue.depth
   }
 
-  /** A new receipt. `journal` is its journal sequence number and the attempts it already had (durable). */
-  enqueue(subscription: string, event: string, payload: unknown, journal?: { seq: number; attempts: number }): void {
+  /**
+   * False while the plugin is stopped (its restart policy left every instance down): new events
+   * are counted received and dropped at once instead of waiting in a queue nobody serves.
+   */
+  intake = true
+
+  /**
+   * Takes an event from the bus. True when the queue accepted it; false when it was dropped or
+   * refused (the queue's overflow policy, or a stopped plugin). Every outcome is counted.
+   * `journal` is its journal sequence number and the attempts it already had (durable).
+   */
+  enqueue(subscription: string, event: string, payload: unknown, journal?: { seq: number; attempts: number }): boolean {
     this.counters.received++
+    if (!this.intake) {
+      this.counters.dropped++
+      return false
+    }
     const partition = this.key ? partitionOf(this.key(payload), this.cfg.instances) : 0
     const p: Pending = { seq: this.seq++, event, subscription, payload, attempts: journal?.attempts ?? 0, partition, journal: journal?.seq }
     const out = this.queue.push(p, this.cfg.queue.overflow)
@@ -82,6 +96,17 @@ export class Dispatcher {
         this.flush()
       })
     }
+    return out !== p
+  }
+
+  /**
+   * A dead letter's replay: enqueued only while the plugin takes events and its queue has room,
+   * so a replay never makes the overflow policy drop another event. False (and nothing counted)
+   * when refused: the letter stays where it is.
+   */
+  offer(subscription: string, event: string, payload: unknown): boolean {
+    if (!this.intake || this.queue.depth >= this.cfg.queue.max) return false
+    return this.enqueue(subscription, event, payload)
   }
 
   /** Sends batches to every instance with room, least-loaded first when unpartitioned. */

@@ -75,13 +75,24 @@ export class DurableQueue {
       // A failed journal (already reported): deliver in memory, like at-least-once; every
       // emitDurable and flush rejects from now on, so nobody is promised durability.
       this.capture?.push(Promise.reject(err))
-      return this.d.enqueue(subscription, event, payload)
+      this.d.enqueue(subscription, event, payload)
+      return
     }
     this.capture?.push(this.journal.committed(seq))
     if (this.backlog || this.parked > 0 || this.d.depth() >= this.opts.window) {
       if (this.parked++ === 0) this.parkNext = seq
       this.parkThrough = seq
     } else this.d.enqueue(subscription, event, payload, { seq, attempts: 0 })
+  }
+
+  /**
+   * A dead letter's replay: journaled and queued only while the plugin takes events, nothing
+   * waits on disk and the window has room; false (nothing counted) otherwise.
+   */
+  offer(subscription: string, event: string, payload: unknown): boolean {
+    if (!this.d.intake || !this.empty() || this.d.depth() >= this.opts.window) return false
+    this.enqueue(subscription, event, payload)
+    return true
   }
 
   /**

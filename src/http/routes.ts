@@ -1,6 +1,6 @@
 import type { ActionTarget } from '../supervisor/types.js'
 
-/** The fixed routes of the API; controller actions live under {@link ACTION_PREFIX}. */
+/** The fixed routes of the API; controller actions live under {@link ACTION_PREFIX}, plugin operations under {@link PLUGIN_OPS_PREFIX}. */
 export const BUILTIN_ROUTES = [
   { path: '/_health', methods: ['GET'], kind: 'health' },
   { path: '/_status', methods: ['GET'], kind: 'status' },
@@ -13,9 +13,23 @@ export type BuiltinKind = (typeof BUILTIN_ROUTES)[number]['kind']
 export const ACTION_PREFIX = '/_/'
 export const ACTION_METHODS = ['GET', 'POST'] as const
 
+/**
+ * Operations on a loaded plugin, beside the actions: `/_/_plugins/<plugin>/<op>`. A plugin name
+ * never starts with `_`, so `_plugins` never shadows a plugin's actions.
+ */
+export const PLUGIN_OPS_PREFIX = '/_/_plugins/'
+export const PLUGIN_OPERATIONS = [
+  { op: 'dead-letters', methods: ['GET'] },
+  { op: 'dead-letters/replay', methods: ['POST'] },
+  { op: 'dead-letters/purge', methods: ['POST'] },
+] as const
+
+export type PluginOperation = (typeof PLUGIN_OPERATIONS)[number]['op']
+
 export type RouteMatch =
   | { kind: BuiltinKind }
   | { kind: 'action'; target: ActionTarget }
+  | { kind: 'operation'; plugin: string; op: PluginOperation }
   | { kind: 'not-found' }
   | { kind: 'method-not-allowed'; allow: readonly string[] }
 
@@ -29,6 +43,7 @@ export function matchRoute(method: string, pathname: string): RouteMatch {
   if (builtin) {
     return (builtin.methods as readonly string[]).includes(method) ? { kind: builtin.kind } : { kind: 'method-not-allowed', allow: builtin.methods }
   }
+  if (pathname.startsWith(PLUGIN_OPS_PREFIX)) return matchOperation(method, pathname.slice(PLUGIN_OPS_PREFIX.length))
   if (!pathname.startsWith(ACTION_PREFIX)) return { kind: 'not-found' }
   const parts = pathname.slice(ACTION_PREFIX.length).split('/')
   if (parts.length !== 3 || parts.some((p) => p === '')) return { kind: 'not-found' }
@@ -43,10 +58,27 @@ export function matchRoute(method: string, pathname: string): RouteMatch {
   return { kind: 'action', target: { plugin, controller, action } }
 }
 
-/** Every route, built-in and action, as `/_info` lists it. */
+/** `<plugin>/<op>`: the plugin is the first segment, the operation the rest. */
+function matchOperation(method: string, rest: string): RouteMatch {
+  const slash = rest.indexOf('/')
+  if (slash <= 0) return { kind: 'not-found' }
+  let plugin: string
+  try {
+    plugin = decodeURIComponent(rest.slice(0, slash))
+  } catch {
+    return { kind: 'not-found' }
+  }
+  const found = PLUGIN_OPERATIONS.find((o) => o.op === rest.slice(slash + 1))
+  if (!found) return { kind: 'not-found' }
+  if (!(found.methods as readonly string[]).includes(method)) return { kind: 'method-not-allowed', allow: found.methods }
+  return { kind: 'operation', plugin, op: found.op }
+}
+
+/** Every route, built-in, plugin operation (`:plugin` stands for a name) and action, as `/_info` lists it. */
 export function listRoutes(actionRoutes: string[]): Array<{ methods: readonly string[]; path: string }> {
   return [
     ...BUILTIN_ROUTES.map((r) => ({ methods: r.methods, path: r.path })),
+    ...PLUGIN_OPERATIONS.map((o) => ({ methods: o.methods, path: `${PLUGIN_OPS_PREFIX}:plugin/${o.op}` })),
     ...actionRoutes.map((r) => ({ methods: ACTION_METHODS, path: ACTION_PREFIX + r.split('/').map(encodeURIComponent).join('/') })),
   ]
 }

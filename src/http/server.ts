@@ -8,6 +8,7 @@ import { authenticate, runAction } from './action.js'
 import { HttpError, errorEnvelope, sendEnvelope } from './envelope.js'
 import { mapError } from './error-status.js'
 import { sendHealth, sendInfo, sendMetrics, sendStatus } from './reports.js'
+import { runPluginOperation, operationController } from './plugin-ops.js'
 import { matchRoute } from './routes.js'
 import { rawErrorResponse } from './raw-response.js'
 
@@ -111,6 +112,7 @@ async function handle(sup: Supervisor, metrics: Metrics, opts: HttpServerOptions
   const url = new URL(req.url ?? '/', 'http://localhost')
   const route = matchRoute(req.method ?? 'GET', url.pathname)
   let target: ActionTarget | undefined
+  let envelopeTarget: { controller: string; action: string } | undefined
   try {
     switch (route.kind) {
       case 'not-found':
@@ -131,6 +133,11 @@ async function handle(sup: Supervisor, metrics: Metrics, opts: HttpServerOptions
       case 'metrics':
         await authenticate(sup, req)
         return await sendMetrics(metrics, res)
+      case 'operation': {
+        envelopeTarget = { controller: operationController(route.plugin), action: route.op }
+        const user = await authenticate(sup, req)
+        return await runPluginOperation(sup, req, res, { requestId, plugin: route.plugin, op: route.op, maxBodyBytes: opts.maxBodyBytes, user })
+      }
       case 'action': {
         target = route.target
         const user = await authenticate(sup, req)
@@ -145,7 +152,7 @@ async function handle(sup: Supervisor, metrics: Metrics, opts: HttpServerOptions
     if (mapped.status === 401) headers['www-authenticate'] = 'Bearer'
     // The rest of an oversized body is not worth reading: answer and close.
     if (headers.connection === 'close') res.shouldKeepAlive = false
-    sendEnvelope(res, errorEnvelope(requestId, mapped.status, mapped.error, target ?? {}), headers)
+    sendEnvelope(res, errorEnvelope(requestId, mapped.status, mapped.error, target ?? envelopeTarget ?? {}), headers)
   }
 }
 
@@ -157,6 +164,7 @@ function requestIdOf(res: ServerResponse): string {
 /** The action a response answers, if any: a timeout mid-body still names it in the envelope. */
 function actionOf(res: ServerResponse): { controller?: string; action?: string } {
   const route = matchRoute(res.req.method ?? 'GET', new URL(res.req.url ?? '/', 'http://localhost').pathname)
+  if (route.kind === 'operation') return { controller: operationController(route.plugin), action: route.op }
   return route.kind === 'action' ? route.target : {}
 }
 

@@ -5,16 +5,20 @@ export const STALLED_LOOP_MS = 1000
 
 /**
  * unhealthy: a plugin failed or quarantined, or the host's own loop is stalled;
- * degraded: something is restarting, unresponsive or dropping events; else healthy.
+ * degraded: something is restarting, unresponsive or dropping events, or a worker plugin is
+ * stopped while the supervisor runs (its restart policy left it down: a live host with a dead
+ * plugin is not healthy; its `lastError` says why); else healthy.
  * `recentlyDropping` names the plugins whose drop counters moved in the last window.
+ * `stopping`: the supervisor itself is stopping, so stopped plugins are expected.
  */
-export function rollupHealth(plugins: PluginStatus[], loopP99Ms: number, recentlyDropping: Set<string>): Health {
+export function rollupHealth(plugins: PluginStatus[], loopP99Ms: number, recentlyDropping: Set<string>, stopping = false): Health {
   if (loopP99Ms > STALLED_LOOP_MS) return 'unhealthy'
   if (plugins.some((p) => p.state === 'failed' || p.state === 'quarantined')) return 'unhealthy'
   const wobbly = plugins.some(
     (p) =>
       p.state === 'restarting' ||
       p.state === 'degraded' ||
+      (p.state === 'stopped' && p.type === 'worker' && !stopping) ||
       recentlyDropping.has(p.name) ||
       p.instances.some((i) => i.state === 'unresponsive' || i.state === 'restarting'),
   )

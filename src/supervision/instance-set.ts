@@ -183,7 +183,11 @@ export class InstanceSet {
     l.startedAt = Date.now()
     l.expected = undefined
     l.beat = undefined
-    instance.exited.then((info) => this.exited(l, instance, info.error ?? new Error(`exit code ${info.code} signal ${info.signal}`), info.reason !== 'stopped' || info.code !== 0))
+    // OTP's "normal" exit: asked for, or the instance ending by itself with code 0 and no error (a
+    // plugin calling process.exit(0)). A kill, a signal, an error or another code is a crash.
+    instance.exited.then((info) =>
+      this.exited(l, instance, info.error ?? new Error(`exit code ${info.code} signal ${info.signal}`), info.reason === 'killed' || info.code !== 0 || info.signal !== null || info.error !== undefined),
+    )
     const { unresponsiveMs } = this.cfg.limits
     instance.onOverLimit((memory, halted) => this.overLimit(l, instance, memory, halted))
     l.unwatch = watchHeartbeat(instance, unresponsiveMs, {
@@ -273,10 +277,24 @@ export class InstanceSet {
     const decision = this.policy.decide(abnormal, uptime)
     if (decision.action === 'restart') this.scheduleRespawn(l, decision.delayMs)
     else if (decision.action === 'quarantine') this.quarantine()
-    else {
-      l.state = 'stopped'
-      this.refreshState()
-    }
+    else this.stayDown(l, cause, abnormal)
+  }
+
+  /**
+   * The restart policy leaves this instance down. The reason replaces the exit as `lastError`:
+   * a plugin left stopped reads as degraded, and the report says why and what to do.
+   */
+  private stayDown(l: InstanceLife, cause: Error, abnormal: boolean): void {
+    l.state = 'stopped'
+    const { plugin } = this.opts
+    const { policy } = this.cfg.restart
+    const why = policy === 'temporary' ? 'restart policy "temporary" never restarts it' : 'restart policy "transient" restarts only after a crash'
+    const alone = this.lives.every((x) => x === l || (!x.instance && x.state !== 'restarting'))
+    const effect = alone ? `plugin "${plugin}" is stopped and drops its new events` : `it stays down`
+    this.noteError(
+      new OutriggerError('RIG_ERR_WORKER_STOPPED', `plugin "${plugin}" instance ${l.id} ${abnormal ? 'exited' : 'ended normally'} (${cause.message}) and ${why}: ${effect} until "outrigger restart ${plugin}"`, { cause }),
+    )
+    this.refreshState()
   }
 
   private scheduleRespawn(l: InstanceLife, delayMs: number): void {

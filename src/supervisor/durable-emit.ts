@@ -9,7 +9,7 @@ export async function emitDurable(plugins: readonly WorkerPlugin[], emit: () => 
   const commits: Array<Promise<void>> = []
   // While set, every event a durable queue receives adds the promise of its commit: emit is
   // synchronous, so these are exactly this event's appends.
-  const queues = plugins.flatMap((w) => w.journaled ?? [])
+  const queues = plugins.flatMap((w) => w.durable ?? [])
   for (const q of queues) q.capture = commits
   try {
     emit()
@@ -21,5 +21,5 @@ export async function emitDurable(plugins: readonly WorkerPlugin[], emit: () => 
 
 /** Resolves once everything emitted so far is committed to the journals of durable plugins. */
 export async function flushJournals(plugins: readonly WorkerPlugin[]): Promise<void> {
-  await Promise.all(plugins.map((w) => w.journaled?.journal.flush()))
+  await Promise.all(plugins.map((w) => w.durable?.journal.flush()))
 }

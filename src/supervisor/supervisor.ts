@@ -1,4 +1,5 @@
 import { Bus } from '../bus/bus.js'
+import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dead-letters.js'
 import type { HostConfig } from '../config/config.js'
 import { OutriggerError, errorMessage, forLog } from '../errors.js'
 import { inspect } from '../manifest/discovery.js'
@@ -240,7 +241,7 @@ export class OutriggerSupervisor implements Supervisor {
       pid: process.pid,
       uptimeMs: Date.now() - this.startedAt,
       state: this.state,
-      health: rollupHealth(plugins, eventLoop.p99Ms, this.drops.dropping(plugins)),
+      health: rollupHealth(plugins, eventLoop.p99Ms, this.drops.dropping(plugins), this.state === 'stopping'),
       eventLoop,
       memory: { rssMb: Math.round(mem.rss / 1048576), heapUsedMb: Math.round(mem.heapUsed / 1048576) },
       logs: { dropped: droppedLines() },
@@ -324,8 +325,12 @@ export class OutriggerSupervisor implements Supervisor {
     return this.workerPlugin(plugin).deadLetters.list()
   }
 
-  replayDeadLetters(plugin: string): Promise<number> {
-    return this.workerPlugin(plugin).replayDeadLetters()
+  async replayDeadLetters(plugin: string, sel?: LetterSelection): Promise<ReplayResult> {
+    return this.workerPlugin(plugin).replayDeadLetters(sel)
+  }
+
+  async purgeDeadLetters(plugin: string, sel?: LetterSelection): Promise<PurgeResult> {
+    return this.workerPlugin(plugin).purgeDeadLetters(sel)
   }
 
   stop(): Promise<void> {

@@ -1,3 +1,4 @@
+import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dead-letters.js'
 import type { StateStore } from '../plugin/state-store.js'
 import type { ActionRequest, PluginLogger, ServiceProviders } from '../plugin/types.js'
 import type { HostConfig, HostConfigInput } from '../config/config.js'
@@ -98,8 +99,14 @@ export interface Supervisor {
    */
   restartPlugin(name: string): Promise<void>
   listDeadLetters(plugin: string): Promise<DeadLetter[]>
-  /** Re-enqueues a plugin's dead letters; returns how many. */
-  replayDeadLetters(plugin: string): Promise<number>
+  /**
+   * Re-enqueues a plugin's dead letters (all, or `sel.ids`, at most `sel.limit`), oldest first,
+   * while its queue has room. A letter stays until its event is accepted: a full queue or a
+   * stopped plugin ends the replay (`halted`) and the rest stay dead letters (`left`).
+   */
+  replayDeadLetters(plugin: string, sel?: LetterSelection): Promise<ReplayResult>
+  /** Deletes a plugin's dead letters: all, `sel.ids`, or those stored before `sel.before` (ISO time). */
+  purgeDeadLetters(plugin: string, sel?: LetterSelection): Promise<PurgeResult>
   /** The auth and permission slots (defaults or a core plugin's replacement). */
   readonly services: Required<Pick<ServiceProviders, 'auth' | 'permission'>>
   /**

@@ -1,5 +1,5 @@
 import { deserializeError, errorCode, errorMessage, forLog, OutriggerError, type SerializedError } from '../errors.js'
-import { DeadLetters } from '../delivery/dead-letters.js'
+import { DeadLetters, type LetterSelection, type PurgeResult, type ReplayResult } from '../delivery/dead-letters.js'
 import { Dispatcher } from '../delivery/dispatcher.js'
 import { DurableQueue } from '../delivery/durable-queue.js'
 import type { Pending } from '../delivery/queue.js'
@@ -34,8 +34,8 @@ export class WorkerPlugin implements PluginHandle {
   private readonly cfg: WorkerSettings
   private readonly dispatcher: Dispatcher
   private readonly instances: InstanceSet
-  /** Durable delivery: the journal and the window over it (opened by `start`). */
-  private durable: DurableQueue | undefined
+  /** Durable delivery: the journal and the window over it (opened by `start`; every receipt goes through it). */
+  durable: DurableQueue | undefined
   private hooks: string[] = []
   private functions: string[] = []
   private registered = false
@@ -67,7 +67,12 @@ export class WorkerPlugin implements PluginHandle {
         },
         down: (id, cause) => this.dispatcher.detach(id, cause),
         retire: (id) => this.dispatcher.retire(id),
-        stateChanged: (next, prev) => this.published(next, prev),
+        stateChanged: (next, prev) => {
+          // A plugin its restart policy left stopped drops new events (counted) rather than
+          // queueing them for nobody; an operator restart (→ starting) takes them again.
+          this.dispatcher.intake = next !== 'stopped'
+          this.published(next, prev)
+        },
       },
     })
   }
@@ -94,11 +99,6 @@ export class WorkerPlugin implements PluginHandle {
       failed: (err) => this.log.error({ plugin: this.name, err }, `plugin "${this.name}": ${errorMessage(err)}`),
       refilled: () => this.wakeIfIdle(),
     })
-  }
-
-  /** Durable delivery's queue over the journal; undefined for the other modes and before start. */
-  get journaled(): DurableQueue | undefined {
-    return this.durable
   }
 
   private idle(): boolean {
@@ -141,14 +141,8 @@ export class WorkerPlugin implements PluginHandle {
     this.hooks = instance.info.hooks
     this.functions = instance.info.functions
     for (const pattern of this.hooks) {
-      this.init.rt.bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => this.accept(pattern, event, payload) })
+      this.init.rt.bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
     }
-  }
-
-  /** A new receipt: through the journal under durable delivery, straight to the dispatcher otherwise. */
-  private accept(subscription: string, event: string, payload: unknown): void {
-    if (this.durable) this.durable.enqueue(subscription, event, payload)
-    else this.dispatcher.enqueue(subscription, event, payload)
   }
 
   async drain(deadline: number): Promise<void> {
@@ -163,8 +157,7 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   async close(): Promise<void> {
-    // The drain is over: no new batch leaves (a stopping instance would refuse it, and each
-    // refusal would count as a failed attempt); the instances finish those they hold.
+    // The drain is over: no new batch leaves (a stopping instance refuses it: a failed attempt).
     for (let id = 0; id < this.cfg.instances; id++) this.dispatcher.retire(id)
     await this.instances.close()
     // Whatever could not be drained leaves the books explicitly: dead letters or lost; under
@@ -215,14 +208,21 @@ export class WorkerPlugin implements PluginHandle {
       .catch((err) => this.log.error({ plugin: this.name, err }, `could not store a dead letter of "${p.event}": ${errorMessage(err)}`))
   }
 
-  /** Re-enqueues every dead letter as a new receipt, removing it from the store. */
-  async replayDeadLetters(): Promise<number> {
-    const letters = await this.deadLetters.list()
-    for (const l of letters) {
-      await this.deadLetters.remove(l.id)
-      this.accept(l.subscription, l.event, l.payload)
-    }
-    return letters.length
+  /**
+   * Re-enqueues the selected dead letters as new receipts, oldest first, while the queue has room
+   * (never pushing other events out); a letter is removed only once its event was accepted.
+   */
+  replayDeadLetters(sel: LetterSelection = {}): Promise<ReplayResult> {
+    return this.deadLetters.replay(
+      sel,
+      // Durable: through the journal, like any receipt.
+      (l) => (this.durable ?? this.dispatcher).offer(l.subscription, l.event, l.payload),
+      () => (this.dispatcher.intake ? 'queue-full' : 'plugin-stopped'),
+    )
+  }
+
+  purgeDeadLetters(sel: LetterSelection = {}): Promise<PurgeResult> {
+    return this.deadLetters.purge(sel)
   }
 
   // ── bridge and reporting ─────────────────────────────────────────────────────────────────

@@ -1,0 +1,41 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { checkSelection } from '../delivery/dead-letters.js'
+import type { Supervisor } from '../supervisor/types.js'
+import { readJsonBody } from './body.js'
+import { HttpError, sendEnvelope } from './envelope.js'
+import type { PluginOperation } from './routes.js'
+
+/**
+ * An operator's operation on one plugin over HTTP (the CLI's `dead-letters list|replay|purge`):
+ * auth slot (done by the caller) → permission slot → body → the supervisor. The permission slot
+ * sees `{ plugin: '_plugins', controller: <plugin>, action: <op> }`, so a slot written for
+ * controller actions refuses or allows operations by that reserved name, never by accident.
+ */
+export async function runPluginOperation(
+  sup: Supervisor,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: { requestId: string; plugin: string; op: PluginOperation; maxBodyBytes: number; user: unknown },
+): Promise<void> {
+  const { plugin, op, requestId } = ctx
+  const allowed = await sup.services.permission(ctx.user, { plugin: '_plugins', controller: plugin, action: op })
+  if (allowed !== true) throw new HttpError(403, 'RIG_ERR_HTTP_FORBIDDEN', `not allowed to run ${op} on plugin "${plugin}"`)
+  let result: unknown
+  switch (op) {
+    case 'dead-letters':
+      result = await sup.listDeadLetters(plugin)
+      break
+    case 'dead-letters/replay':
+      result = await sup.replayDeadLetters(plugin, checkSelection(await readJsonBody(req, ctx.maxBodyBytes), 'replay'))
+      break
+    case 'dead-letters/purge':
+      result = await sup.purgeDeadLetters(plugin, checkSelection(await readJsonBody(req, ctx.maxBodyBytes), 'purge'))
+      break
+  }
+  sendEnvelope(res, { requestId, status: 200, error: null, controller: operationController(plugin), action: op, result })
+}
+
+/** The envelope's `controller` for an operation: `_plugins/<plugin>`. */
+export function operationController(plugin: string): string {
+  return `_plugins/${plugin}`
+}

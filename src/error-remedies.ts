@@ -31,6 +31,8 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
     'Name a loaded plugin and one of its functions as `plugin.function` (`outrigger plugins describe <plugin>` lists them); for HTTP, `GET /_info` lists the routes (404).',
   RIG_ERR_NOT_CLONEABLE:
     'Emit plain data: no functions, symbols, sockets or class instances that must keep their prototype. Only this event is refused (counted in `queue.rejected`); the rest of its batch is delivered.',
+  RIG_ERR_JOURNAL:
+    "A durable plugin's journal (`<stateDir>/journal/<plugin>`) could not be opened or a commit failed: check that the state folder is writable, has free space, and is used by one supervisor only. After a failed commit, events are still delivered in memory but `emitDurable` and `flush` reject: restart the host once the disk is fixed.",
   RIG_ERR_QUEUE_FULL:
     'The worker plugin falls behind under overflow `reject`: add `instances`, make the handler faster, raise `worker.queue.max`, or choose `drop-oldest` or `drop-newest`.',
   RIG_ERR_WORKER_EXITED:

@@ -59,7 +59,7 @@ describe('read commands against a running supervisor', () => {
     const lines = r.stdout.split('\n')
     const head = lines.find((l) => l.startsWith('PLUGIN'))
     assert.ok(head, r.stdout)
-    for (const h of ['STATE', 'RESTARTS', 'QUEUE', 'RECV', 'PROC', 'FAIL', 'DROP', 'LOST', 'P99', 'MEM', 'LOOP P99']) assert.ok(head.includes(h), h)
+    for (const h of ['STATE', 'RESTARTS', 'QUEUE', 'RECV', 'PROC', 'FAIL', 'DROP', 'LOST', 'RECOV', 'P99', 'MEM', 'LOOP P99']) assert.ok(head.includes(h), h)
     const greeter = lines.find((l) => l.startsWith('greeter@1.0.0'))
     const crasher = lines.find((l) => l.startsWith('crasher@1.0.0'))
     assert.ok(greeter && crasher)

@@ -120,7 +120,7 @@ describe('the demo (npm start)', () => {
     assert.deepEqual([analytics.isolation, analytics.instances.length, analytics.state], ['thread', 2, 'running'])
     const audit = plugin(s, 'audit')
     assert.deepEqual([audit.isolation, audit.delivery, audit.state], ['process', 'at-least-once', 'running'])
-    for (const p of [analytics, audit]) assert.deepEqual({ ...p.events, processed: 0 }, { received: ORDERS, processed: 0, failed: 0, inFlight: 0, redelivered: 0, deadLettered: 0, lost: 0 })
+    for (const p of [analytics, audit]) assert.deepEqual({ ...p.events, processed: 0 }, { received: ORDERS, processed: 0, failed: 0, inFlight: 0, redelivered: 0, recovered: 0, deadLettered: 0, lost: 0 })
     assert.equal(s.health, 'healthy')
 
     // The counts reach ctx.state a flush later; the report asks the shop's items back over ctx.call.

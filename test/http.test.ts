@@ -379,7 +379,7 @@ describe('metrics', () => {
           name: 'w', version: '1.0.0', type: 'worker', isolation: 'thread', delivery: 'at-least-once', state: 'running',
           hooks: [], pipes: [], controllers: [], functions: [], shadowed: [], restarts: 0, lastError: null,
           queue: { depth: 2, max: 10, dropped: 0, rejected: 0 },
-          events: { received, processed: 0, failed: 0, inFlight: 0, redelivered: 0, deadLettered: 0, lost: 0 },
+          events: { received, processed: 0, failed: 0, inFlight: 0, redelivered: 0, recovered: 0, deadLettered: 0, lost: 0 },
           handlerMs: { p50: 4, p99: 8 },
           instances: [{ id: 0, pid: 1, threadId: 1, state: 'running', uptimeMs: 1, restarts: 0, memoryMb: 2, heapMb: 1, externalMb: 1, eventLoopP99Ms: 0, lastHeartbeatMs: 0 }],
         }],

@@ -41,7 +41,7 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       }, 60_000)
       assert.deepEqual(await sup.call('sink.totals'), { count: N, sum: (N * (N - 1)) / 2 })
       const p = plugin(sup, 'sink')
-      assert.deepEqual({ ...p.events, handlerMs: undefined }, { received: N, processed: N, failed: 0, inFlight: 0, redelivered: 0, deadLettered: 0, lost: 0, handlerMs: undefined })
+      assert.deepEqual({ ...p.events, handlerMs: undefined }, { received: N, processed: N, failed: 0, inFlight: 0, redelivered: 0, recovered: 0, deadLettered: 0, lost: 0, handlerMs: undefined })
       assert.equal(p.isolation, isolation)
       assert.deepEqual(p.hooks, ['load:tick'])
     })

@@ -3,8 +3,10 @@
  *
  * pm2 signals the whole process tree on shutdown, so SIGINT and SIGTERM are ignored: the
  * supervisor drains this instance itself. If the supervisor dies (even by SIGKILL) the IPC
- * channel closes, and the child leaves with it, so there are never orphans.
+ * channel closes, and the child leaves with it; a watchdog thread makes sure of it when a hook
+ * holds the event loop. So there are never orphans.
  */
+import { Worker } from 'node:worker_threads'
 import type { HostToWorker, WorkerToHost } from '../src/worker-protocol.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
 import { Runtime } from './runtime.js'
@@ -24,7 +26,12 @@ const runtime = new Runtime(send, () => {
 process.on('message', (msg: HostToWorker) => {
   switch (msg.code) {
     case 'start':
-      return void runtime.start(msg.spec).then(send)
+      // The watchdog thread boots beside the first batches, not in the way of the start (its
+      // boot costs tens of ms of CPU), and before any hook can hold this thread's event loop.
+      return void runtime.start(msg.spec).then((reply) => {
+        send(reply)
+        watchParent()
+      })
     case 'run': {
       const id = msg.id
       return void runtime.run(msg.batch, msg.seen).then(({ ms, failures, held }) => send({ code: 'ran', id, ms, failures, held }))
@@ -52,4 +59,22 @@ function fatal(err: unknown): void {
   } catch {
     process.exit(1)
   }
+}
+
+/**
+ * 'disconnect' needs this thread's event loop; a hook that holds it would make an orphan. A small
+ * watchdog thread ends the process within 200 ms of the supervisor's death whatever the hook does.
+ * Where threads are not allowed (a permission model), 'disconnect' alone remains.
+ */
+function watchParent(): void {
+  try {
+    const watch = new Worker(new URL('./orphan-watch.js', import.meta.url), {
+      workerData: { ppid: process.ppid },
+      resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 },
+      stdout: false,
+      stderr: false,
+    })
+    watch.unref()
+    watch.on('error', () => undefined)
+  } catch {}
 }

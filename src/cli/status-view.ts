@@ -23,6 +23,8 @@ const COLUMNS: Column[] = [
   { head: 'DROP', numeric: true },
   { head: 'LOST', numeric: true },
   { head: 'DEAD', numeric: true },
+  // Durable plugins: events an earlier run left in the journal, read back in this one.
+  { head: 'RECOV', numeric: true },
   { head: 'P99', numeric: true },
   { head: 'MEM', numeric: true },
   { head: 'LOOP P99', short: 'LOOP', numeric: true },
@@ -36,7 +38,7 @@ export const STATUS_NUMERIC = new Set(COLUMNS.flatMap((c, i) => (c.numeric ? [i]
  * When the table is wider than the terminal, these columns go first, in this order: the
  * instance rows repeat the type, and the books (RECV … DEAD) stay as long as they can.
  */
-const DROP_ORDER = ['TYPE', 'LOOP P99', 'MEM', 'P99', 'QUEUE', 'RESTARTS', 'LOST', 'DROP', 'DEAD', 'FAIL', 'PROC', 'RECV', 'STATE']
+const DROP_ORDER = ['TYPE', 'LOOP P99', 'MEM', 'RECOV', 'P99', 'QUEUE', 'RESTARTS', 'LOST', 'DROP', 'DEAD', 'FAIL', 'PROC', 'RECV', 'STATE']
 /** Header-line cells dropped first: memory, then version/pid/uptime, then the loop. */
 const HEADER_DROP_ORDER = [5, 1, 4]
 
@@ -123,7 +125,7 @@ export function statusRows(s: StatusReport): Row[] {
           { text: `up ${formatDuration(i.uptimeMs)}`, tone: 'dim' },
           { text: i.state, tone: toneOf(i.state) },
           { text: String(i.restarts) },
-          ...['', '', '', '', '', '', '', ''].map((text) => ({ text })),
+          ...['', '', '', '', '', '', '', '', ''].map((text) => ({ text })),
           { text: mb(i.memoryMb) },
           { text: ms(i.eventLoopP99Ms) },
         ],
@@ -150,6 +152,7 @@ function pluginCells(p: PluginStatus): Cell[] {
     num(p.queue.dropped + p.queue.rejected, true),
     num(p.events.lost, true),
     num(p.events.deadLettered, true),
+    { text: p.delivery === 'durable' ? String(p.events.recovered) : '-' },
     { text: ms(p.handlerMs.p99) },
     { text: worker ? mb(mem) : '-' },
     { text: worker ? ms(loop) : '-' },

@@ -26,6 +26,13 @@ export const HostConfigSchema = z
       .strict()
       .prefault({})
       .describe('Lifecycle and shutdown limits'),
+    journal: z
+      .object({
+        commitMs: z.number().int().min(0).max(2 ** 31 - 1).default(5).describe('Group-commit window of durable journals: an event emitted to a durable plugin is committed within this many ms (0: at the end of the event-loop turn)'),
+      })
+      .strict()
+      .prefault({})
+      .describe('The journals of durable worker plugins (<stateDir>/journal/<plugin>)'),
     workerNice: z
       .number()
       .int()

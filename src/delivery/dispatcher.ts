@@ -4,6 +4,7 @@ import type { EventResult, WireEvent, WorkerInstance } from '../hosts/worker-hos
 import { Latency } from '../supervision/latency.js'
 import { keyString, partitionOf, pathGetter } from './partition.js'
 import { EventQueue, type Pending } from './queue.js'
+import type { DispatchEvents } from './dispatch-events.js'
 import { KeyHolds } from './key-holds.js'
 import { RetryBackoff } from './retry-backoff.js'
 import { sortUnanswered, type DownInfo } from './instance-down.js'
@@ -13,17 +14,10 @@ import { hasRoom, newTarget, type Target } from './targets.js'
 
 export type { DownInfo } from './instance-down.js'
 export { INFLIGHT_BATCHES } from './targets.js'
+export type { DispatchEvents } from './dispatch-events.js'
 
 /** Events per batch: big enough to amortise a message, small enough to keep latency low. */
 export const BATCH_MAX = 256
-export interface DispatchEvents {
-  /** A final failure worth telling listeners about (hook error, non-cloneable payload, drop). */
-  report(event: string, error: unknown): void
-  deadLetter(p: Pending, error: SerializedError | null): void
-  onIdle(): void
-  /** A retired instance has answered every batch it held. */
-  retired(id: number): void
-}
 
 /**
  * Moves events from a worker plugin's queue to its instances and keeps the books.
@@ -48,7 +42,7 @@ export class Dispatcher {
   constructor(private readonly cfg: WorkerSettings, private readonly on: DispatchEvents) {
     const partitioned = cfg.partitionBy !== null
     this.key = partitioned ? pathGetter(cfg.partitionBy!) : undefined
-    this.holding = partitioned && cfg.delivery === 'at-least-once'
+    this.holding = partitioned && cfg.delivery !== 'at-most-once'
     this.queue = new EventQueue(partitioned ? cfg.instances : 1, cfg.queue.max)
     this.holds = new KeyHolds(this.queue)
     this.backoff = new RetryBackoff(cfg, (group) => {
@@ -73,8 +67,9 @@ export class Dispatcher {
   /**
    * Takes an event from the bus. True when the queue accepted it; false when it was dropped or
    * refused (the queue's overflow policy, or a stopped plugin). Every outcome is counted.
+   * `journal` is its journal sequence number and the attempts it already had (durable).
    */
-  enqueue(subscription: string, event: string, payload: unknown): boolean {
+  enqueue(subscription: string, event: string, payload: unknown, journal?: { seq: number; attempts: number }): boolean {
     this.counters.received++
     if (!this.intake) {
       this.counters.dropped++
@@ -87,10 +82,11 @@ export class Dispatcher {
       partition = partitionOf(k, this.cfg.instances)
       if (this.holding) key = keyString(k)
     }
-    const p: Pending = { seq: this.seq++, event, subscription, payload, attempts: 0, partition, key, suspect: false }
+    const p: Pending = { seq: this.seq++, event, subscription, payload, attempts: journal?.attempts ?? 0, partition, key, suspect: false, journal: journal?.seq }
     const out = this.queue.push(p, this.cfg.queue.overflow)
     if (out) {
       this.counters.dropped++
+      this.on.settled?.(out, 'dropped')
       if (this.cfg.queue.overflow === 'reject') {
         this.on.report(event, new OutriggerError('RIG_ERR_QUEUE_FULL', `queue full (${this.cfg.queue.max}): event "${event}" refused (overflow "reject"); raise worker.queue.max or add instances`))
       }
@@ -190,6 +186,7 @@ export class Dispatcher {
       if (r.ok) {
         this.latency.record(r.ms)
         this.counters.processed++
+        this.on.settled?.(batch[i], 'processed')
         if (this.holds.size !== 0) this.holds.succeeded(batch[i])
       } else if (r.held) this.holds.heldBack(batch[i])
       else {
@@ -220,6 +217,7 @@ export class Dispatcher {
     // Isolate the bad payloads; the rest go again without counting an attempt.
     const good = isolateUncloneable(batch, (p, error) => {
       this.counters.rejected++
+      this.on.settled?.(p, 'rejected')
       this.on.report(p.event, error)
     })
     this.queue.requeue(good)
@@ -279,8 +277,16 @@ export class Dispatcher {
     this.after()
   }
 
-  /** Shutdown: whatever is still queued leaves the books as dead letters or lost events. */
+  /**
+   * Shutdown: whatever is still queued leaves the books as dead letters or lost events; under
+   * durable delivery it stays queued (and in the journal) for the next run.
+   */
   abandon(reason: string): void {
+    if (this.cfg.delivery === 'durable') {
+      // Still in the books (queue.depth) and in the journal; only the retry timers stop.
+      this.queue.requeue(this.backoff.drain())
+      return
+    }
     const left = this.queue.drainAll()
     left.push(...this.backoff.drain(), ...this.holds.drain())
     if (this.cfg.delivery === 'at-least-once') {

@@ -11,6 +11,8 @@ export interface FailureBooks {
   readonly on: {
     report(event: string, error: unknown): void
     deadLetter(p: Pending, error: SerializedError | null): void
+    /** The event left the books for good: a durable queue acks it in its journal. */
+    settled?(p: Pending, outcome: 'failed' | 'dead-lettered'): void
   }
   /** At-least-once with `partitionBy`: a failed event holds back the later events of its key. */
   readonly holding: boolean
@@ -19,7 +21,7 @@ export interface FailureBooks {
 }
 
 /**
- * A handler threw (or did not settle): at-most-once gives up, at-least-once tries again until
+ * A handler threw (or did not settle): at-most-once gives up, at-least-once (and durable) tries again until
  * maxAttempts. A handler that did not settle within handlerTimeoutMs is not tried again in
  * either mode: it would most likely hang again and hold its instance as long once more.
  * `held` are the batches its target still holds; the events to try again go to `retry`.
@@ -30,9 +32,11 @@ export function failedAttempt(books: FailureBooks, held: Pending[][], p: Pending
     counters.failed++
     // Rebuilt, so listeners of hook:onError see its code.
     on.report(p.event, deserializeError(error))
+    on.settled?.(p, 'failed')
   } else if (p.attempts >= cfg.maxAttempts) {
     counters.deadLettered++
     on.deadLetter(p, error)
+    on.settled?.(p, 'dead-lettered')
   } else return void retry.push(p)
   if (books.holding) books.holds.settledForGood(p, held[held.length - 1])
 }

@@ -37,7 +37,7 @@ export function sortUnanswered(batches: Pending[][], cause: unknown, how: DownIn
   for (let b = 0; b < batches.length; b++) {
     const batch = batches[b]
     counters.inFlight -= batch.length
-    if (b > 0 && (how.hung || cfg.delivery === 'at-least-once')) {
+    if (b > 0 && (how.hung || cfg.delivery !== 'at-most-once')) {
       for (const p of batch) {
         p.attempts--
         unstarted.push(p)
@@ -46,6 +46,7 @@ export function sortUnanswered(batches: Pending[][], cause: unknown, how: DownIn
       const p = batch[0]
       counters.failed++
       on.report(p.event, new OutriggerError('RIG_ERR_HANDLER_TIMEOUT', `event "${p.event}": its hook blocked the worker's event loop (no heartbeat answer within limits.unresponsiveMs); the instance was killed`, { cause }))
+      on.settled?.(p, 'failed')
       if (books.holding) settled(books, p)
     } else if (cfg.delivery === 'at-most-once') counters.lost += batch.length
     else if (how.hung) {
@@ -60,6 +61,7 @@ export function sortUnanswered(batches: Pending[][], cause: unknown, how: DownIn
         if (p.attempts >= cfg.maxAttempts) {
           counters.deadLettered++
           on.deadLetter(p, error)
+          on.settled?.(p, 'dead-lettered')
           if (books.holding) settled(books, p)
         } else back.push(p)
       }

@@ -15,6 +15,8 @@ export interface Pending {
    * it goes out alone, so that if it is the one that blocks, the next kill names it.
    */
   suspect?: boolean
+  /** Its sequence number in the plugin's journal (durable delivery only). */
+  journal?: number
 }
 
 /** A FIFO with O(1) push, shift and unshift (redeliveries go back to the front, keeping order). */

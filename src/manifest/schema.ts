@@ -55,7 +55,7 @@ export const WorkerSchema = z
   .object({
     isolation: z.enum(['thread', 'process']).default('thread'),
     instances: z.number().int().min(1).max(64).default(1),
-    delivery: z.enum(['at-most-once', 'at-least-once']).default('at-most-once'),
+    delivery: z.enum(['at-most-once', 'at-least-once', 'durable']).default('at-most-once'),
     maxAttempts: z.number().int().min(1).default(3),
     retry: RetrySchema.prefault({}),
     partitionBy: z

@@ -22,6 +22,7 @@ const EVENT_COUNTERS: Array<[metric: string, read: (p: PluginStatus) => number, 
   ['rejected', (p) => p.queue.rejected, 'Events refused (not cloneable, or queue full under reject)'],
   ['lost', (p) => p.events.lost, 'At-most-once events in flight when an instance died'],
   ['redelivered', (p) => p.events.redelivered, 'At-least-once redeliveries'],
+  ['recovered', (p) => p.events.recovered, 'Durable events an earlier run left in the journal, read back in this run'],
   ['dead_lettered', (p) => p.events.deadLettered, 'At-least-once events that ran out of attempts'],
 ]
 

@@ -195,7 +195,7 @@ export class CorePlugin implements PluginHandle {
       restarts: 0,
       lastError: this.lastError,
       queue: { depth: 0, max: 0, dropped: 0, rejected: 0 },
-      events: { ...this.counters, redelivered: 0, deadLettered: 0, lost: 0 },
+      events: { ...this.counters, redelivered: 0, recovered: 0, deadLettered: 0, lost: 0 },
       handlerMs: this.latency.percentiles(),
       instances: [],
     }

@@ -48,7 +48,7 @@ export class FailedPlugin implements PluginHandle {
       restarts: 0,
       lastError: { code: errorCode(this.error), message: errorMessage(this.error) },
       queue: { depth: 0, max: w?.queue.max ?? 0, dropped: 0, rejected: 0 },
-      events: { received: 0, processed: 0, failed: 0, inFlight: 0, redelivered: 0, deadLettered: 0, lost: 0 },
+      events: { received: 0, processed: 0, failed: 0, inFlight: 0, redelivered: 0, recovered: 0, deadLettered: 0, lost: 0 },
       handlerMs: { p50: 0, p99: 0 },
       instances: [],
     }

@@ -35,6 +35,8 @@ export interface EventCounters {
   failed: number
   inFlight: number
   redelivered: number
+  /** Durable: entries an earlier run left in the journal, read back (and received) in this run. */
+  recovered: number
   deadLettered: number
   lost: number
 }
@@ -44,7 +46,7 @@ export interface PluginStatus {
   version: string
   type: 'core' | 'worker'
   isolation: 'inline' | 'thread' | 'process'
-  delivery: 'at-most-once' | 'at-least-once'
+  delivery: 'at-most-once' | 'at-least-once' | 'durable'
   state: PluginState
   hooks: string[]
   pipes: string[]

@@ -9,6 +9,7 @@ import { DropWatch } from '../supervision/health.js'
 import { culprit as runningAs, outside, type Culprit } from '../supervision/blame.js'
 import { coreContext } from './context.js'
 import { CorePlugin } from './core-plugin.js'
+import { emitDurable, flushJournals } from './durable-emit.js'
 import { EventLoopMonitor } from './event-loop.js'
 import { FailedPlugin } from './failed-plugin.js'
 import { isolateCore } from './isolate.js'
@@ -168,6 +169,18 @@ export class OutriggerSupervisor implements Supervisor {
     // supervisor's, not the plugin's (src/supervision/blame.ts).
     if (runningAs() === undefined) this.bus.emit(event, payload)
     else outside(() => this.bus.emit(event, payload))
+  }
+
+  emitDurable(event: string, payload?: unknown): Promise<void> {
+    return emitDurable(this.workerPlugins(), () => this.emit(event, payload))
+  }
+
+  flush(): Promise<void> {
+    return flushJournals(this.workerPlugins())
+  }
+
+  private workerPlugins(): WorkerPlugin[] {
+    return this.handles.filter((h): h is WorkerPlugin => h instanceof WorkerPlugin)
   }
 
   pipe<T>(event: string, payload: T): Promise<T> {

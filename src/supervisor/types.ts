@@ -64,6 +64,17 @@ export interface Supervisor {
   readonly log: PluginLogger
   /** Returns at once; never waits for a listener. Throws RIG_ERR_CLOSED once stopping. */
   emit(event: string, payload?: unknown): void
+  /**
+   * `emit`, then resolves once the event is committed to the journal of every durable worker
+   * plugin it was routed to; at once when it reached no durable plugin. Rejects with
+   * RIG_ERR_NOT_CLONEABLE when a journal refused the payload, RIG_ERR_JOURNAL when a journal failed.
+   */
+  emitDurable(event: string, payload?: unknown): Promise<void>
+  /**
+   * Resolves once every event emitted so far is committed to the journals of durable worker
+   * plugins (hurrying their group commits). Rejects with RIG_ERR_JOURNAL when a journal failed.
+   */
+  flush(): Promise<void>
   /** The pipe chain's result, or throws (RIG_ERR_PIPE_ABORTED naming the plugin). */
   pipe<T = unknown>(event: string, payload: T): Promise<T>
   /** Calls `plugin.function`, core or worker. */

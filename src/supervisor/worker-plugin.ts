@@ -1,7 +1,9 @@
 import { deserializeError, errorCode, errorMessage, forLog, OutriggerError, type SerializedError } from '../errors.js'
 import { DeadLetters, type LetterSelection, type PurgeResult, type ReplayResult } from '../delivery/dead-letters.js'
 import { Dispatcher } from '../delivery/dispatcher.js'
+import { DurableQueue } from '../delivery/durable-queue.js'
 import type { Pending } from '../delivery/queue.js'
+import path from 'node:path'
 import type { HostBridge, WorkerInstance } from '../hosts/worker-host.js'
 import { hostFor } from '../hosts/select.js'
 import type { Manifest, WorkerSettings } from '../manifest/schema.js'
@@ -32,6 +34,8 @@ export class WorkerPlugin implements PluginHandle {
   private readonly cfg: WorkerSettings
   private readonly dispatcher: Dispatcher
   private readonly instances: InstanceSet
+  /** Durable delivery: the journal and the window over it (opened by `start`; every receipt goes through it). */
+  durable: DurableQueue | undefined
   private hooks: string[] = []
   private functions: string[] = []
   private registered = false
@@ -47,8 +51,9 @@ export class WorkerPlugin implements PluginHandle {
     this.dispatcher = new Dispatcher(this.cfg, {
       report: (event, error) => this.report(event, error),
       deadLetter: (p, error) => this.toDeadLetters(p, error),
-      onIdle: () => this.idleWaiters.splice(0).forEach((f) => f()),
+      onIdle: () => this.wakeIfIdle(),
       retired: (id) => this.instances.retired(id),
+      settled: (p, outcome) => this.durable?.settled(p, outcome),
     })
     this.instances = new InstanceSet({
       plugin: this.name,
@@ -79,7 +84,29 @@ export class WorkerPlugin implements PluginHandle {
   // ── lifecycle ────────────────────────────────────────────────────────────────────────────
 
   start(): Promise<void> {
+    if (this.cfg.delivery === 'durable') this.durable = this.openJournal()
     return this.instances.start()
+  }
+
+  /** Opens the journal and fills the window with what an earlier run left, before any new event. */
+  private openJournal(): DurableQueue {
+    return new DurableQueue({
+      dir: path.join(this.init.rt.stateDir, 'journal', this.name),
+      commitMs: this.init.rt.config.journal.commitMs,
+      window: this.cfg.queue.max,
+      dispatcher: this.dispatcher,
+      report: (event, err) => this.report(event, err),
+      failed: (err) => this.log.error({ plugin: this.name, err }, `plugin "${this.name}": ${errorMessage(err)}`),
+      refilled: () => this.wakeIfIdle(),
+    })
+  }
+
+  private idle(): boolean {
+    return this.dispatcher.idle() && (this.durable?.empty() ?? true)
+  }
+
+  private wakeIfIdle(): void {
+    if (this.idle()) this.idleWaiters.splice(0).forEach((f) => f())
   }
 
   async ready(): Promise<void> {}
@@ -103,7 +130,7 @@ export class WorkerPlugin implements PluginHandle {
       // A plugin function is held to the same limit as a hook.
       callTimeoutMs: this.cfg.limits.handlerTimeoutMs,
       // At-least-once keeps a key's order across retries (see the dispatcher's holds).
-      holdKeysBy: this.cfg.delivery === 'at-least-once' ? this.cfg.partitionBy : null,
+      holdKeysBy: this.cfg.delivery !== 'at-most-once' ? this.cfg.partitionBy : null,
       nice: rt.config.workerNice,
       bridge: this.bridge(),
     })
@@ -116,12 +143,12 @@ export class WorkerPlugin implements PluginHandle {
     this.hooks = instance.info.hooks
     this.functions = instance.info.functions
     for (const pattern of this.hooks) {
-      this.init.rt.bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => this.dispatcher.enqueue(pattern, event, payload) })
+      this.init.rt.bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
     }
   }
 
   async drain(deadline: number): Promise<void> {
-    if (this.dispatcher.idle() || !this.instances.anyUp()) return
+    if (this.idle() || !this.instances.anyUp()) return
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
       this.idleWaiters.push(() => {
@@ -132,12 +159,16 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   async close(): Promise<void> {
+    // The drain is over: no new batch leaves (a stopping instance refuses it: a failed attempt).
+    for (let id = 0; id < this.cfg.instances; id++) this.dispatcher.retire(id)
     await this.instances.close()
-    // Whatever could not be drained leaves the books explicitly: dead letters or lost.
+    // Whatever could not be drained leaves the books explicitly: dead letters or lost; under
+    // durable delivery it stays queued, in the journal, for the next run.
     const before = this.dispatcher.counters.deadLettered
     this.dispatcher.abandon('the supervisor stopped before the event was delivered')
     const left = this.dispatcher.counters.deadLettered - before
     if (left > 0) this.log.warn({ plugin: this.name, deadLettered: left }, `plugin "${this.name}": ${left} event(s) not delivered before the stop were dead-lettered; replay them with "outrigger dead-letters replay ${this.name}"`)
+    await this.durable?.close()
     this.instances.closed()
   }
 
@@ -163,6 +194,10 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private toDeadLetters(p: Pending, error: SerializedError | null): void {
+    // Durable: the journal forgets the event once its dead letter is stored, not before (so
+    // `settled`, which follows this call, finds no journal number to ack).
+    const seq = p.journal
+    p.journal = undefined
     // At shutdown, `close` says in one line how many were left over, not one line each.
     if (error?.code !== 'RIG_ERR_CLOSED') {
       const why = error ? `: ${error.message}` : ''
@@ -171,6 +206,7 @@ export class WorkerPlugin implements PluginHandle {
     }
     this.deadLetters
       .add({ event: p.event, subscription: p.subscription, payload: p.payload, attempts: p.attempts, error: error ? { code: error.code ?? null, message: error.message } : null })
+      .then(() => seq !== undefined && this.durable?.journal.ack(seq))
       .catch((err) => this.log.error({ plugin: this.name, err }, `could not store a dead letter of "${p.event}": ${errorMessage(err)}`))
   }
 
@@ -181,7 +217,8 @@ export class WorkerPlugin implements PluginHandle {
   replayDeadLetters(sel: LetterSelection = {}): Promise<ReplayResult> {
     return this.deadLetters.replay(
       sel,
-      (l) => this.dispatcher.offer(l.subscription, l.event, l.payload),
+      // Durable: through the journal, like any receipt.
+      (l) => (this.durable ?? this.dispatcher).offer(l.subscription, l.event, l.payload),
       () => (this.dispatcher.intake ? 'queue-full' : 'plugin-stopped'),
     )
   }
@@ -239,6 +276,7 @@ export class WorkerPlugin implements PluginHandle {
 
   status(): PluginStatus {
     const c = this.dispatcher.counters
+    const parked = this.durable?.parked ?? 0
     return {
       name: this.name,
       version: this.init.manifest.version,
@@ -253,8 +291,9 @@ export class WorkerPlugin implements PluginHandle {
       shadowed: this.init.shadowed,
       restarts: this.instances.restarts,
       lastError: this.lastError,
-      queue: { depth: this.dispatcher.depth(), max: this.cfg.queue.max, dropped: c.dropped, rejected: c.rejected },
-      events: { received: c.received, processed: c.processed, failed: c.failed, inFlight: c.inFlight, redelivered: c.redelivered, deadLettered: c.deadLettered, lost: c.lost },
+      // Parked events (durable, waiting in the journal only) are received and queued.
+      queue: { depth: this.dispatcher.depth() + parked, max: this.cfg.queue.max, dropped: c.dropped, rejected: c.rejected },
+      events: { received: c.received + parked, processed: c.processed, failed: c.failed, inFlight: c.inFlight, redelivered: c.redelivered, recovered: this.durable?.recovered ?? 0, deadLettered: c.deadLettered, lost: c.lost },
       handlerMs: this.dispatcher.latency.percentiles(),
       instances: this.instances.statuses(),
     }

@@ -7,6 +7,7 @@ import type { ActionRequest, PluginLogger } from '../plugin/types.js'
 import type { ServiceSlots } from '../services/slots.js'
 import { DropWatch } from '../supervision/health.js'
 import { culprit as runningAs, outside, type Culprit } from '../supervision/blame.js'
+import { bootPlugins } from './boot.js'
 import { coreContext } from './context.js'
 import { CorePlugin } from './core-plugin.js'
 import { emitDurable, flushJournals } from './durable-emit.js'
@@ -97,25 +98,10 @@ export class OutriggerSupervisor implements Supervisor {
     }
   }
 
-  /** Starts the plugins: workers first, then each core plugin's init, then their whenReady. */
+  /** Starts the plugins: workers first, then each core plugin's init, then their whenReady (boot.ts). */
   async boot(opts: { strict?: boolean } = {}): Promise<void> {
     for (const l of this.loaded) this.add(this.handleFor(l))
-    // Worker plugins first (in parallel: they are independent), so that events emitted by core
-    // plugins during init already find their hooks; then core init and whenReady, in order.
-    await Promise.all(this.handles.filter((h) => h.type === 'worker').map((h) => this.startOne(h)))
-    for (const h of this.handles) if (h.type === 'core') await this.startOne(h)
-    for (const h of this.handles) if (h.type === 'core' && h.status().state !== 'failed') await h.ready().catch((err) => this.failed(h, err))
-    const failed = this.handles.filter((h) => h.status().state === 'failed')
-    const stuck = failed.flatMap((h) => this.slots.withdraw(h.name).map((slot) => `${h.name} (the ${slot} slot)`))
-    if (stuck.length) {
-      await this.stop()
-      throw new OutriggerError('RIG_ERR_PLUGIN_INIT', `${stuck.join(', ')} failed, and every plugin already holds what it provides; fix the plugin or disable it`)
-    }
-    if (opts.strict && failed.length) {
-      const list = failed.map((h) => `${h.name}: ${h.status().lastError?.message}`).join('; ')
-      await this.stop()
-      throw new OutriggerError('RIG_ERR_STRICT_START', `--strict: ${failed.length} plugin(s) failed, refusing to start: ${list}`)
-    }
+    await bootPlugins(this.handles, { slots: this.slots, failed: (h, err) => this.failed(h, err), stop: () => this.stop() }, opts)
   }
 
   /** Once the faces listen: the supervisor is running. */
@@ -142,14 +128,6 @@ export class OutriggerSupervisor implements Supervisor {
   private add(h: PluginHandle): void {
     this.handles.push(h)
     this.byName.set(h.name, h)
-  }
-
-  private async startOne(h: PluginHandle): Promise<void> {
-    try {
-      await h.start()
-    } catch (err) {
-      this.failed(h, err)
-    }
   }
 
   private failed(h: PluginHandle, err: unknown): void {

@@ -4,14 +4,14 @@ import { Dispatcher } from '../delivery/dispatcher.js'
 import { DurableQueue } from '../delivery/durable-queue.js'
 import type { Pending } from '../delivery/queue.js'
 import path from 'node:path'
-import type { HostBridge, WorkerInstance } from '../hosts/worker-host.js'
+import type { WorkerInstance } from '../hosts/worker-host.js'
 import { hostFor } from '../hosts/select.js'
 import type { Manifest, WorkerSettings } from '../manifest/schema.js'
-import { pluginState } from '../state/plugin-state.js'
 import { InstanceSet } from '../supervision/instance-set.js'
 import { pluginDataDir } from './context.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { PluginState, PluginStatus } from './status-types.js'
+import { workerBridge } from './worker-bridge.js'
 
 export interface WorkerPluginInit {
   name: string
@@ -25,7 +25,7 @@ export interface WorkerPluginInit {
 
 /**
  * A worker plugin: its instances (whose life `InstanceSet` runs), its queue and dispatcher, the
- * bridge its instances call back through, and its status report.
+ * bridge its instances call back through (worker-bridge.ts), and its status report.
  */
 export class WorkerPlugin implements PluginHandle {
   readonly type = 'worker'
@@ -132,7 +132,7 @@ export class WorkerPlugin implements PluginHandle {
       // At-least-once keeps a key's order across retries (see the dispatcher's holds).
       holdKeysBy: this.cfg.delivery !== 'at-most-once' ? this.cfg.partitionBy : null,
       nice: rt.config.workerNice,
-      bridge: this.bridge(),
+      bridge: workerBridge(rt, this.name),
     })
   }
 
@@ -227,23 +227,7 @@ export class WorkerPlugin implements PluginHandle {
     return this.deadLetters.purge(sel)
   }
 
-  // ── bridge and reporting ─────────────────────────────────────────────────────────────────
-
-  private bridge(): HostBridge {
-    const { rt } = this.init
-    // No child logger: the instance already stamps plugin and instance on every line, and pino
-    // would write both keys twice.
-    const log = this.log
-    return {
-      state: pluginState(rt.store, this.name),
-      emit: (event, payload) => rt.emit(event, payload),
-      call: (target, args) => rt.call(target, args),
-      log: (level, obj, msg) => {
-        const fn = (log as unknown as Record<string, (o: unknown, m?: string) => void>)[level]
-        ;(typeof fn === 'function' ? fn : log.info).call(log, obj, msg)
-      },
-    }
-  }
+  // ── reporting ────────────────────────────────────────────────────────────────────────────
 
   /** A final failure of one event: the bus logs it (one line) and tells `hook:onError`. */
   private report(event: string, error: unknown): void {

@@ -129,6 +129,48 @@ describe('dispatcher: retries, holds and hangs', () => {
     books()
   })
 
+  it('events held back in the batch that failed their key wait behind it, in order, even when a release floods the queue ahead of them', async () => {
+    const { d, instances: [w], books } = rig({ delivery: 'at-least-once', partitionBy: 'k', queue: { max: 5000 }, retry: { backoffMs: { initial: 1, max: 1 } } })
+    const ev = (k: string, n: number) => d.enqueue('e:x', 'e:x', { k, n })
+    ev('b', 1)
+    await tick()
+    ev('a', 1), ev('a', 2)
+    await tick()
+    // b1 fails for good while [a1, a2] is out: b's later events wait until that batch is in.
+    w.sent[0].answer(['timeout'])
+    await tick()
+    ev('a', 3)
+    await tick()
+    for (let n = 2; n <= 3000; n++) ev('b', n)
+    await tick()
+    assert.equal(w.sent.length, 3, 'b2.. wait behind b1')
+    // a1 fails, a2 comes back unrun; the same answer releases b: 2,999 events to the front of the queue.
+    w.sent[1].answer(['fail', 'held'])
+    await tick()
+    w.sent[2].answer(['held'])
+    await until('a1 back from its backoff', () => d.counters.redelivered === 1)
+    // Answer every batch in order; a1's retry goes out in front of far more than a batch of b.
+    const ran: number[] = []
+    for (let next = 3; !d.idle(); next++) {
+      await until(`batch ${next} sent`, () => w.sent.length > next)
+      for (const e of w.sent[next].batch) if ((e.payload as { k: string }).k === 'a') ran.push((e.payload as { n: number }).n)
+      w.sent[next].answer([])
+      await tick()
+    }
+    assert.deepEqual(ran, [1, 2, 3], 'a2 goes before a3, which waited behind a1 too')
+    books()
+  })
+
+  it('events held back behind a failure that settles for good go back in their order', async () => {
+    const { d, instances: [w], books } = rig({ delivery: 'at-least-once', partitionBy: 'k' })
+    for (let n = 1; n <= 3; n++) d.enqueue('e:x', 'e:x', { k: 'a', n })
+    await tick()
+    w.sent[0].answer(['timeout', 'held', 'held'])
+    await tick()
+    assert.deepEqual(w.sent[1].batch.map((e) => e.payload), [2, 3].map((n) => ({ k: 'a', n })))
+    books()
+  })
+
   it('a hang kill: a lone event is named; a batch goes back as suspects one by one; batches behind it never started', async () => {
     const { d, instances: [w], reports, books } = rig({ delivery: 'at-least-once', maxAttempts: 1 })
     for (let i = 0; i < 600; i++) d.enqueue('e:x', 'e:x', i)

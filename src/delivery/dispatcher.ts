@@ -181,6 +181,7 @@ export class Dispatcher {
   private acked(t: Target, instance: WorkerInstance, batch: Pending[], results: EventResult[]): void {
     if (!this.settle(t, instance, batch)) return
     const retry: Pending[] = []
+    const held: Pending[] = []
     for (let i = 0; i < batch.length; i++) {
       const r = results[i]
       if (r.ok) {
@@ -188,7 +189,7 @@ export class Dispatcher {
         this.counters.processed++
         this.on.settled?.(batch[i], 'processed')
         if (this.holds.size !== 0) this.holds.succeeded(batch[i])
-      } else if (r.held) this.holds.heldBack(batch[i])
+      } else if (r.held) held.push(batch[i])
       else {
         this.latency.record(r.ms)
         if (this.holding) t.failuresSeen++
@@ -196,6 +197,9 @@ export class Dispatcher {
       }
     }
     if (retry.length) retryLater(this.books, retry)
+    // After retryLater: a failure in this very batch holds its key only from there on, and the
+    // events the runtime held back behind it must be parked behind it (see heldBack).
+    if (held.length) this.holds.heldBack(held)
     if (this.holds.size !== 0) this.holds.releaseAfter(batch)
     this.after()
   }

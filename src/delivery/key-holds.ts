@@ -62,12 +62,23 @@ export class KeyHolds {
     else this.holds.set(p.key!, { head: p, parked: [], until: last })
   }
 
-  /** The runtime did not run `p`: an earlier event of its key had failed there. */
-  heldBack(p: Pending): void {
-    p.attempts--
-    const hold = this.holds.get(p.key!)
-    if (hold) this.park(hold, p)
-    else this.queue.requeue([p])
+  /**
+   * The runtime did not run `events` (one batch's, in batch order): an earlier event of their
+   * key had failed there. Called once the batch's failures have made their holds, so that events
+   * held behind a failure of the same batch are parked behind it too: left in the queue, they
+   * could sit further back than the head's retry batch reaches, and the key's later events,
+   * parked meanwhile, would be released ahead of them. Those with no hold go back to the front,
+   * in their order.
+   */
+  heldBack(events: Pending[]): void {
+    const free: Pending[] = []
+    for (const p of events) {
+      p.attempts--
+      const hold = this.holds.get(p.key!)
+      if (hold) this.park(hold, p)
+      else free.push(p)
+    }
+    this.queue.requeue(free)
   }
 
   private park(hold: Hold, p: Pending): void {

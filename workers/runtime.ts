@@ -84,7 +84,7 @@ export class Runtime {
       this.hooks = this.def.hooks ?? {}
       this.functions = this.def.functions ?? {}
       const ctx = (this.ctx = buildContext(spec, rpc.remote('bridge'), rpc.remote('state'), this.abort.signal))
-      rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx) })
+      rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx), ready: () => this.whenReady(ctx) })
       if (this.def.init) {
         try {
           await this.def.init(ctx)
@@ -95,6 +95,19 @@ export class Runtime {
       return { code: 'started', info: { hooks: Object.keys(this.hooks), functions: Object.keys(this.functions) } }
     } catch (err) {
       return { code: 'start-failed', error: serializeError(err) }
+    }
+  }
+
+  /**
+   * The plugin's `whenReady`, asked for by the host once every instance has run `init` (and for
+   * an instance started later, right after its own `init`). The host holds it to its timeout.
+   */
+  private async whenReady(ctx: PluginContext): Promise<void> {
+    if (!this.def.whenReady) return
+    try {
+      await this.def.whenReady(ctx)
+    } catch (err) {
+      throw new OutriggerError('RIG_ERR_PLUGIN_INIT', `whenReady of plugin "${this.spec?.plugin}" threw: ${message(err)}`, { cause: err })
     }
   }
 

@@ -5,7 +5,7 @@
  * of them reject with RIG_ERR_WORKER_EXITED instead of hanging.
  */
 import { debuglog } from 'node:util'
-import { deserializeError, errorMessage, isOutriggerError, OutriggerError, serializeError, type SerializedError } from '../errors.js'
+import { deserializeError, errorCode, errorMessage, isOutriggerError, OutriggerError, serializeError, type SerializedError } from '../errors.js'
 import type {
   BridgeMethod, EventResult, Heartbeat, HostToWorker, MemoryFigures, RanMsg, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../worker-protocol.js'
@@ -90,6 +90,16 @@ export abstract class BaseInstance implements WorkerInstance {
     return this.callFn('call', [fn, args]).catch((err: unknown) => {
       throw isCloneError(err) ? notCloneable(`the arguments of ${this.spec.plugin}.${fn}()`, err) : err
     })
+  }
+
+  async ready(timeoutMs: number): Promise<void> {
+    if (this.state === 'exited') throw this.exitedError
+    try {
+      await this.callFn('ready', [], timeoutMs)
+    } catch (err) {
+      if (errorCode(err) !== 'RIG_ERR_CALL_TIMEOUT') throw err
+      throw new OutriggerError('RIG_ERR_PLUGIN_INIT_TIMEOUT', `${this.label()}: whenReady did not finish within ${timeoutMs} ms (raise timeouts.whenReadyMs in the host config or fix the plugin)`, { cause: err })
+    }
   }
 
   stop(): Promise<void> {

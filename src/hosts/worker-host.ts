@@ -80,6 +80,11 @@ export interface WorkerInstance {
   /** Calls one of the plugin's `functions`; rejects `RIG_ERR_CALL_TIMEOUT` after `callTimeoutMs`. */
   call(fn: string, args: unknown): Promise<unknown>
   /**
+   * Runs the plugin's `whenReady` in the instance (nothing when it has none); rejects
+   * `RIG_ERR_PLUGIN_INIT_TIMEOUT` when it has not finished within `timeoutMs`.
+   */
+  ready(timeoutMs: number): Promise<void>
+  /**
    * Graceful: refuses new batches, finishes those handed in, aborts `ctx.signal`, runs `close`,
    * exits; kills after `limits.stopTimeoutMs`. Resolves once the instance has exited.
    */

@@ -39,6 +39,8 @@ export class WorkerPlugin implements PluginHandle {
   private hooks: string[] = []
   private functions: string[] = []
   private registered = false
+  /** Set once the plugin's whenReady ran: an instance started later runs it right after its init. */
+  private readied = false
   private rr = 0
   private idleWaiters: Array<() => void> = []
   /** The last handler failure, and the instances' last error when it happened (see `lastError`). */
@@ -109,14 +111,32 @@ export class WorkerPlugin implements PluginHandle {
     if (this.idle()) this.idleWaiters.splice(0).forEach((f) => f())
   }
 
-  async ready(): Promise<void> {}
+  /** Runs `whenReady` in every running instance (they have all run `init`), each with the timeout. */
+  async ready(): Promise<void> {
+    this.readied = true
+    await Promise.all(this.instances.running().map((i) => i.ready(this.init.rt.config.timeouts.whenReadyMs)))
+  }
 
   operatorRestart(): Promise<void> {
     this.handlerError = undefined
     return this.instances.operatorRestart()
   }
 
-  private launch(id: number): Promise<WorkerInstance> {
+  private async launch(id: number): Promise<WorkerInstance> {
+    const instance = await this.startInstance(id)
+    // A restarted or late instance is ready only once its own whenReady ran.
+    if (this.readied) {
+      try {
+        await instance.ready(this.init.rt.config.timeouts.whenReadyMs)
+      } catch (err) {
+        await instance.kill()
+        throw err
+      }
+    }
+    return instance
+  }
+
+  private startInstance(id: number): Promise<WorkerInstance> {
     const { manifest, rt } = this.init
     return hostFor(this.cfg.isolation).start({
       plugin: this.name,

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict'
+import { afterEach, beforeEach, describe, it } from 'node:test'
+import { MemoryStore } from '../src/state/memory-store.js'
+import type { Supervisor } from '../src/supervisor/types.js'
+import { PluginDir, worker } from './helpers/plugins.js'
+import { until } from './helpers/wait.js'
+
+const plugin = (sup: Supervisor, name: string) => sup.status().plugins.find((p) => p.name === name)!
+
+// The contract a worker plugin shares with a core plugin: whenReady, options, what it may define.
+for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thread', 'process']) as Array<'thread' | 'process'>) {
+  describe(`worker plugin contract (${isolation})`, () => {
+    let dir: PluginDir
+    beforeEach(async () => {
+      dir = await PluginDir.create()
+    })
+    afterEach(() => dir.remove())
+
+    it('runs whenReady in every instance, after every instance ran init', async () => {
+      await dir.add('ready', worker('ready', { isolation, instances: 2 }), `
+        export default {
+          async init(ctx) { await ctx.state.incrCounter('inits') },
+          async whenReady(ctx) {
+            const inits = await ctx.state.getCounter('inits')
+            await ctx.state.incrCounter('readies')
+            await ctx.state.incrCounter('inits-seen-by-ready', inits)
+          },
+        }`)
+      const store = new MemoryStore()
+      const sup = await dir.start({ store })
+      assert.equal(plugin(sup, 'ready').state, 'running')
+      assert.equal(await store.getCounter('plugin:ready', 'readies'), 2)
+      assert.equal(await store.getCounter('plugin:ready', 'inits-seen-by-ready'), 4, 'each whenReady saw both inits')
+    })
+
+    it('fails the start of a plugin whose whenReady does not finish in time, and starts the others', async () => {
+      await dir.add('stuck', worker('stuck', { isolation }), `export default { whenReady() { return new Promise(() => {}) } }`)
+      await dir.add('fine', worker('fine', { isolation }), `export default { whenReady() {} }`)
+      const sup = await dir.start({ config: { timeouts: { whenReadyMs: 300 } } })
+      const stuck = plugin(sup, 'stuck')
+      assert.equal(stuck.state, 'failed')
+      assert.equal(stuck.lastError?.code, 'RIG_ERR_PLUGIN_INIT_TIMEOUT')
+      assert.match(stuck.lastError!.message, /worker "stuck" instance 0: whenReady did not finish within 300 ms/)
+      assert.equal(plugin(sup, 'fine').state, 'running')
+    })
+  })
+}

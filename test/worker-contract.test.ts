@@ -43,5 +43,23 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       assert.match(stuck.lastError!.message, /worker "stuck" instance 0: whenReady did not finish within 300 ms/)
       assert.equal(plugin(sup, 'fine').state, 'running')
     })
+
+    it("applies the plugin's options schema in the worker before init: defaults reach it, a bad field fails the start", async () => {
+      const code = `import { z } from '${import.meta.resolve('zod')}'
+        let atInit
+        export default {
+          options: z.object({ greeting: z.string().default('hello'), times: z.number().int().default(1) }),
+          init(ctx) { atInit = ctx.options },
+          functions: { seen: (_a, ctx) => ({ atInit, now: ctx.options }) },
+        }`
+      await dir.add('greeter', worker('greeter', { isolation }), code)
+      await dir.add('picky', worker('picky', { isolation }), code)
+      const sup = await dir.start({ config: { plugins: { greeter: { options: { times: 2 } }, picky: { options: { times: 'twice' } } } } })
+      assert.deepEqual(await sup.call('greeter.seen'), { atInit: { greeting: 'hello', times: 2 }, now: { greeting: 'hello', times: 2 } })
+      const picky = plugin(sup, 'picky')
+      assert.equal(picky.state, 'failed')
+      assert.equal(picky.lastError?.code, 'RIG_ERR_OPTIONS_INVALID')
+      assert.match(picky.lastError!.message, /plugins\.picky\.options: times: .*found "twice"/)
+    })
   })
 }

@@ -12,7 +12,7 @@ import { buildContext } from './context.js'
 import { MemoryWatch } from './memory-watch.js'
 import { lowerPriority } from './priority.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
-import { importDefinition } from '../src/plugin/definition.js'
+import { checkOptions, importDefinition } from '../src/plugin/definition.js'
 import { keyString, pathGetter } from '../src/delivery/partition.js'
 import { RpcLink } from '../src/rpc-link.js'
 
@@ -83,7 +83,9 @@ export class Runtime {
       this.def = await importDefinition(spec.entry, 'worker', spec.plugin)
       this.hooks = this.def.hooks ?? {}
       this.functions = this.def.functions ?? {}
-      const ctx = (this.ctx = buildContext(spec, rpc.remote('bridge'), rpc.remote('state'), this.abort.signal))
+      // The options as the plugin's own schema reads them (defaults filled in), before init.
+      const options = checkOptions(this.def, spec.options, spec.plugin)
+      const ctx = (this.ctx = buildContext({ ...spec, options }, rpc.remote('bridge'), rpc.remote('state'), this.abort.signal))
       rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx), ready: () => this.whenReady(ctx) })
       if (this.def.init) {
         try {

@@ -235,7 +235,8 @@ export abstract class BaseInstance implements WorkerInstance {
   }
 
   private startError(err: unknown): OutriggerError {
-    if (isOutriggerError(err, 'RIG_ERR_WORKER_DEFINITION') || isOutriggerError(err, 'RIG_ERR_WORKER_START')) return err
+    // A definition or options mistake already says what to fix, under its own code.
+    if (isOutriggerError(err, 'RIG_ERR_WORKER_DEFINITION') || isOutriggerError(err, 'RIG_ERR_OPTIONS_INVALID') || isOutriggerError(err, 'RIG_ERR_WORKER_START')) return err
     // The instance died before answering: what killed it says more than "it exited".
     const cause = isOutriggerError(err, 'RIG_ERR_WORKER_EXITED') && err.cause instanceof Error ? err.cause : err
     return new OutriggerError('RIG_ERR_WORKER_START', `${this.label()} failed to start: ${errorMessage(cause)}`, {

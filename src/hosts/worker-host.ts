@@ -98,7 +98,8 @@ export interface WorkerInstance {
 export interface WorkerHost {
   /**
    * Starts an instance and resolves once the plugin is loaded and its `init` finished. Rejects
-   * `RIG_ERR_WORKER_DEFINITION` (pipes or controllers), or `RIG_ERR_WORKER_START` with the cause
+   * `RIG_ERR_WORKER_DEFINITION` (pipes, controllers or provides), `RIG_ERR_OPTIONS_INVALID` (the
+   * options fail the plugin's own schema), or `RIG_ERR_WORKER_START` with the cause
    * (import failure, throwing `init`, early exit, or no answer within `limits.startTimeoutMs`);
    * nothing is left running after a rejection.
    */

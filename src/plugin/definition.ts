@@ -6,6 +6,7 @@
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { OutriggerError, errorMessage } from '../errors.js'
+import { describeIssues } from '../manifest/issues.js'
 import { describeImportError } from './import-error.js'
 import type { PluginDefinition } from './types.js'
 
@@ -83,4 +84,16 @@ export async function importDefinition(entry: string, type: 'core' | 'worker', p
     throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `plugin "${plugin}": ${entry}: ${problems.join('; ')} (export default definePlugin({ hooks, functions, … }))`, { details: { entry, problems } })
   }
   return def as PluginDefinition
+}
+
+/**
+ * A plugin's options after its own zod schema (defaults filled in), or RIG_ERR_OPTIONS_INVALID
+ * naming each bad field. The host runs it for a core plugin, the worker runtime for a worker
+ * plugin, before `init` in both.
+ */
+export function checkOptions(def: PluginDefinition, raw: unknown, name: string): unknown {
+  if (!def.options) return raw ?? {}
+  const parsed = def.options.safeParse(raw ?? {})
+  if (parsed.success) return parsed.data
+  throw new OutriggerError('RIG_ERR_OPTIONS_INVALID', `config: plugins.${name}.options: ${describeIssues(parsed.error, raw ?? {}).join('; ')}`, { details: { plugin: name } })
 }

@@ -1,9 +1,9 @@
 import path from 'node:path'
 import { OutriggerError } from '../errors.js'
-import { describeIssues, mergeWorker } from '../manifest/load.js'
 import type { PluginDefinition } from '../plugin/types.js'
+import { mergeWorker } from '../manifest/load.js'
 import type { Discovered } from '../manifest/discovery.js'
-import { importDefinition } from './definition.js'
+import { checkOptions, importDefinition } from './definition.js'
 import type { HostConfig } from '../config/config.js'
 
 /** A discovered plugin after its code (core) or settings (worker) are loaded. */
@@ -38,13 +38,6 @@ export async function loadPlugins(found: Discovered[], config: HostConfig): Prom
     }
   }
   return out
-}
-
-export function checkOptions(def: PluginDefinition, raw: unknown, name: string): unknown {
-  if (!def.options) return raw ?? {}
-  const parsed = def.options.safeParse(raw ?? {})
-  if (parsed.success) return parsed.data
-  throw new OutriggerError('RIG_ERR_OPTIONS_INVALID', `config: plugins.${name}.options: ${describeIssues(parsed.error, raw ?? {}).join('; ')}`, { details: { plugin: name } })
 }
 
 export const entryOf = (d: Discovered) => path.resolve(d.dir, d.manifest!.main)

@@ -61,5 +61,16 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       assert.equal(picky.lastError?.code, 'RIG_ERR_OPTIONS_INVALID')
       assert.match(picky.lastError!.message, /plugins\.picky\.options: times: .*found "twice"/)
     })
+
+    it('refuses a worker plugin that provides a service slot, and accepts an empty provides', async () => {
+      await dir.add('provider', worker('provider', { isolation }), `export default { provides: { logger: (base) => base } }`)
+      await dir.add('blank', worker('blank', { isolation }), `export default { provides: {}, hooks: { 'a:b'() {} } }`)
+      const sup = await dir.start()
+      const p = plugin(sup, 'provider')
+      assert.equal(p.state, 'failed')
+      assert.equal(p.lastError?.code, 'RIG_ERR_WORKER_DEFINITION')
+      assert.match(p.lastError!.message, /plugin "provider": a worker plugin defines provides, which only core plugins may/)
+      assert.equal(plugin(sup, 'blank').state, 'running')
+    })
   })
 }

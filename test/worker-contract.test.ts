@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { MemoryStore } from '../src/state/memory-store.js'
 import type { Supervisor } from '../src/supervisor/types.js'
@@ -71,6 +73,27 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       assert.equal(p.lastError?.code, 'RIG_ERR_WORKER_DEFINITION')
       assert.match(p.lastError!.message, /plugin "provider": a worker plugin defines provides, which only core plugins may/)
       assert.equal(plugin(sup, 'blank').state, 'running')
+    })
+
+    it("takes the hook and function lists from every new instance: the bus follows the newest code", async () => {
+      const folder = await dir.add('grows', worker('grows', { isolation }), `export default { hooks: { 'a:one'() {} }, functions: { v: () => 1 } }`)
+      const store = new MemoryStore()
+      const sup = await dir.start({ store })
+      assert.deepEqual(plugin(sup, 'grows').hooks, ['a:one'])
+      await writeFile(path.join(folder, 'index.js'), `export default {
+        hooks: { async 'a:two'(p, ctx) { await ctx.state.incrCounter('two') } },
+        functions: { v: () => 2, w: () => 'new' },
+      }`)
+      await sup.restartPlugin('grows')
+      await until('the new code runs', () => plugin(sup, 'grows').state === 'running' && plugin(sup, 'grows').hooks.includes('a:two'))
+      const p = plugin(sup, 'grows')
+      assert.deepEqual(p.hooks, ['a:two'])
+      assert.deepEqual(p.functions, ['v', 'w'])
+      assert.equal(await sup.call('grows.w'), 'new')
+      sup.emit('a:one', {})
+      sup.emit('a:two', {})
+      await until('a:two handled', async () => (await store.getCounter('plugin:grows', 'two')) === 1)
+      assert.equal(plugin(sup, 'grows').events.received, 1, 'a:one is no longer subscribed')
     })
   })
 }

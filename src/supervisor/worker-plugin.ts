@@ -156,14 +156,21 @@ export class WorkerPlugin implements PluginHandle {
     })
   }
 
-  /** Hooks are known only from the first instance's handshake: the host never imports the code. */
+  /**
+   * Hooks and functions are known only from the instances' handshakes (the host never imports
+   * the code), and every new instance brings its own: after a restart it may run newer code. The
+   * newest instance's lists win, and the bus follows them when they change.
+   */
   private registerHooks(instance: WorkerInstance): void {
-    if (this.registered) return
+    const { hooks, functions } = instance.info
+    this.functions = functions
+    if (this.registered && sameList(hooks, this.hooks)) return
+    const bus = this.init.rt.bus
+    if (this.registered) bus.hooks.removePlugin(this.name)
     this.registered = true
-    this.hooks = instance.info.hooks
-    this.functions = instance.info.functions
-    for (const pattern of this.hooks) {
-      this.init.rt.bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
+    this.hooks = hooks
+    for (const pattern of hooks) {
+      bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
     }
   }
 
@@ -302,4 +309,8 @@ export class WorkerPlugin implements PluginHandle {
       instances: this.instances.statuses(),
     }
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
 }

@@ -15,6 +15,7 @@ export const ErrorCodes = {
   RIG_ERR_WORKER_DEFINITION: 'A worker plugin defines pipes or controllers, which only core plugins may',
   RIG_ERR_PIPE_ABORTED: 'A pipe listener threw and aborted the chain',
   RIG_ERR_PIPE_BUSY: 'Too many pipe chains are running at once',
+  RIG_ERR_PIPE_TIMEOUT: 'A pipe listener did not settle within timeouts.pipeTimeoutMs',
   RIG_ERR_UNKNOWN_TARGET: 'No plugin function answers to that name',
   RIG_ERR_NOT_CLONEABLE: 'A payload cannot be structured-cloned to a worker',
   RIG_ERR_QUEUE_FULL: "A worker plugin's queue is full and its overflow policy is reject",

@@ -62,7 +62,7 @@ export class OutriggerSupervisor implements Supervisor {
     this.slots = slots
     this.loaded = opts.loaded
     this.log = slots.logger
-    this.bus = new Bus({ log: this.log, pipeWarnMs: config.timeouts.pipeWarnMs, maxConcurrentPipes: config.maxConcurrentPipes })
+    this.bus = new Bus({ log: this.log, pipeWarnMs: config.timeouts.pipeWarnMs, pipeTimeoutMs: config.timeouts.pipeTimeoutMs, maxConcurrentPipes: config.maxConcurrentPipes })
     this.rt = {
       app,
       config,

@@ -12,7 +12,7 @@ export const ErrorCodes = {
   RIG_ERR_PLUGIN_INIT_TIMEOUT: 'A lifecycle step did not finish within its timeout',
   RIG_ERR_PLUGINS_DIR: 'The plugins folder is missing or unreadable',
   RIG_ERR_STRICT_START: '--strict refused to start because a plugin failed',
-  RIG_ERR_WORKER_DEFINITION: 'A worker plugin defines pipes or controllers, which only core plugins may',
+  RIG_ERR_WORKER_DEFINITION: 'A worker plugin defines pipes, controllers or provides, which only core plugins may',
   RIG_ERR_PIPE_ABORTED: 'A pipe listener threw and aborted the chain',
   RIG_ERR_PIPE_BUSY: 'Too many pipe chains are running at once',
   RIG_ERR_PIPE_TIMEOUT: 'A pipe listener did not settle within timeouts.pipeTimeoutMs',

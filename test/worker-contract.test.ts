@@ -95,5 +95,24 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       await until('a:two handled', async () => (await store.getCounter('plugin:grows', 'two')) === 1)
       assert.equal(plugin(sup, 'grows').events.received, 1, 'a:one is no longer subscribed')
     })
+
+    it('calls a factory entry once per instance, with its ctx, and applies the options schema it returns', async () => {
+      await dir.add('fact', worker('fact', { isolation, instances: 2 }), `import { z } from '${import.meta.resolve('zod')}'
+        let made = 0
+        export default (ctx) => {
+          made++
+          return {
+            options: z.object({ n: z.number().default(7) }),
+            functions: { info: () => ({ made, name: ctx.name, n: ctx.options.n }) },
+          }
+        }`)
+      await dir.add('factpipe', worker('factpipe', { isolation }), `export default () => ({ pipes: { 'a:b': (p) => p } })`)
+      const sup = await dir.start()
+      assert.equal(plugin(sup, 'fact').state, 'running')
+      for (let i = 0; i < 2; i++) assert.deepEqual(await sup.call('fact.info'), { made: 1, name: 'fact', n: 7 })
+      const refused = plugin(sup, 'factpipe')
+      assert.equal(refused.state, 'failed')
+      assert.equal(refused.lastError?.code, 'RIG_ERR_WORKER_DEFINITION')
+    })
   })
 }

@@ -12,7 +12,7 @@ import { buildContext } from './context.js'
 import { MemoryWatch } from './memory-watch.js'
 import { lowerPriority } from './priority.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
-import { checkOptions, importDefinition } from '../src/plugin/definition.js'
+import { checkOptions, fromFactory, importEntry } from '../src/plugin/definition.js'
 import { keyString, pathGetter } from '../src/delivery/partition.js'
 import { RpcLink } from '../src/rpc-link.js'
 
@@ -80,12 +80,15 @@ export class Runtime {
     if (spec.nice > 0) lowerPriority(spec.nice)
     try {
       const rpc = (this.rpc = new RpcLink((msg) => this.post(msg), spec.callTimeoutMs))
-      this.def = await importDefinition(spec.entry, 'worker', spec.plugin)
+      const options = { value: spec.options }
+      const ctx = (this.ctx = buildContext(spec, rpc.remote('bridge'), rpc.remote('state'), this.abort.signal, options))
+      // A factory entry is called here, once per instance, so each instance has its own state.
+      const exported = await importEntry(spec.entry, 'worker', spec.plugin)
+      this.def = typeof exported === 'function' ? await fromFactory(exported, ctx, 'worker', spec.plugin, spec.entry) : exported
       this.hooks = this.def.hooks ?? {}
       this.functions = this.def.functions ?? {}
       // The options as the plugin's own schema reads them (defaults filled in), before init.
-      const options = checkOptions(this.def, spec.options, spec.plugin)
-      const ctx = (this.ctx = buildContext({ ...spec, options }, rpc.remote('bridge'), rpc.remote('state'), this.abort.signal))
+      options.value = checkOptions(this.def, spec.options, spec.plugin)
       rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx), ready: () => this.whenReady(ctx) })
       if (this.def.init) {
         try {

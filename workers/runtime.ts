@@ -1,7 +1,7 @@
 /**
- * The in-worker runtime, the same in a thread and a child process: loads the plugin, runs `init`,
- * runs hooks on batches one event at a time, serves the plugin's functions, answers heartbeats,
- * and runs `close` when asked to stop. The entry files only wire it to their transport.
+ * The in-worker runtime, the same in a thread and a child process: loads the plugin, runs `init`
+ * (and `whenReady` when the host asks), runs hooks on batches one event at a time, serves the
+ * plugin's functions, answers heartbeats, and runs `close` when asked to stop. The entry files only wire it to their transport.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import type { HookFn, FunctionFn, PluginContext, PluginDefinition } from '../src/plugin/types.js'

@@ -65,22 +65,8 @@ function workerRefusal(keys: string[]): string {
 
 /**
  * Imports an entry and checks what it exports: RIG_ERR_PLUGIN_LOAD when it cannot be imported or
- * is no plugin, RIG_ERR_WORKER_DEFINITION when a worker plugin fills core-only keys.
- */
-export async function importDefinition(entry: string, type: 'core' | 'worker', plugin: string): Promise<PluginDefinition> {
-  let mod: Record<string, unknown>
-  try {
-    mod = await import(pathToFileURL(path.resolve(entry)).href)
-  } catch (err) {
-    throw await importFailure(entry, plugin, err)
-  }
-  return checked(definitionOf(mod), type, plugin, entry)
-}
-
-/**
- * Imports an entry that may also be a factory (`export default (ctx) => definition`): a function
- * comes back as it is, to be called with `fromFactory`; anything else is checked as
- * `importDefinition` does.
+ * is no plugin, RIG_ERR_WORKER_DEFINITION when a worker plugin fills core-only keys. A factory
+ * (`export default (ctx) => definition`) comes back as it is, to be called with `fromFactory`.
  */
 export async function importEntry(entry: string, type: 'core' | 'worker', plugin: string): Promise<PluginDefinition | PluginFactory> {
   let mod: Record<string, unknown>

@@ -35,6 +35,17 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       assert.equal(await store.getCounter('plugin:ready', 'inits-seen-by-ready'), 4, 'each whenReady saw both inits')
     })
 
+    it('runs whenReady again in an instance started later, after its own init', async () => {
+      await dir.add('again', worker('again', { isolation }), `
+        export default { async whenReady(ctx) { await ctx.state.incrCounter('readies') } }`)
+      const store = new MemoryStore()
+      const sup = await dir.start({ store })
+      assert.equal(await store.getCounter('plugin:again', 'readies'), 1)
+      await sup.restartPlugin('again')
+      await until('the new instance ran whenReady', async () => (await store.getCounter('plugin:again', 'readies')) === 2)
+      assert.equal(plugin(sup, 'again').state, 'running')
+    })
+
     it('fails the start of a plugin whose whenReady does not finish in time, and starts the others', async () => {
       await dir.add('stuck', worker('stuck', { isolation }), `export default { whenReady() { return new Promise(() => {}) } }`)
       await dir.add('fine', worker('fine', { isolation }), `export default { whenReady() {} }`)

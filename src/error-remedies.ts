@@ -23,9 +23,11 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
     'Make `init`, `whenReady` or `close` settle sooner (an await that never settles is the usual cause), or raise `timeouts.initMs`, `whenReadyMs` or `closeMs` in the host config (worker plugins: `worker.limits.startTimeoutMs` and `stopTimeoutMs`).',
   RIG_ERR_PLUGINS_DIR: 'Create the folder, or point `--plugins` or the config\'s `pluginsDir` (relative to the config file) at the folder that holds the enabled plugins.',
   RIG_ERR_STRICT_START: 'Fix the plugins the message lists (`outrigger validate <dir>` says why each fails), or start without `--strict` to run with them marked `failed`.',
-  RIG_ERR_WORKER_DEFINITION: 'Pipes and controllers run on the request path, so only core plugins may have them: move them into a core plugin, or make this one `"type": "core"`.',
+  RIG_ERR_WORKER_DEFINITION: 'Pipes and controllers run on the request path, and `provides` fills a service slot in the host, so only core plugins may have them (empty ones pass): move them into a core plugin, or make this one `"type": "core"`.',
   RIG_ERR_PIPE_ABORTED:
     'A pipe listener refused the payload; its own error is the cause (over HTTP, with the status it set, else 400). Fix the input, or the listener if it should not have refused.',
+  RIG_ERR_PIPE_TIMEOUT:
+    'The pipe listener named in the message never answered (over HTTP, 504). Find what it waits for (a lost network answer, a promise never resolved) and fix it, or raise `timeouts.pipeTimeoutMs` in the host config if it is only slow. The listener is not cancelled: its late result is ignored.',
   RIG_ERR_PIPE_BUSY: 'Retry later (HTTP 503). If it lasts, pipe listeners are too slow for the load: speed them up, or raise `maxConcurrentPipes`.',
   RIG_ERR_UNKNOWN_TARGET:
     'Name a loaded plugin and one of its functions as `plugin.function` (`outrigger plugins describe <plugin>` lists them); for HTTP, `GET /_info` lists the routes (404).',

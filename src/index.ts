@@ -4,7 +4,7 @@ export { definePlugin } from './plugin/types.js'
 export { OutriggerError, ErrorCodes, isOutriggerError } from './errors.js'
 export type { ErrorCode, SerializedError } from './errors.js'
 export type {
-  ActionFn, ActionRequest, FunctionFn, HookFn, HookMeta, LifecycleFn, PipeFn, PluginContext, PluginDefinition,
+  ActionFn, ActionRequest, FunctionFn, HookFn, HookMeta, LifecycleFn, PipeFn, PluginContext, PluginDefinition, PluginFactory,
   PluginLogger, ServiceProviders, StateApi, StateApi as PluginStateApi,
 } from './plugin/types.js'
 export type { StateStore } from './plugin/state-store.js'

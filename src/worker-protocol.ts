@@ -79,7 +79,7 @@ export interface RpcMsg {
   code: 'rpc'
   /**
    * `bridge`: worker calls host services (emit, call, log). `state`: the worker calls the plugin's
-   * `ctx.state` object itself, served by the host. `fn`: host calls the plugin's functions.
+   * `ctx.state` object itself, served by the host. `fn`: host calls the plugin's functions (`call`) and its `whenReady` (`ready`).
    */
   ch: RpcChannel
   data: unknown

@@ -84,12 +84,30 @@ describe('the bus', () => {
     assert.deepEqual((globalThis as any).__heard, [], 'the chain stopped')
   })
 
-  it('warns about a pipe slower than pipeWarnMs without cutting it off', async () => {
+  it('warns about a pipe slower than pipeWarnMs without cutting it off before pipeTimeoutMs', async () => {
     await dir.add('slow', core('slow'), `export default { pipes: { 'x:y': (p) => new Promise((r) => setTimeout(() => r(p + 1), 60)) } }`)
     const { logger, lines } = memoryLogger()
     sup = await dir.start({ logger, config: { timeouts: { pipeWarnMs: 20 } } })
     assert.equal(await sup.pipe('x:y', 1), 2)
     assert.ok(lines.some((l) => l.level === 'warn' && /pipe "x:y" of plugin "slow" took \d+ ms/.test(l.msg ?? '')))
+  })
+
+  it('reports a pipe listener that never settles while it is pending, then times it out and frees its slot', async () => {
+    await dir.add('hung', core('hung'), `export default { pipes: { 'h:ang': () => new Promise(() => {}) } }`)
+    await dir.add('ok', core('ok'), `export default { pipes: { 'o:k': (p) => p + 1 } }`)
+    const { logger, lines } = memoryLogger()
+    sup = await dir.start({ logger, config: { maxConcurrentPipes: 1, timeouts: { pipeWarnMs: 50, pipeTimeoutMs: 600 } } })
+    let settled = false
+    const hung = sup.pipe('h:ang', 1).then(
+      () => assert.fail('a listener that never settles cannot give a result'),
+      (e: OutriggerError) => ((settled = true), e),
+    )
+    await until('warned while pending', () => lines.some((l) => l.level === 'warn' && /pipe "h:ang" of plugin "hung" still pending after 50 ms/.test(l.msg ?? '')))
+    assert.equal(settled, false, 'the warning came while the listener was still pending')
+    const err = await hung
+    assert.equal(err.code, 'RIG_ERR_PIPE_TIMEOUT')
+    assert.match(err.message, /pipe "h:ang": plugin "hung" did not settle within 600 ms \(timeouts\.pipeTimeoutMs\)/)
+    assert.equal(await sup.pipe('o:k', 1), 2, 'the timed-out chain freed its slot')
   })
 
   it('bounds the number of pipe chains running at once', async () => {

@@ -265,7 +265,7 @@ describe('plugin folders: validate, enable, disable, new → start', () => {
     // The same shape check as the supervisor and the worker runtime: an empty pipes object is
     // no pipe, and a hook that is not a function is refused.
     const shapes = path.join(ws.root, 'shapes')
-    for (const [name, code] of [['blank', `export default { pipes: {}, hooks: { 'a:b'() {} } }`], ['numbers', `export default { hooks: { x: 5 } }`]]) {
+    for (const [name, code] of [['blank', `export default { pipes: {}, hooks: { 'a:b'() {} } }`], ['numbers', `export default { hooks: { x: 5 } }`], ['factory', `export default (ctx) => ({ hooks: { 'a:b'() {} } })`]]) {
       await mkdir(path.join(shapes, name), { recursive: true })
       await writeFile(path.join(shapes, name, 'manifest.json'), JSON.stringify({ name, version: '1.0.0', type: 'worker' }))
       await writeFile(path.join(shapes, name, 'index.js'), code)
@@ -275,6 +275,7 @@ describe('plugin folders: validate, enable, disable, new → start', () => {
     const byName = Object.fromEntries((JSON.parse(v.stdout) as Validation[]).map((r) => [path.basename(r.dir), r]))
     assert.deepEqual(byName.blank.problems, [])
     assert.deepEqual(byName.numbers.problems, ['main: index.js: hooks["x"] must be a function (found number)'])
+    assert.deepEqual(byName.factory.problems, [], 'a factory entry is a plugin')
   })
 
   it("validate survives an entry whose top-level code loops, exits or prints, and says which", async () => {

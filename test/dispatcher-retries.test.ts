@@ -44,6 +44,7 @@ class ScriptedInstance implements WorkerInstance {
   ping(): never { throw new Error('not used') }
   onOverLimit(): void {}
   call(): never { throw new Error('not used') }
+  ready(): never { throw new Error('not used') }
   async stop(): Promise<void> {}
   async kill(): Promise<void> {}
   payloads(): unknown[] {

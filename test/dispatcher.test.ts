@@ -40,6 +40,7 @@ class FakeInstance implements WorkerInstance {
   ping(): never { throw new Error('not used') }
   onOverLimit(): void {}
   call(): never { throw new Error('not used') }
+  ready(): never { throw new Error('not used') }
   async stop(): Promise<void> {}
   async kill(): Promise<void> {}
 

@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { ErrorCodes, HttpErrorCodes, OutriggerError, deserializeError, isOutriggerError, serializeError, type ErrorCode } from '../src/errors.js'
 import { HttpError } from '../src/http/envelope.js'
+import { mapError } from '../src/http/error-status.js'
 import { MemoryStore } from '../src/state/memory-store.js'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { assertBooks } from './helpers/books.js'
@@ -10,6 +11,11 @@ import { PluginDir, core, memoryLogger, worker } from './helpers/plugins.js'
 import { until } from './helpers/wait.js'
 
 describe('errors', () => {
+  it('answers a pipe that timed out with HTTP 504, and a busy one with 503', () => {
+    assert.equal(mapError(new OutriggerError('RIG_ERR_PIPE_TIMEOUT', 'pipe "a:b": plugin "p" did not settle')).status, 504)
+    assert.equal(mapError(new OutriggerError('RIG_ERR_PIPE_BUSY', 'busy')).status, 503)
+  })
+
   it('keeps code, message, stack and cause across a boundary, for every code', () => {
     for (const code of Object.keys(ErrorCodes) as ErrorCode[]) {
       const cause = new TypeError('underneath')

@@ -75,6 +75,26 @@ describe('core plugin lifecycle', () => {
     assert.ok((globalThis as any).__steps.includes('close:a1'))
   })
 
+  it('calls a core factory entry once, with its ctx, and checks the options against the schema it returns', async () => {
+    await dir.add('fact', core('fact'), `import { z } from '${import.meta.resolve('zod')}'
+export default (ctx) => {
+  ;(globalThis.__made ??= []).push(ctx.name)
+  return { options: z.object({ n: z.number().default(3) }), functions: { n: () => ctx.options.n } }
+}`)
+    await dir.add('factbad', core('factbad'), `import { z } from '${import.meta.resolve('zod')}'
+export default () => ({ options: z.object({ n: z.number() }) })`)
+    await dir.add('factslot', core('factslot'), `export default () => ({ provides: { logger: (base) => base } })`)
+    const sup = await dir.start({ config: { plugins: { factbad: { options: { n: 'x' } } } } })
+    assert.equal(await sup.call('fact.n'), 3)
+    assert.deepEqual((globalThis as any).__made, ['fact'])
+    const byName = Object.fromEntries(sup.status().plugins.map((p) => [p.name, p]))
+    assert.equal(byName.factbad.lastError?.code, 'RIG_ERR_OPTIONS_INVALID')
+    assert.match(byName.factbad.lastError!.message, /plugins\.factbad\.options: n: /)
+    assert.equal(byName.factslot.lastError?.code, 'RIG_ERR_PLUGIN_LOAD')
+    assert.match(byName.factslot.lastError!.message, /a factory entry cannot provide service slots/)
+    await sup.stop()
+  })
+
   it("checks a plugin's options against its own zod schema before init", async () => {
     const code = `import { z } from '${import.meta.resolve('zod')}'
 export default { options: z.object({ greeting: z.string(), times: z.number().int().default(1) }), init(ctx) { globalThis.__opts = ctx.options } }`

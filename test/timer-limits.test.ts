@@ -26,7 +26,7 @@ function at(pathText: string, value: unknown): Record<string, unknown> {
 }
 
 const MANIFEST_FIELDS = ['restart.windowMs', 'restart.backoffMs.initial', 'restart.backoffMs.max', 'limits.startTimeoutMs', 'limits.stopTimeoutMs', 'limits.unresponsiveMs', 'limits.handlerTimeoutMs']
-const CONFIG_FIELDS = ['timeouts.initMs', 'timeouts.whenReadyMs', 'timeouts.closeMs', 'timeouts.pipeWarnMs', 'timeouts.drainMs', 'http.requestTimeoutMs']
+const CONFIG_FIELDS = ['timeouts.initMs', 'timeouts.whenReadyMs', 'timeouts.closeMs', 'timeouts.pipeWarnMs', 'timeouts.pipeTimeoutMs', 'timeouts.drainMs', 'http.requestTimeoutMs']
 
 describe('millisecond limits above 2^31-1', () => {
   let dir: PluginDir
@@ -112,7 +112,7 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       const restart = { windowMs: MAX_TIMER_MS, backoffMs: { initial: MAX_TIMER_MS, max: MAX_TIMER_MS } }
       await dir.add('patient', worker('patient', { isolation, limits, restart }), `
         export default { hooks: { async 'tick:on'(p, ctx) { await ctx.state.incrCounter('ticks') } } }`)
-      const sup = await dir.start({ config: { timeouts: { initMs: MAX_TIMER_MS, whenReadyMs: MAX_TIMER_MS, closeMs: MAX_TIMER_MS, pipeWarnMs: MAX_TIMER_MS, drainMs: MAX_TIMER_MS } } })
+      const sup = await dir.start({ config: { timeouts: { initMs: MAX_TIMER_MS, whenReadyMs: MAX_TIMER_MS, closeMs: MAX_TIMER_MS, pipeWarnMs: MAX_TIMER_MS, pipeTimeoutMs: MAX_TIMER_MS, drainMs: MAX_TIMER_MS } } })
       const status = () => sup.status().plugins.find((x) => x.name === 'patient')!
       assert.equal(status().state, 'running')
       for (let i = 0; i < 50; i++) sup.emit('tick:on', { i })

@@ -12,7 +12,11 @@ const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const
 /** `ctx.state`'s methods, each called on the host's own state object under the same name. */
 const STATE_METHODS: { [K in keyof StateApi]: true } = { putState: true, getState: true, deleteState: true, incrCounter: true, getCounter: true }
 
-export function buildContext(spec: WorkerSpec, bridge: RemoteCall, stateCall: RemoteCall, signal: AbortSignal): PluginContext {
+/**
+ * `options.value` is what `ctx.options` reads, at each read: the runtime sets it to the options as
+ * the plugin's schema reads them once it knows the schema (after a factory entry has run).
+ */
+export function buildContext(spec: WorkerSpec, bridge: RemoteCall, stateCall: RemoteCall, signal: AbortSignal, options: { value: unknown } = { value: spec.options }): PluginContext {
   // Fire-and-forget calls have nobody to tell when they fail, so they say so on stderr.
   const oneWay = (method: string, args: unknown[]): void => {
     bridge(method, args).catch((err: Error) => {
@@ -25,7 +29,9 @@ export function buildContext(spec: WorkerSpec, bridge: RemoteCall, stateCall: Re
   return Object.freeze({
     name: spec.plugin,
     version: spec.version,
-    options: spec.options,
+    get options() {
+      return options.value
+    },
     log: makeLogger(oneWay, {}),
     state,
     emit: (event: string, payload?: unknown) => oneWay('emit', [event, payload]),

@@ -1,7 +1,7 @@
 /**
- * The in-worker runtime, the same in a thread and a child process: loads the plugin, runs `init`,
- * runs hooks on batches one event at a time, serves the plugin's functions, answers heartbeats,
- * and runs `close` when asked to stop. The entry files only wire it to their transport.
+ * The in-worker runtime, the same in a thread and a child process: loads the plugin, runs `init`
+ * (and `whenReady` when the host asks), runs hooks on batches one event at a time, serves the
+ * plugin's functions, answers heartbeats, and runs `close` when asked to stop. The entry files only wire it to their transport.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import type { HookFn, FunctionFn, PluginContext, PluginDefinition } from '../src/plugin/types.js'
@@ -12,7 +12,7 @@ import { buildContext } from './context.js'
 import { MemoryWatch } from './memory-watch.js'
 import { lowerPriority } from './priority.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
-import { importDefinition } from '../src/plugin/definition.js'
+import { checkOptions, fromFactory, importEntry } from '../src/plugin/definition.js'
 import { keyString, pathGetter } from '../src/delivery/partition.js'
 import { RpcLink } from '../src/rpc-link.js'
 
@@ -80,11 +80,16 @@ export class Runtime {
     if (spec.nice > 0) lowerPriority(spec.nice)
     try {
       const rpc = (this.rpc = new RpcLink((msg) => this.post(msg), spec.callTimeoutMs))
-      this.def = await importDefinition(spec.entry, 'worker', spec.plugin)
+      const options = { value: spec.options }
+      const ctx = (this.ctx = buildContext(spec, rpc.remote('bridge'), rpc.remote('state'), this.abort.signal, options))
+      // A factory entry is called here, once per instance, so each instance has its own state.
+      const exported = await importEntry(spec.entry, 'worker', spec.plugin)
+      this.def = typeof exported === 'function' ? await fromFactory(exported, ctx, 'worker', spec.plugin, spec.entry) : exported
       this.hooks = this.def.hooks ?? {}
       this.functions = this.def.functions ?? {}
-      const ctx = (this.ctx = buildContext(spec, rpc.remote('bridge'), rpc.remote('state'), this.abort.signal))
-      rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx) })
+      // The options as the plugin's own schema reads them (defaults filled in), before init.
+      options.value = checkOptions(this.def, spec.options, spec.plugin)
+      rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx), ready: () => this.whenReady(ctx) })
       if (this.def.init) {
         try {
           await this.def.init(ctx)
@@ -95,6 +100,19 @@ export class Runtime {
       return { code: 'started', info: { hooks: Object.keys(this.hooks), functions: Object.keys(this.functions) } }
     } catch (err) {
       return { code: 'start-failed', error: serializeError(err) }
+    }
+  }
+
+  /**
+   * The plugin's `whenReady`, asked for by the host once every instance has run `init` (and for
+   * an instance started later, right after its own `init`). The host holds it to its timeout.
+   */
+  private async whenReady(ctx: PluginContext): Promise<void> {
+    if (!this.def.whenReady) return
+    try {
+      await this.def.whenReady(ctx)
+    } catch (err) {
+      throw new OutriggerError('RIG_ERR_PLUGIN_INIT', `whenReady of plugin "${this.spec?.plugin}" threw: ${message(err)}`, { cause: err })
     }
   }
 

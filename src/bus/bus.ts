@@ -18,6 +18,8 @@ export const HOOK_ERROR_EVENT = 'hook:onError'
 export interface BusOptions {
   log: PluginLogger
   pipeWarnMs: number
+  /** A pipe listener still pending after this long fails the chain with RIG_ERR_PIPE_TIMEOUT. */
+  pipeTimeoutMs: number
   maxConcurrentPipes: number
 }
 
@@ -55,25 +57,50 @@ export class Bus {
       let value: unknown = payload
       let started = performance.now()
       for (const target of targets) {
+        let out: unknown
         try {
-          const out = await target.run(value, event)
-          if (out !== undefined) value = out
+          out = await this.step(target, value, event)
         } catch (err) {
+          if (errorCode(err) === 'RIG_ERR_PIPE_TIMEOUT') throw err
           const status = (err as { status?: unknown }).status
           throw new OutriggerError('RIG_ERR_PIPE_ABORTED', `pipe "${event}" aborted by plugin "${target.plugin}": ${errorMessage(err)}`, {
             cause: err,
             details: { plugin: target.plugin, event, status: typeof status === 'number' ? status : undefined },
           })
         }
+        if (out !== undefined) value = out
         const ended = performance.now()
         const ms = ended - started
         started = ended
-        // Warn, never cut off: Kuzzle's pipe timeout answered 504 while the pipe kept running.
         if (ms > this.opts.pipeWarnMs) this.opts.log.warn({ plugin: target.plugin, event, ms }, `pipe "${event}" of plugin "${target.plugin}" took ${Math.round(ms)} ms`)
       }
       return value as T
     } finally {
       this.runningPipes--
+    }
+  }
+
+  /**
+   * One listener, watched while it runs: a warning at `pipeWarnMs` while it is still pending (a
+   * listener that never settles would otherwise never be reported), and RIG_ERR_PIPE_TIMEOUT at
+   * `pipeTimeoutMs`. The listener is not cancelled (JavaScript cannot), but the chain stops
+   * waiting for it: the caller gets the error and the chain's concurrency slot is freed.
+   */
+  private async step(target: PipeTarget, value: unknown, event: string): Promise<unknown> {
+    const { pipeWarnMs, pipeTimeoutMs, log } = this.opts
+    let warn: NodeJS.Timeout | undefined
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new OutriggerError('RIG_ERR_PIPE_TIMEOUT', `pipe "${event}": plugin "${target.plugin}" did not settle within ${pipeTimeoutMs} ms (timeouts.pipeTimeoutMs); the chain gave up on it`, { details: { plugin: target.plugin, event } })), pipeTimeoutMs)
+    })
+    if (pipeWarnMs < pipeTimeoutMs) {
+      warn = setTimeout(() => log.warn({ plugin: target.plugin, event, ms: pipeWarnMs, pending: true }, `pipe "${event}" of plugin "${target.plugin}" still pending after ${pipeWarnMs} ms`), pipeWarnMs)
+    }
+    try {
+      return await Promise.race([Promise.resolve().then(() => target.run(value, event)), deadline])
+    } finally {
+      clearTimeout(warn)
+      clearTimeout(timer)
     }
   }
 }

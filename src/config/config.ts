@@ -20,7 +20,8 @@ export const HostConfigSchema = z
         initMs: timerMs().positive().default(10000).describe('Per-plugin limit for init'),
         whenReadyMs: timerMs().positive().default(10000).describe('Per-plugin limit for whenReady'),
         closeMs: timerMs().positive().default(5000).describe('Per-plugin limit for close'),
-        pipeWarnMs: timerMs().positive().default(1000).describe('A pipe listener slower than this logs a warning (it is not cut off)'),
+        pipeWarnMs: timerMs().positive().default(1000).describe('A pipe listener slower than this logs a warning, once while it is still pending and again when it returns'),
+        pipeTimeoutMs: timerMs().positive().default(30000).describe('A pipe listener still pending after this long fails its chain with RIG_ERR_PIPE_TIMEOUT (the listener is not cancelled)'),
         drainMs: timerMs().positive().default(10000).describe('How long stop() lets worker queues drain before escalating'),
       })
       .strict()

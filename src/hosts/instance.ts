@@ -5,7 +5,7 @@
  * of them reject with RIG_ERR_WORKER_EXITED instead of hanging.
  */
 import { debuglog } from 'node:util'
-import { deserializeError, errorMessage, isOutriggerError, OutriggerError, serializeError, type SerializedError } from '../errors.js'
+import { deserializeError, errorCode, errorMessage, isOutriggerError, OutriggerError, serializeError, type SerializedError } from '../errors.js'
 import type {
   BridgeMethod, EventResult, Heartbeat, HostToWorker, MemoryFigures, RanMsg, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../worker-protocol.js'
@@ -90,6 +90,16 @@ export abstract class BaseInstance implements WorkerInstance {
     return this.callFn('call', [fn, args]).catch((err: unknown) => {
       throw isCloneError(err) ? notCloneable(`the arguments of ${this.spec.plugin}.${fn}()`, err) : err
     })
+  }
+
+  async ready(timeoutMs: number): Promise<void> {
+    if (this.state === 'exited') throw this.exitedError
+    try {
+      await this.callFn('ready', [], timeoutMs)
+    } catch (err) {
+      if (errorCode(err) !== 'RIG_ERR_CALL_TIMEOUT') throw err
+      throw new OutriggerError('RIG_ERR_PLUGIN_INIT_TIMEOUT', `${this.label()}: whenReady did not finish within ${timeoutMs} ms (raise timeouts.whenReadyMs in the host config or fix the plugin)`, { cause: err })
+    }
   }
 
   stop(): Promise<void> {
@@ -225,7 +235,8 @@ export abstract class BaseInstance implements WorkerInstance {
   }
 
   private startError(err: unknown): OutriggerError {
-    if (isOutriggerError(err, 'RIG_ERR_WORKER_DEFINITION') || isOutriggerError(err, 'RIG_ERR_WORKER_START')) return err
+    // A definition or options mistake already says what to fix, under its own code.
+    if (isOutriggerError(err, 'RIG_ERR_WORKER_DEFINITION') || isOutriggerError(err, 'RIG_ERR_OPTIONS_INVALID') || isOutriggerError(err, 'RIG_ERR_WORKER_START')) return err
     // The instance died before answering: what killed it says more than "it exited".
     const cause = isOutriggerError(err, 'RIG_ERR_WORKER_EXITED') && err.cause instanceof Error ? err.cause : err
     return new OutriggerError('RIG_ERR_WORKER_START', `${this.label()} failed to start: ${errorMessage(cause)}`, {

@@ -80,6 +80,11 @@ export interface WorkerInstance {
   /** Calls one of the plugin's `functions`; rejects `RIG_ERR_CALL_TIMEOUT` after `callTimeoutMs`. */
   call(fn: string, args: unknown): Promise<unknown>
   /**
+   * Runs the plugin's `whenReady` in the instance (nothing when it has none); rejects
+   * `RIG_ERR_PLUGIN_INIT_TIMEOUT` when it has not finished within `timeoutMs`.
+   */
+  ready(timeoutMs: number): Promise<void>
+  /**
    * Graceful: refuses new batches, finishes those handed in, aborts `ctx.signal`, runs `close`,
    * exits; kills after `limits.stopTimeoutMs`. Resolves once the instance has exited.
    */
@@ -93,7 +98,8 @@ export interface WorkerInstance {
 export interface WorkerHost {
   /**
    * Starts an instance and resolves once the plugin is loaded and its `init` finished. Rejects
-   * `RIG_ERR_WORKER_DEFINITION` (pipes or controllers), or `RIG_ERR_WORKER_START` with the cause
+   * `RIG_ERR_WORKER_DEFINITION` (pipes, controllers or provides), `RIG_ERR_OPTIONS_INVALID` (the
+   * options fail the plugin's own schema), or `RIG_ERR_WORKER_START` with the cause
    * (import failure, throwing `init`, early exit, or no answer within `limits.startTimeoutMs`);
    * nothing is left running after a rejection.
    */

@@ -29,6 +29,7 @@ export function mapError(err: unknown): MappedError {
     return plain(clientStatus(err) ?? 400, code, cause?.message ?? errorMessage(err))
   }
   if (code !== undefined && UNAVAILABLE.has(code)) return plain(503, code, errorMessage(err))
+  if (code === 'RIG_ERR_PIPE_TIMEOUT') return plain(504, code, errorMessage(err))
   const status = clientStatus(err)
   if (status !== undefined) return plain(status, code ?? statusCode(status), errorMessage(err))
   return plain(500, code ?? 'RIG_ERR_HTTP_INTERNAL', errorMessage(err))

@@ -6,8 +6,9 @@
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { OutriggerError, errorMessage } from '../errors.js'
+import { describeIssues } from '../manifest/issues.js'
 import { describeImportError } from './import-error.js'
-import type { PluginDefinition } from './types.js'
+import type { PluginContext, PluginDefinition, PluginFactory } from './types.js'
 
 /** Every key a definition may have. */
 export const DEFINITION_KEYS = ['hooks', 'pipes', 'controllers', 'functions', 'init', 'whenReady', 'close', 'options', 'provides'] as const
@@ -24,6 +25,8 @@ export function definitionOf(mod: Record<string, unknown>): unknown {
 
 /** Every mistake in what an entry exports, for a plugin of `type`; empty when it is a plugin. */
 export function checkShape(def: unknown, type: 'core' | 'worker'): string[] {
+  // A factory: what it returns is checked, with this same function, each time it is called.
+  if (typeof def === 'function') return []
   if (def === null || typeof def !== 'object') return ['exports no plugin definition as its default export']
   const d = def as Record<string, unknown>
   const problems: string[] = []
@@ -62,25 +65,59 @@ function workerRefusal(keys: string[]): string {
 
 /**
  * Imports an entry and checks what it exports: RIG_ERR_PLUGIN_LOAD when it cannot be imported or
- * is no plugin, RIG_ERR_WORKER_DEFINITION when a worker plugin fills core-only keys.
+ * is no plugin, RIG_ERR_WORKER_DEFINITION when a worker plugin fills core-only keys. A factory
+ * (`export default (ctx) => definition`) comes back as it is, to be called with `fromFactory`.
  */
-export async function importDefinition(entry: string, type: 'core' | 'worker', plugin: string): Promise<PluginDefinition> {
+export async function importEntry(entry: string, type: 'core' | 'worker', plugin: string): Promise<PluginDefinition | PluginFactory> {
   let mod: Record<string, unknown>
   try {
     mod = await import(pathToFileURL(path.resolve(entry)).href)
   } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    const why = e.code === 'ERR_MODULE_NOT_FOUND' && errorMessage(err).includes(entry) ? `entry ${entry} does not exist (check "main" in manifest.json)` : `entry ${entry} failed to load: ${await describeImportError(entry, err)}`
-    throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `plugin "${plugin}": ${why}`, { cause: err, details: { entry } })
+    throw await importFailure(entry, plugin, err)
   }
   const def = definitionOf(mod)
+  return typeof def === 'function' ? (def as PluginFactory) : checked(def, type, plugin, entry)
+}
+
+/** Calls a factory entry with the instance's `ctx` and checks the definition it returns. */
+export async function fromFactory(factory: PluginFactory, ctx: PluginContext, type: 'core' | 'worker', plugin: string, entry: string): Promise<PluginDefinition> {
+  let def: unknown
+  try {
+    def = await factory(ctx)
+  } catch (err) {
+    throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `plugin "${plugin}": the factory that ${entry} exports threw: ${errorMessage(err)}`, { cause: err, details: { entry } })
+  }
+  if (typeof def === 'function') throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `plugin "${plugin}": the factory that ${entry} exports returned a function, not a plugin definition`, { details: { entry } })
+  return checked(def, type, plugin, `${entry} (its factory's result)`)
+}
+
+async function importFailure(entry: string, plugin: string, err: unknown): Promise<OutriggerError> {
+  const e = err as NodeJS.ErrnoException
+  const why = e.code === 'ERR_MODULE_NOT_FOUND' && errorMessage(err).includes(entry) ? `entry ${entry} does not exist (check "main" in manifest.json)` : `entry ${entry} failed to load: ${await describeImportError(entry, err)}`
+  return new OutriggerError('RIG_ERR_PLUGIN_LOAD', `plugin "${plugin}": ${why}`, { cause: err, details: { entry } })
+}
+
+/** RIG_ERR_WORKER_DEFINITION for core-only keys in a worker, RIG_ERR_PLUGIN_LOAD for any other mistake. */
+function checked(def: unknown, type: 'core' | 'worker', plugin: string, entry: string): PluginDefinition {
   if (type === 'worker' && def !== null && typeof def === 'object') {
     const refused = coreOnlyIn(def as Record<string, unknown>)
     if (refused.length) throw new OutriggerError('RIG_ERR_WORKER_DEFINITION', `plugin "${plugin}": ${workerRefusal(refused)}`, { details: { entry } })
   }
-  const problems = checkShape(def, type)
+  const problems = typeof def === 'function' ? ['exports a factory, where a plugin definition is expected'] : checkShape(def, type)
   if (problems.length) {
     throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `plugin "${plugin}": ${entry}: ${problems.join('; ')} (export default definePlugin({ hooks, functions, … }))`, { details: { entry, problems } })
   }
   return def as PluginDefinition
+}
+
+/**
+ * A plugin's options after its own zod schema (defaults filled in), or RIG_ERR_OPTIONS_INVALID
+ * naming each bad field. The host runs it for a core plugin, the worker runtime for a worker
+ * plugin, before `init` in both.
+ */
+export function checkOptions(def: PluginDefinition, raw: unknown, name: string): unknown {
+  if (!def.options) return raw ?? {}
+  const parsed = def.options.safeParse(raw ?? {})
+  if (parsed.success) return parsed.data
+  throw new OutriggerError('RIG_ERR_OPTIONS_INVALID', `config: plugins.${name}.options: ${describeIssues(parsed.error, raw ?? {}).join('; ')}`, { details: { plugin: name } })
 }

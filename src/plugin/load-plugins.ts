@@ -1,14 +1,16 @@
 import path from 'node:path'
 import { OutriggerError } from '../errors.js'
-import { describeIssues, mergeWorker } from '../manifest/load.js'
-import type { PluginDefinition } from '../plugin/types.js'
+import type { PluginContext, PluginDefinition, PluginFactory } from '../plugin/types.js'
+import { mergeWorker } from '../manifest/load.js'
 import type { Discovered } from '../manifest/discovery.js'
-import { importDefinition } from './definition.js'
+import { checkOptions, importEntry } from './definition.js'
 import type { HostConfig } from '../config/config.js'
 
 /** A discovered plugin after its code (core) or settings (worker) are loaded. */
 export type Loaded =
-  | { kind: 'core'; found: Discovered; def: PluginDefinition; options: unknown }
+  | { kind: 'core'; found: Discovered; def: PluginDefinition; options: unknown; ctx?: PluginContext }
+  /** A core factory entry, not called yet: the supervisor calls it once, with the plugin's ctx. */
+  | { kind: 'core-factory'; found: Discovered; factory: PluginFactory; options: unknown }
   | { kind: 'worker'; found: Discovered; options: unknown }
   | { kind: 'failed'; found: Discovered; error: unknown }
 
@@ -31,20 +33,18 @@ export async function loadPlugins(found: Discovered[], config: HostConfig): Prom
         continue
       }
       if (own?.worker) throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `config: plugins.${d.manifest.name}.worker: "${d.manifest.name}" is a core plugin; worker overrides only apply to "type": "worker"`)
-      const def = await importDefinition(entryOf(d), 'core', d.manifest.name)
+      const def = await importEntry(entryOf(d), 'core', d.manifest.name)
+      // A factory's options schema is known only once it has run: the supervisor checks them then.
+      if (typeof def === 'function') {
+        out.push({ kind: 'core-factory', found: d, factory: def, options: own?.options })
+        continue
+      }
       out.push({ kind: 'core', found: d, def, options: checkOptions(def, own?.options, d.manifest.name) })
     } catch (err) {
       out.push({ kind: 'failed', found: d, error: err })
     }
   }
   return out
-}
-
-export function checkOptions(def: PluginDefinition, raw: unknown, name: string): unknown {
-  if (!def.options) return raw ?? {}
-  const parsed = def.options.safeParse(raw ?? {})
-  if (parsed.success) return parsed.data
-  throw new OutriggerError('RIG_ERR_OPTIONS_INVALID', `config: plugins.${name}.options: ${describeIssues(parsed.error, raw ?? {}).join('; ')}`, { details: { plugin: name } })
 }
 
 export const entryOf = (d: Discovered) => path.resolve(d.dir, d.manifest!.main)

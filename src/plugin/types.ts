@@ -92,6 +92,14 @@ export interface PluginDefinition<Options = any> {
 }
 
 /** Identity at run time; gives a plugin author full types for hooks, ctx and options. */
+/**
+ * A factory entry: `export default (ctx) => definition`. It is called once per worker instance,
+ * so each instance gets fresh state, and once for a core plugin (which may then not `provide` a
+ * service slot: slots are chosen before factories run). `ctx.options` holds the configured options as they are
+ * while the factory runs, and the ones read through the returned `options` schema from `init` on.
+ */
+export type PluginFactory<Options = any> = (ctx: PluginContext<Options>) => PluginDefinition<Options> | Promise<PluginDefinition<Options>>
+
 export function definePlugin<Options = unknown>(def: PluginDefinition<Options>): PluginDefinition<Options> {
   return def
 }

@@ -11,7 +11,7 @@ export interface BootSteps {
 }
 
 /**
- * Starts the plugins: workers first, then each core plugin's init, then their whenReady. A plugin
+ * Starts the plugins: workers first, then each core plugin's init, then every plugin's whenReady. A plugin
  * that fails is marked failed and the others go on, unless it held a service slot nobody else
  * can take, or `strict` is set: then everything is stopped and the boot throws.
  */
@@ -27,7 +27,8 @@ export async function bootPlugins(handles: readonly PluginHandle[], steps: BootS
   // plugins during init already find their hooks; then core init and whenReady, in order.
   await Promise.all(handles.filter((h) => h.type === 'worker').map((h) => startOne(h)))
   for (const h of handles) if (h.type === 'core') await startOne(h)
-  for (const h of handles) if (h.type === 'core' && h.status().state !== 'failed') await h.ready().catch((err) => steps.failed(h, err))
+  // whenReady: core plugins in order, and worker plugins, whose every instance has run init.
+  for (const h of handles) if (h.status().state !== 'failed') await h.ready().catch((err) => steps.failed(h, err))
   const failed = handles.filter((h) => h.status().state === 'failed')
   const stuck = failed.flatMap((h) => steps.slots.withdraw(h.name).map((slot) => `${h.name} (the ${slot} slot)`))
   if (stuck.length) {

@@ -39,6 +39,8 @@ export class WorkerPlugin implements PluginHandle {
   private hooks: string[] = []
   private functions: string[] = []
   private registered = false
+  /** Set once the plugin's whenReady ran: an instance started later runs it right after its init. */
+  private readied = false
   private rr = 0
   private idleWaiters: Array<() => void> = []
   /** The last handler failure, and the instances' last error when it happened (see `lastError`). */
@@ -109,14 +111,32 @@ export class WorkerPlugin implements PluginHandle {
     if (this.idle()) this.idleWaiters.splice(0).forEach((f) => f())
   }
 
-  async ready(): Promise<void> {}
+  /** Runs `whenReady` in every running instance (they have all run `init`), each with the timeout. */
+  async ready(): Promise<void> {
+    this.readied = true
+    await Promise.all(this.instances.running().map((i) => i.ready(this.init.rt.config.timeouts.whenReadyMs)))
+  }
 
   operatorRestart(): Promise<void> {
     this.handlerError = undefined
     return this.instances.operatorRestart()
   }
 
-  private launch(id: number): Promise<WorkerInstance> {
+  private async launch(id: number): Promise<WorkerInstance> {
+    const instance = await this.startInstance(id)
+    // A restarted or late instance is ready only once its own whenReady ran.
+    if (this.readied) {
+      try {
+        await instance.ready(this.init.rt.config.timeouts.whenReadyMs)
+      } catch (err) {
+        await instance.kill()
+        throw err
+      }
+    }
+    return instance
+  }
+
+  private startInstance(id: number): Promise<WorkerInstance> {
     const { manifest, rt } = this.init
     return hostFor(this.cfg.isolation).start({
       plugin: this.name,
@@ -136,14 +156,21 @@ export class WorkerPlugin implements PluginHandle {
     })
   }
 
-  /** Hooks are known only from the first instance's handshake: the host never imports the code. */
+  /**
+   * Hooks and functions are known only from the instances' handshakes (the host never imports
+   * the code), and every new instance brings its own: after a restart it may run newer code. The
+   * newest instance's lists win, and the bus follows them when they change.
+   */
   private registerHooks(instance: WorkerInstance): void {
-    if (this.registered) return
+    const { hooks, functions } = instance.info
+    this.functions = functions
+    if (this.registered && sameList(hooks, this.hooks)) return
+    const bus = this.init.rt.bus
+    if (this.registered) bus.hooks.removePlugin(this.name)
     this.registered = true
-    this.hooks = instance.info.hooks
-    this.functions = instance.info.functions
-    for (const pattern of this.hooks) {
-      this.init.rt.bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
+    this.hooks = hooks
+    for (const pattern of hooks) {
+      bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
     }
   }
 
@@ -282,4 +309,8 @@ export class WorkerPlugin implements PluginHandle {
       instances: this.instances.statuses(),
     }
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i])
 }

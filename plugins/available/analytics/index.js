@@ -15,8 +15,18 @@
  */
 import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
+import { z } from 'zod'
 
-/** @typedef {{ costMs?: number }} AnalyticsOptions */
+/**
+ * The operator's options (`plugins.analytics.options` in outrigger.config.json). The worker
+ * applies this schema before init, defaults included, and refuses a bad value naming the field.
+ */
+const options = z.object({
+  /** Milliseconds of CPU each order costs. */
+  costMs: z.number().nonnegative().default(3),
+}).strict()
+
+/** @typedef {z.infer<typeof options>} AnalyticsOptions */
 /** @typedef {import('../../../src/plugin/types.js').PluginContext<AnalyticsOptions>} Ctx */
 /** @typedef {{ id: number, item: string, qty: number, at: string }} Order */
 
@@ -54,14 +64,10 @@ async function flush(ctx) {
   await Promise.all([...batch].map(([key, n]) => ctx.state.incrCounter(key, n)))
 }
 
-/** @param {Ctx} ctx */
-const costOf = (ctx) => {
-  const ms = Number(ctx.options?.costMs ?? 3)
-  return Number.isFinite(ms) && ms >= 0 ? ms : 3
-}
-
 /** @type {import('../../../src/plugin/types.js').PluginDefinition<AnalyticsOptions>} */
 export default {
+  options,
+
   init(ctx) {
     timer = setInterval(() => {
       flush(ctx).catch((err) => ctx.log.error({ err }, 'analytics: flushing counts failed'))
@@ -72,7 +78,7 @@ export default {
     /** `{ request, result }` as the supervisor emits it after the `create` action. */
     'shop/orders:afterCreate'(payload, ctx) {
       const order = /** @type {Order} */ (payload.result.order)
-      const flagged = riskScore(order, costOf(ctx)) < 8
+      const flagged = riskScore(order, ctx.options.costMs) < 8
       add('orders', 1)
       add(`units:${order.item}`, order.qty)
       if (flagged) add('flagged', 1)

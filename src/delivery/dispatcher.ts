@@ -12,9 +12,8 @@ import { isolateUncloneable } from './uncloneable.js'
 import { failedAttempt, retryLater, type FailureBooks } from './failed-attempts.js'
 import { hasRoom, newTarget, type Target } from './targets.js'
 
-export type { DownInfo } from './instance-down.js'
 export { INFLIGHT_BATCHES } from './targets.js'
-export type { DispatchEvents } from './dispatch-events.js'
+export type { DispatchEvents, DownInfo }
 
 /** Events per batch: big enough to amortise a message, small enough to keep latency low. */
 export const BATCH_MAX = 256

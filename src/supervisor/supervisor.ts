@@ -2,7 +2,6 @@ import { Bus } from '../bus/bus.js'
 import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dead-letters.js'
 import type { HostConfig } from '../config/config.js'
 import { OutriggerError, errorMessage, forLog } from '../errors.js'
-import { checkOptions, fromFactory } from '../plugin/definition.js'
 import { entryOf, type Loaded } from '../plugin/load-plugins.js'
 import type { ActionRequest, PluginLogger } from '../plugin/types.js'
 import type { ServiceSlots } from '../services/slots.js'
@@ -10,6 +9,7 @@ import { DropWatch } from '../supervision/health.js'
 import { culprit as runningAs, outside, type Culprit } from '../supervision/blame.js'
 import { bootPlugins } from './boot.js'
 import { coreContext } from './context.js'
+import { coreFromFactory } from './core-factory.js'
 import { CorePlugin } from './core-plugin.js'
 import { emitDurable, flushJournals } from './durable-emit.js'
 import { EventLoopMonitor } from './event-loop.js'
@@ -101,7 +101,7 @@ export class OutriggerSupervisor implements Supervisor {
 
   /** Starts the plugins: workers first, then each core plugin's init, then their whenReady (boot.ts). */
   async boot(opts: { strict?: boolean } = {}): Promise<void> {
-    for (const [i, l] of this.loaded.entries()) if (l.kind === 'core-factory') this.loaded[i] = await this.made(l)
+    for (const [i, l] of this.loaded.entries()) if (l.kind === 'core-factory') this.loaded[i] = await coreFromFactory(this.rt, l)
     for (const l of this.loaded) this.add(this.handleFor(l))
     await bootPlugins(this.handles, { slots: this.slots, failed: (h, err) => this.failed(h, err), stop: () => this.stop() }, opts)
   }
@@ -113,26 +113,7 @@ export class OutriggerSupervisor implements Supervisor {
     this.log.info({ plugins: this.handles.length, failed }, `${this.app} running`)
   }
 
-  /**
-   * Calls a core factory entry, once, with the plugin's ctx, and checks what it returns and the
-   * options against the schema it brings. Service slots were chosen before any factory ran, so a
-   * factory's definition may not provide one.
-   */
-  private async made(l: Extract<Loaded, { kind: 'core-factory' }>): Promise<Loaded> {
-    const { found } = l
-    const m = found.manifest!
-    try {
-      const ctx = coreContext(this.rt, m.name, m.version, found.dir, l.options ?? {})
-      const def = await fromFactory(l.factory, ctx, 'core', m.name, entryOf(found))
-      if (def.provides && Object.keys(def.provides).length > 0) {
-        throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `plugin "${m.name}": a factory entry cannot provide service slots (they are chosen before factories run): export the definition itself, not a factory`)
-      }
-      ;(ctx as { options: unknown }).options = checkOptions(def, l.options, m.name)
-      return { kind: 'core', found, def, options: ctx.options, ctx }
-    } catch (error) {
-      return { kind: 'failed', found, error }
-    }
-  }
+
 
   private handleFor(l: Loaded): PluginHandle {
     const { found } = l

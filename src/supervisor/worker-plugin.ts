@@ -12,6 +12,7 @@ import { pluginDataDir } from './context.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { PluginState, PluginStatus } from './status-types.js'
 import { workerBridge } from './worker-bridge.js'
+import { workerStatus } from './worker-status.js'
 
 export interface WorkerPluginInit {
   name: string
@@ -286,29 +287,10 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   status(): PluginStatus {
-    const c = this.dispatcher.counters
-    const parked = this.durable?.parked ?? 0
-    return {
-      name: this.name,
-      version: this.init.manifest.version,
-      type: 'worker',
-      isolation: this.cfg.isolation,
-      delivery: this.cfg.delivery,
-      state: this.instances.state,
-      hooks: this.hooks,
-      pipes: [],
-      controllers: [],
-      functions: this.functions,
-      shadowed: this.init.shadowed,
-      restarts: this.instances.restarts,
-      lastError: this.lastError,
-      // Parked events (durable, waiting in the journal only) are received and queued.
-      queue: { depth: this.dispatcher.depth() + parked, max: this.cfg.queue.max, dropped: c.dropped, rejected: c.rejected },
-      events: { received: c.received + parked, processed: c.processed, failed: c.failed, inFlight: c.inFlight, redelivered: c.redelivered, recovered: this.durable?.recovered ?? 0, deadLettered: c.deadLettered, lost: c.lost },
-      handlerMs: this.dispatcher.latency.percentiles(),
-      instances: this.instances.statuses(),
-    }
+    const { name, cfg, hooks, functions, dispatcher, durable, instances } = this
+    return workerStatus({ name, version: this.init.manifest.version, shadowed: this.init.shadowed, cfg, hooks, functions, lastError: this.lastError, dispatcher, durable, instances })
   }
+
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

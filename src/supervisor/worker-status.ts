@@ -1,0 +1,45 @@
+import type { Dispatcher } from '../delivery/dispatcher.js'
+import type { DurableQueue } from '../delivery/durable-queue.js'
+import type { WorkerSettings } from '../manifest/schema.js'
+import type { InstanceSet } from '../supervision/instance-set.js'
+import type { PluginStatus } from './status-types.js'
+
+/** What a worker plugin's status row is made of. */
+export interface WorkerStatusParts {
+  name: string
+  version: string
+  shadowed: string[]
+  cfg: WorkerSettings
+  hooks: string[]
+  functions: string[]
+  lastError: PluginStatus['lastError']
+  dispatcher: Dispatcher
+  durable: DurableQueue | undefined
+  instances: InstanceSet
+}
+
+/** A worker plugin's row of the status report, its books balanced (DESIGN §5). */
+export function workerStatus(p: WorkerStatusParts): PluginStatus {
+  const c = p.dispatcher.counters
+  const parked = p.durable?.parked ?? 0
+  return {
+    name: p.name,
+    version: p.version,
+    type: 'worker',
+    isolation: p.cfg.isolation,
+    delivery: p.cfg.delivery,
+    state: p.instances.state,
+    hooks: p.hooks,
+    pipes: [],
+    controllers: [],
+    functions: p.functions,
+    shadowed: p.shadowed,
+    restarts: p.instances.restarts,
+    lastError: p.lastError,
+    // Parked events (durable, waiting in the journal only) are received and queued.
+    queue: { depth: p.dispatcher.depth() + parked, max: p.cfg.queue.max, dropped: c.dropped, rejected: c.rejected },
+    events: { received: c.received + parked, processed: c.processed, failed: c.failed, inFlight: c.inFlight, redelivered: c.redelivered, recovered: p.durable?.recovered ?? 0, deadLettered: c.deadLettered, lost: c.lost },
+    handlerMs: p.dispatcher.latency.percentiles(),
+    instances: p.instances.statuses(),
+  }
+}

@@ -22,13 +22,18 @@ export const CONTROL_IDLE_MS = 5000
 interface Entry {
   /** Requests read from it and not answered yet. */
   inFlight: number
-  /** When it last sent a complete frame or got its last answer (when it connected, at first). */
+  /**
+   * When it last sent a complete frame or got its last answer (when it connected, at first), as a
+   * tick of this table's own counter: a clock in milliseconds would tie for a client that talks
+   * within the same millisecond as others connect, and drop the talker.
+   */
   activeAt: number
   timer?: NodeJS.Timeout
 }
 
 export class ControlConnections {
   private readonly entries = new Map<Socket, Entry>()
+  private tick = 0
 
   constructor(private readonly opts: { max: number; idleMs: number }) {}
 
@@ -38,7 +43,7 @@ export class ControlConnections {
 
   /** A new connection: tracked, and room made for it if the limit is reached. */
   add(socket: Socket): void {
-    const entry: Entry = { inFlight: 0, activeAt: Date.now() }
+    const entry: Entry = { inFlight: 0, activeAt: ++this.tick }
     this.entries.set(socket, entry)
     socket.once('close', () => this.remove(socket))
     this.arm(socket, entry)
@@ -49,7 +54,7 @@ export class ControlConnections {
   frame(socket: Socket): void {
     const entry = this.entries.get(socket)
     if (!entry) return
-    entry.activeAt = Date.now()
+    entry.activeAt = ++this.tick
     this.arm(socket, entry)
   }
 
@@ -66,7 +71,7 @@ export class ControlConnections {
     const entry = this.entries.get(socket)
     if (!entry) return
     entry.inFlight = Math.max(0, entry.inFlight - 1)
-    entry.activeAt = Date.now()
+    entry.activeAt = ++this.tick
     this.arm(socket, entry)
   }
 

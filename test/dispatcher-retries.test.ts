@@ -8,8 +8,9 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { SerializedError } from '../src/errors.js'
 import { Dispatcher, type DispatchEvents } from '../src/delivery/dispatcher.js'
-import type { EventResult, ExitInfo, WireEvent, WorkerInstance } from '../src/hosts/worker-host.js'
+import type { EventResult, WireEvent } from '../src/hosts/worker-host.js'
 import { WorkerSchema } from '../src/manifest/schema.js'
+import { FakeInstanceBase } from './helpers/fake-instance.js'
 import { until } from './helpers/wait.js'
 
 type Outcome = 'ok' | 'fail' | 'held' | 'timeout'
@@ -19,13 +20,7 @@ interface Sent {
   answer(outcomes: Outcome[]): void
 }
 
-class ScriptedInstance implements WorkerInstance {
-  readonly pid = 1
-  readonly threadId = 0
-  readonly info = { hooks: [], functions: [] }
-  readonly exited = new Promise<ExitInfo>(() => {})
-  readonly sent: Sent[] = []
-  constructor(readonly id: number) {}
+class ScriptedInstance extends FakeInstanceBase<Sent> {
   run(batch: WireEvent[], seen = 0): Promise<EventResult[]> {
     return new Promise((resolve) => {
       this.sent.push({
@@ -40,15 +35,6 @@ class ScriptedInstance implements WorkerInstance {
           })),
       })
     })
-  }
-  ping(): never { throw new Error('not used') }
-  onOverLimit(): void {}
-  call(): never { throw new Error('not used') }
-  ready(): never { throw new Error('not used') }
-  async stop(): Promise<void> {}
-  async kill(): Promise<void> {}
-  payloads(): unknown[] {
-    return this.sent.flatMap((s) => s.batch.map((e) => e.payload))
   }
 }
 

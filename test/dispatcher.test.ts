@@ -8,8 +8,9 @@ import { describe, it } from 'node:test'
 import { OutriggerError, type SerializedError } from '../src/errors.js'
 import { BATCH_MAX, Dispatcher, INFLIGHT_BATCHES, type DispatchEvents } from '../src/delivery/dispatcher.js'
 import type { Pending } from '../src/delivery/queue.js'
-import type { EventResult, ExitInfo, WireEvent, WorkerInstance } from '../src/hosts/worker-host.js'
+import type { EventResult, WireEvent } from '../src/hosts/worker-host.js'
 import { WorkerSchema } from '../src/manifest/schema.js'
+import { FakeInstanceBase } from './helpers/fake-instance.js'
 
 /** A batch handed to a fake instance, answered when the test says so. */
 interface Sent {
@@ -19,14 +20,7 @@ interface Sent {
   refuse(err: Error): void
 }
 
-class FakeInstance implements WorkerInstance {
-  readonly pid = 1
-  readonly threadId = 0
-  readonly info = { hooks: [], functions: [] }
-  readonly exited = new Promise<ExitInfo>(() => {})
-  readonly sent: Sent[] = []
-  constructor(readonly id: number) {}
-
+class FakeInstance extends FakeInstanceBase<Sent> {
   run(batch: WireEvent[]): Promise<EventResult[]> {
     return new Promise((resolve, reject) => {
       this.sent.push({
@@ -36,17 +30,6 @@ class FakeInstance implements WorkerInstance {
         refuse: reject,
       })
     })
-  }
-  ping(): never { throw new Error('not used') }
-  onOverLimit(): void {}
-  call(): never { throw new Error('not used') }
-  ready(): never { throw new Error('not used') }
-  async stop(): Promise<void> {}
-  async kill(): Promise<void> {}
-
-  /** Every payload sent so far, in send order. */
-  payloads(): unknown[] {
-    return this.sent.flatMap((s) => s.batch.map((e) => e.payload))
   }
 }
 

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test'
 import { culprit } from '../src/supervision/blame.js'
 import { MemoryStore } from '../src/state/memory-store.js'
 import type { PluginStatus } from '../src/supervisor/status-types.js'
-import { BIN, ROOT, collect, rig } from './helpers/cli-run.js'
+import { ROOT, collect, rig, spawnCli } from './helpers/cli-run.js'
 import { PluginDir, core, worker } from './helpers/plugins.js'
 import { until } from './helpers/wait.js'
 
@@ -16,15 +16,8 @@ const children: ChildProcess[] = []
 
 /** Spawns the real `outrigger start` on a plugin folder, with its own socket folder and state. */
 async function startCli(dir: PluginDir, app: string, config: object) {
-  const cfg = path.join(dir.root, 'outrigger.config.json')
-  await writeFile(cfg, JSON.stringify({ pluginsDir: 'enabled', stateDir: 'state', logLevel: 'warn', ...config }))
-  const runtimeDir = path.join(dir.root, 'run')
-  const child = spawn(process.execPath, [BIN, 'start', '--app', app, '--config', cfg, '--port', '0'], {
-    env: { ...process.env, OUTRIGGER_RUNTIME_DIR: runtimeDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const { child, io, runtimeDir } = await spawnCli(dir.root, app, config)
   children.push(child)
-  const io = collect(child)
   await until('the supervisor to run', () => /running: /.test(io.out()), 20_000)
   const status = async (): Promise<Record<string, PluginStatus>> => {
     const r = await rig(['status', '--json', '--app', app], { runtimeDir })

@@ -1,31 +1,18 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import { LmdbStore } from '../src/state/lmdb-store.js'
 import type { DeadLetter } from '../src/supervisor/types.js'
-import { BIN, collect, rig } from './helpers/cli-run.js'
+import { rig, spawnCli } from './helpers/cli-run.js'
 import { PluginDir, core, worker } from './helpers/plugins.js'
 import { alive, until } from './helpers/wait.js'
 
 
-/** Spawns the real `outrigger start` on a plugin folder, with its own socket folder and state. */
-async function spawnCli(dir: PluginDir, app: string, config: object) {
-  const cfg = path.join(dir.root, 'outrigger.config.json')
-  await writeFile(cfg, JSON.stringify({ pluginsDir: 'enabled', stateDir: 'state', logLevel: 'warn', ...config }))
-  const runtimeDir = path.join(dir.root, 'run')
-  const child = spawn(process.execPath, [BIN, 'start', '--app', app, '--config', cfg, '--port', '0'], {
-    env: { ...process.env, OUTRIGGER_RUNTIME_DIR: runtimeDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  return { child, io: collect(child), runtimeDir }
-}
-
 /** The same, once it runs. */
 async function startCli(dir: PluginDir, app: string, config: object) {
-  const cli = await spawnCli(dir, app, config)
+  const cli = await spawnCli(dir.root, app, config)
   await until('the supervisor to run', () => /running: /.test(cli.io.out()), 20_000)
   return cli
 }
@@ -100,7 +87,7 @@ describe('shutdown of the standalone supervisor', () => {
         },
         close(ctx) { writeFileSync(ctx.dataDir + '/closed', '') },
       }`)
-    const { child, io } = await spawnCli(dir, `early-${process.pid}`, {})
+    const { child, io } = await spawnCli(dir.root, `early-${process.pid}`, {})
     const data = path.join(dir.root, 'state', 'data', 'slow')
     await until('init to begin', () => existsSync(path.join(data, 'initing')), 20_000)
     child.kill('SIGINT')

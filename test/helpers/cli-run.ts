@@ -3,7 +3,7 @@
  * test process. Children run asynchronously: a synchronous spawn would block the very event loop
  * the supervisor answers on.
  */
-import { execFile, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -74,4 +74,20 @@ export function collect(child: ChildProcess): { out: () => string; exited: Promi
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (out += d))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   return { out: () => out, exited }
+}
+
+/**
+ * Spawns the real `outrigger start` on the plugin folder `root/enabled`, with its own config,
+ * state and socket folder under `root`, an HTTP port of the system's choosing, and its output
+ * collected.
+ */
+export async function spawnCli(root: string, app: string, config: object): Promise<{ child: ChildProcess; io: ReturnType<typeof collect>; runtimeDir: string }> {
+  const cfg = path.join(root, 'outrigger.config.json')
+  await writeFile(cfg, JSON.stringify({ pluginsDir: 'enabled', stateDir: 'state', logLevel: 'warn', ...config }))
+  const runtimeDir = path.join(root, 'run')
+  const child = spawn(process.execPath, [BIN, 'start', '--app', app, '--config', cfg, '--port', '0'], {
+    env: { ...process.env, OUTRIGGER_RUNTIME_DIR: runtimeDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  return { child, io: collect(child), runtimeDir }
 }

@@ -115,6 +115,7 @@ describe('the permission model for process workers (wave 2 §3)', () => {
     const sup = await dir.start()
     const row = of(sup, 'importer')
     assert.equal(row.state, 'failed')
+    assert.equal(row.lastError?.code, 'RIG_ERR_WORKER_START')
     assert.match(row.lastError!.message, /access denied by the permission model \(FileSystemRead .*lib\.js\): add .* to worker\.permissions\.fs\.read/)
   })
 

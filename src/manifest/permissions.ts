@@ -6,18 +6,18 @@ import { z } from 'zod'
  * read only its own folder, its data folder and the runtime's files, and write only its data
  * folder, plus what is listed here. The flags it becomes are built in `hosts/permission-flags.ts`.
  */
-const paths = (what: string) =>
+const paths = (what: string, always: string) =>
   z
     .array(z.string().min(1, 'an empty path; write "." for the plugin folder itself'))
     .default([])
-    .describe(`${what}, relative to the plugin folder (absolute paths are taken as they are; "*" is everything)`)
+    .describe(`${what}, relative to the plugin folder (absolute paths stay as they are; "*" is everything); ${always}`)
 
 export const PermissionsSchema = z
   .object({
     fs: z
       .object({
-        read: paths('More paths the plugin may read (`--allow-fs-read`); its folder, its data folder and the runtime are always readable'),
-        write: paths('More paths the plugin may write (`--allow-fs-write`); its data folder is always writable'),
+        read: paths('More paths the plugin may read (`--allow-fs-read`)', 'its folder, its data folder and the runtime are always readable'),
+        write: paths('More paths the plugin may write (`--allow-fs-write`)', 'its data folder is always writable'),
       })
       .strict()
       .prefault({}),

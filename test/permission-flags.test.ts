@@ -13,33 +13,41 @@ const NODE24: NodePermissionSupport = { major: 24, flag: '--permission', inspect
 const WHERE = { rootPath: '/srv/app/plugins/available/audit', dataDir: '/srv/app/state/data/audit' }
 const RUNTIME = ['/srv/app/node_modules/outrigger/dist/workers', '/srv/app/node_modules/outrigger/dist/src', '/srv/app/node_modules/comlink']
 const perms = (p: object = {}) => PermissionsSchema.parse(p)
+const asIs = (p: string) => p
 
 describe('permission flags', () => {
   it('confine to the plugin folder, its data folder and the runtime by default', () => {
-    assert.deepEqual(permissionFlags(perms(), WHERE, NODE24, RUNTIME), [
+    assert.deepEqual(permissionFlags(perms(), WHERE, NODE24, RUNTIME, asIs), [
       '--permission',
       `--allow-fs-read=${WHERE.rootPath}`,
       `--allow-fs-read=${WHERE.dataDir}`,
       ...RUNTIME.map((r) => `--allow-fs-read=${r}`),
       `--allow-fs-write=${WHERE.dataDir}`,
     ])
-    assert.equal(permissionFlags(perms(), WHERE, NODE20, RUNTIME)[0], '--experimental-permission')
+    assert.equal(permissionFlags(perms(), WHERE, NODE20, RUNTIME, asIs)[0], '--experimental-permission')
   })
 
   it('resolve paths against the plugin folder, one flag per path, and leave absolute ones and * alone', () => {
-    const flags = permissionFlags(perms({ fs: { read: ['conf', '../../shared', '/etc/ssl/certs', 'conf'], write: ['logs'] } }), WHERE, NODE24, RUNTIME)
+    const flags = permissionFlags(perms({ fs: { read: ['conf', '../../shared', '/etc/ssl/certs', 'conf'], write: ['logs'] } }), WHERE, NODE24, RUNTIME, asIs)
     assert.ok(flags.includes('--allow-fs-read=/srv/app/plugins/available/audit/conf'))
     assert.ok(flags.includes('--allow-fs-read=/srv/app/plugins/shared'))
     assert.ok(flags.includes('--allow-fs-read=/etc/ssl/certs'))
     assert.equal(flags.filter((f) => f.endsWith('/audit/conf')).length, 1, 'a repeated path gives one flag')
     assert.ok(flags.includes('--allow-fs-write=/srv/app/plugins/available/audit/logs'))
-    assert.deepEqual(permissionFlags(perms({ fs: { read: ['*'], write: ['*'] } }), WHERE, NODE24, RUNTIME), ['--permission', '--allow-fs-read=*', '--allow-fs-write=*'])
+    assert.deepEqual(permissionFlags(perms({ fs: { read: ['*'], write: ['*'] } }), WHERE, NODE24, RUNTIME, asIs), ['--permission', '--allow-fs-read=*', '--allow-fs-write=*'])
+  })
+
+  it('allow a linked path by its real path too (the module loader opens a module by it)', () => {
+    const linked = (p: string) => (p.endsWith('/node_modules/zod') ? '/srv/app/node_modules/.pnpm/zod@4/node_modules/zod' : p)
+    const flags = permissionFlags(perms({ fs: { read: ['../../../node_modules/zod'] } }), WHERE, NODE24, RUNTIME, linked)
+    assert.ok(flags.includes('--allow-fs-read=/srv/app/node_modules/zod'))
+    assert.ok(flags.includes('--allow-fs-read=/srv/app/node_modules/.pnpm/zod@4/node_modules/zod'))
   })
 
   it('map each switch to its flag, and nothing unasked', () => {
-    const all = permissionFlags(perms({ childProcess: true, workerThreads: true, addons: true, wasi: true }), WHERE, NODE24, RUNTIME)
+    const all = permissionFlags(perms({ childProcess: true, workerThreads: true, addons: true, wasi: true }), WHERE, NODE24, RUNTIME, asIs)
     assert.deepEqual(all.filter((f) => !f.startsWith('--allow-fs')), ['--permission', '--allow-child-process', '--allow-worker', '--allow-addons', '--allow-wasi'])
-    const none = permissionFlags(perms(), WHERE, NODE24, RUNTIME)
+    const none = permissionFlags(perms(), WHERE, NODE24, RUNTIME, asIs)
     assert.deepEqual(none.filter((f) => !f.startsWith('--allow-fs')), ['--permission'])
   })
 

@@ -119,6 +119,24 @@ describe('the permission model for process workers (wave 2 §3)', () => {
     assert.match(row.lastError!.message, /access denied by the permission model \(FileSystemRead .*lib\.js\): add .* to worker\.permissions\.fs\.read/)
   })
 
+  it('imports a dependency from outside its folder once fs.read lists it, through a linked node_modules too', async () => {
+    // A package linked into node_modules the way pnpm and workspaces do: the loader opens its real path.
+    const store = path.join(dir.root, 'store', 'dep')
+    await mkdir(store, { recursive: true })
+    await writeFile(path.join(store, 'package.json'), JSON.stringify({ name: 'dep', type: 'module', exports: './index.js' }))
+    await writeFile(path.join(store, 'index.js'), 'export const answer = 42\n')
+    await mkdir(path.join(dir.root, 'node_modules'))
+    await symlink(store, path.join(dir.root, 'node_modules', 'dep'), 'dir')
+    const code = `import { answer } from 'dep'\nexport default { functions: { answer() { return answer } } }\n`
+    await dir.add('listed', worker('listed', { isolation: 'process', permissions: { fs: { read: ['../../node_modules/dep'] } } }), code)
+    await dir.add('unlisted', worker('unlisted', { isolation: 'process', permissions: {}, restart: { policy: 'temporary' } }), code)
+    const sup = await dir.start()
+    assert.equal(await sup.call('listed.answer', null), 42)
+    const refused = of(sup, 'unlisted')
+    assert.equal(refused.state, 'failed')
+    assert.match(refused.lastError!.message, /FileSystemRead .*dep.*worker\.permissions\.fs\.read/)
+  })
+
   it('refuses permissions on a thread plugin, naming the plugin and the field', async () => {
     await dir.add('threaded', worker('threaded', { permissions: { fs: { read: ['.'] } } }), FILE_PLUGIN)
     const sup = await dir.start()

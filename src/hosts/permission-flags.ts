@@ -5,6 +5,7 @@
  * only Node 24 has `--allow-inspector`. Both take one path per `--allow-fs-*` flag, repeated
  * (checked on both: a comma-joined list is read as one path).
  */
+import { realpathSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Permissions } from '../manifest/permissions.js'
@@ -68,13 +69,17 @@ export function permissionFlags(
   where: ConfinedPlugin,
   node: NodePermissionSupport = nodeSupport(),
   runtime: string[] = runtimeReadPaths(),
+  real: (p: string) => string = realOrSelf,
 ): string[] {
-  const resolve = (x: string): string => (x === '*' ? '*' : path.resolve(where.rootPath, x))
-  const read = p.fs.read.map(resolve)
-  const write = p.fs.write.map(resolve)
+  // Node checks the path as the plugin names it, but the module loader opens a module by its real
+  // path (a pnpm or workspace link in node_modules): both are allowed.
+  const expand = (x: string): string[] => (x === '*' ? ['*'] : [path.resolve(where.rootPath, x), real(path.resolve(where.rootPath, x))])
+  const data = expand(where.dataDir)
+  const read = p.fs.read.flatMap(expand)
+  const write = p.fs.write.flatMap(expand)
   const flags: string[] = [node.flag]
-  for (const r of everythingOr(unique([where.rootPath, where.dataDir, ...runtime, ...read]))) flags.push(`--allow-fs-read=${r}`)
-  for (const w of everythingOr(unique([where.dataDir, ...write]))) flags.push(`--allow-fs-write=${w}`)
+  for (const r of everythingOr(unique([where.rootPath, ...data, ...runtime, ...read]))) flags.push(`--allow-fs-read=${r}`)
+  for (const w of everythingOr(unique([...data, ...write]))) flags.push(`--allow-fs-write=${w}`)
   if (p.childProcess) flags.push('--allow-child-process')
   if (p.workerThreads) flags.push('--allow-worker')
   if (p.addons) flags.push('--allow-addons')
@@ -114,6 +119,15 @@ export function inspectorAllowed(permissions: Permissions | undefined, node: Nod
     allowed: true,
     flags,
     opens: 'plugin code may open inspector sessions (and evaluate code through them) and start worker threads, which Node does not bind by the permission model',
+  }
+}
+
+/** The real path of what exists; a path not there yet (a file the plugin will create) as it is. */
+function realOrSelf(p: string): string {
+  try {
+    return realpathSync(p)
+  } catch {
+    return p
   }
 }
 

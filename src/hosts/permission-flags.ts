@@ -101,10 +101,10 @@ export type InspectorAccess =
   | { allowed: false; reason: string }
 
 /**
- * Whether a child with these permissions can be profiled through the inspector (which a helper
+ * Whether a child with these permissions can be profiled through the inspector (which a profiler
  * thread of the runtime drives). Unconfined: yes, with no flags. Confined on Node 20: no, Node
  * has no flag to allow the inspector there. Confined on Node 24: yes, adding `--allow-inspector`
- * and (for the helper thread) `--allow-worker`; `opens` says what those open to plugin code too.
+ * and (for the profiler thread) `--allow-worker`; `opens` says what those open to plugin code too.
  */
 export function inspectorAllowed(permissions: Permissions | undefined, node: NodePermissionSupport = nodeSupport()): InspectorAccess {
   if (!permissions) return { allowed: true, flags: [], opens: null }
@@ -118,7 +118,7 @@ export function inspectorAllowed(permissions: Permissions | undefined, node: Nod
   return {
     allowed: true,
     flags,
-    opens: 'plugin code may open inspector sessions (and evaluate code through them) and start worker threads, which Node does not bind by the permission model',
+    opens: 'plugin code may connect to the inspector (and evaluate code through it) and start worker threads, which Node does not bind by the permission model',
   }
 }
 

@@ -12,6 +12,9 @@ import { coreContext } from './context.js'
 import { coreFromFactory } from './core-factory.js'
 import { CorePlugin } from './core-plugin.js'
 import { emitDurable, flushJournals } from './durable-emit.js'
+import { executeHost } from './execute-host.js'
+import { execute, type ExecuteHost, type ExecuteOptions, type ExecuteRequest } from '../protocol/execute.js'
+import type { Envelope } from '../protocol/envelope.js'
 import { EventLoopMonitor } from './event-loop.js'
 import { FailedPlugin } from './failed-plugin.js'
 import { isolateCore } from './isolate.js'
@@ -44,6 +47,7 @@ export class OutriggerSupervisor implements Supervisor {
   private readonly loaded: Loaded[]
   private readonly bus: Bus
   private readonly rt: SupervisorRuntime
+  private readonly requests: ExecuteHost
   private readonly handles: PluginHandle[] = []
   private readonly byName = new Map<string, PluginHandle>()
   private readonly abort = new AbortController()
@@ -73,9 +77,11 @@ export class OutriggerSupervisor implements Supervisor {
       store: slots.store,
       emit: (event, payload) => this.emit(event, payload),
       call: (target, args) => this.call(target, args),
+      execute: (request) => this.execute(request as ExecuteRequest),
       signal: this.abort.signal,
       blame: opts.blame ? this : undefined,
     }
+    this.requests = executeHost({ slots, log: this.log, actionTimeoutMs: config.http.actionTimeoutMs, bus: this.bus, pipe: (e, p) => this.pipe(e, p), byName: this.byName })
     this.onClose(() => slots.close())
   }
 
@@ -113,8 +119,6 @@ export class OutriggerSupervisor implements Supervisor {
     const failed = this.handles.filter((h) => h.status().state === 'failed').length
     this.log.info({ plugins: this.handles.length, failed }, `${this.app} running`)
   }
-
-
 
   private handleFor(l: Loaded): PluginHandle {
     const { found } = l
@@ -197,6 +201,11 @@ export class OutriggerSupervisor implements Supervisor {
     const result = await (plugin as CorePlugin).runAction(fn, req)
     this.bus.emit(`${scope}:after${Action}`, { request: req, result })
     return result
+  }
+
+  /** The one request path (src/protocol/execute.ts); run unnamed, as `call` is. */
+  execute(request: ExecuteRequest, opts?: ExecuteOptions): Promise<Envelope> {
+    return outside(() => execute(this.requests, request, opts))
   }
 
   routes(): string[] {

@@ -3,6 +3,8 @@ import type { StateStore } from '../plugin/state-store.js'
 import type { ActionRequest, PluginLogger, ServiceProviders } from '../plugin/types.js'
 import type { HostConfig, HostConfigInput } from '../config/config.js'
 import type { StatusReport } from './status-types.js'
+import type { Envelope } from '../protocol/envelope.js'
+import type { ExecuteOptions, ExecuteRequest } from '../protocol/execute.js'
 
 export interface SupervisorOptions {
   /** Names the control socket (`<runtimeDir>/<app>.sock`) and the logs. Default `outrigger`. */
@@ -84,6 +86,12 @@ export interface Supervisor {
    * action, then emits `<plugin>/<controller>:after<Action>` with `{ request, result }`.
    */
   runAction(target: ActionTarget, request: ActionRequest): Promise<unknown>
+  /**
+   * The request path of every entry point (src/protocol/execute.ts): auth and permission slots,
+   * the `before`, `after` and `error` pipes, the action, the hooks, `http.actionTimeoutMs`.
+   * Answers the envelope; never throws.
+   */
+  execute(request: ExecuteRequest, opts?: ExecuteOptions): Promise<Envelope>
   /** Every controller action as `plugin/controller/action`. */
   routes(): string[]
   status(): StatusReport

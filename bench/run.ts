@@ -17,8 +17,9 @@ import { hookDispatch } from './hook-dispatch.js'
 import { pipeChain } from './pipe-chain.js'
 import { restart } from './restart.js'
 import { workerThroughput } from './worker-throughput.js'
+import { wsVsHttp } from './ws-vs-http.js'
 
-const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined]
+const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp]
 
 function table(rows: Array<Row & { bench: string }>): string {
   const head = ['benchmark', 'metric', 'unit', 'raw', 'outrigger', 'ratio', 'target', 'met']

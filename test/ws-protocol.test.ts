@@ -113,6 +113,15 @@ describe('ws-protocol: controller actions and events over WebSocket', () => {
     const bad = await c.request({ subscribe: 'orders:create; drop table' })
     assert.deepEqual([bad.status, bad.error.code], [400, 'RIG_ERR_REQUEST_INVALID'])
     assert.match(bad.error.message, /an event pattern such as "orders:\*"/)
+
+    // Subscribing passes the auth slot like any action: a client that did not say who it is hears nothing.
+    const stranger = await open()
+    const refused = await stranger.request({ subscribe: 'orders:*' })
+    assert.deepEqual([refused.status, refused.error.code, refused.controller], [401, 'RIG_ERR_HTTP_UNAUTHORIZED', 'ws-protocol/realtime'])
+    assert.equal((await c.request({ subscribe: 'orders:*' })).status, 200)
+    host.sup.emit('orders:create', { id: 3 })
+    await c.next('the third order at the subscribed client', (f) => f.event === 'orders:create' && f.payload.id === 3)
+    assert.equal(stranger.frames.filter((f) => f.event).length, 0)
   })
 
   it('answers garbage, unknown controllers and odd frames with error frames, and closes on binary or oversized frames', async () => {

@@ -3,7 +3,7 @@ import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dea
 import type { HostConfig } from '../config/config.js'
 import { OutriggerError, errorMessage, forLog } from '../errors.js'
 import { entryOf, type Loaded } from '../plugin/load-plugins.js'
-import type { ActionRequest, PluginLogger } from '../plugin/types.js'
+import type { PluginLogger } from '../plugin/types.js'
 import type { ServiceSlots } from '../services/slots.js'
 import { DropWatch } from '../supervision/health.js'
 import { culprit as runningAs, outside, type Culprit } from '../supervision/blame.js'
@@ -22,7 +22,7 @@ import { notRestartable, reloadFailed } from './plugin-reload.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import { statusReport } from './status-report.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
-import type { ActionTarget, DeadLetter, IsolateOutcome, Supervisor } from './types.js'
+import type { DeadLetter, IsolateOutcome, Supervisor } from './types.js'
 import { WorkerPlugin } from './worker-plugin.js'
 
 export interface CoreOptions {
@@ -188,19 +188,6 @@ export class OutriggerSupervisor implements Supervisor {
   /** The host error policy's isolation: see `isolateCore` (isolate.ts). */
   isolate(who: Culprit, error: unknown): IsolateOutcome {
     return isolateCore(this, this.byName, this.slots, (h) => this.offBus(h), who, error)
-  }
-
-  async runAction(target: ActionTarget, request: ActionRequest): Promise<unknown> {
-    const plugin = this.byName.get(target.plugin)
-    // On the request path: ask the plugin directly rather than build its status report.
-    const fn = plugin instanceof CorePlugin ? plugin.action(target.controller, target.action) : undefined
-    if (!fn) throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `no action ${target.plugin}/${target.controller}/${target.action} (see GET /_info for the routes)`)
-    const scope = `${target.plugin}/${target.controller}`
-    const Action = target.action.charAt(0).toUpperCase() + target.action.slice(1)
-    const req = await this.pipe(`${scope}:before${Action}`, request)
-    const result = await (plugin as CorePlugin).runAction(fn, req)
-    this.bus.emit(`${scope}:after${Action}`, { request: req, result })
-    return result
   }
 
   /** The one request path (src/protocol/execute.ts); run unnamed, as `call` is. */

@@ -1,6 +1,6 @@
 import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dead-letters.js'
 import type { StateStore } from '../plugin/state-store.js'
-import type { ActionRequest, PluginLogger, ServiceProviders } from '../plugin/types.js'
+import type { PluginLogger, ServiceProviders } from '../plugin/types.js'
 import type { HostConfig, HostConfigInput } from '../config/config.js'
 import type { StatusReport } from './status-types.js'
 import type { Envelope } from '../protocol/envelope.js'
@@ -81,11 +81,6 @@ export interface Supervisor {
   pipe<T = unknown>(event: string, payload: T): Promise<T>
   /** Calls `plugin.function`, core or worker. */
   call<R = unknown>(target: string, args?: unknown): Promise<R>
-  /**
-   * Runs a controller action: pipe `<plugin>/<controller>:before<Action>` on the request, the
-   * action, then emits `<plugin>/<controller>:after<Action>` with `{ request, result }`.
-   */
-  runAction(target: ActionTarget, request: ActionRequest): Promise<unknown>
   /**
    * The request path of every entry point (src/protocol/execute.ts): auth and permission slots,
    * the `before`, `after` and `error` pipes, the action, the hooks, `http.actionTimeoutMs`.

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -12,6 +12,31 @@ import { WsClient } from './helpers/ws-client.js'
 
 const WS_PLUGIN = fileURLToPath(new URL('../../plugins/available/ws-protocol', import.meta.url))
 const MAX_BUFFERED = 256 * 1024
+const MAX_IN_FLIGHT = 8
+
+const GATE = `
+const g = globalThis.__gate = { running: 0, most: 0, open: false, waiting: [] }
+export default {
+  controllers: {
+    gate: {
+      async wait() {
+        g.running++
+        g.most = Math.max(g.most, g.running)
+        if (!g.open) await new Promise((resolve) => g.waiting.push(resolve))
+        g.running--
+        return 'through'
+      },
+    },
+  },
+  functions: {
+    open() {
+      g.open = true
+      for (const resolve of g.waiting.splice(0)) resolve()
+    },
+    seen: () => ({ running: g.running, most: g.most }),
+  },
+}
+`
 
 interface Host {
   sup: Supervisor
@@ -27,6 +52,11 @@ async function startHost(): Promise<Host> {
   await mkdir(enabled)
   await symlink(WS_PLUGIN, path.join(enabled, 'ws-protocol'), 'dir')
   for (const p of ['gatekeeper', 'shop']) await symlink(path.join(HTTP_FIXTURES, p), path.join(enabled, p), 'dir')
+  // An action that holds every call until the test opens the gate, counting how many run at once.
+  await mkdir(path.join(enabled, 'gate'))
+  await writeFile(path.join(root, 'package.json'), '{"type":"module"}\n')
+  await writeFile(path.join(enabled, 'gate', 'manifest.json'), JSON.stringify({ name: 'gate', version: '1.0.0', type: 'core' }))
+  await writeFile(path.join(enabled, 'gate', 'index.js'), GATE)
   const sup = (await startSupervisor({
     app: `ws-test-${path.basename(root)}`,
     pluginsDir: enabled,
@@ -34,7 +64,7 @@ async function startHost(): Promise<Host> {
     store: 'memory',
     control: false,
     http: { port: 0 },
-    config: { logLevel: 'silent', plugins: { 'ws-protocol': { options: { port: 0, maxBufferedBytes: MAX_BUFFERED, closeGraceMs: 60_000 } } } },
+    config: { logLevel: 'silent', plugins: { 'ws-protocol': { options: { port: 0, maxBufferedBytes: MAX_BUFFERED, maxInFlight: MAX_IN_FLIGHT, closeGraceMs: 60_000 } } } },
   })) as Supervisor & { httpUrl: string }
   const { port } = await sup.call<{ port: number }>('ws-protocol.address')
   return {
@@ -151,6 +181,16 @@ describe('ws-protocol: controller actions and events over WebSocket', () => {
     const after = await open('alice')
     assert.equal((await after.request({ controller: 'shop/items', action: 'list' })).status, 200, 'the host is unharmed')
     assert.equal(host.sup.status().plugins.find((p) => p.name === 'ws-protocol')?.state, 'running')
+  })
+
+  it('stops reading a client past maxInFlight requests at once, and answers them all once they settle', async () => {
+    const c = await open('alice')
+    const N = 100
+    for (let i = 0; i < N; i++) c.send({ requestId: `g${i}`, controller: 'gate/gate', action: 'wait' })
+    await until('maxInFlight calls to be held at the gate', async () => (await host.sup.call<{ running: number }>('gate.seen')).running === MAX_IN_FLIGHT)
+    await host.sup.call('gate.open')
+    await until('every request to be answered', () => c.frames.filter((f) => f.result === 'through').length === N, 30_000)
+    assert.equal((await host.sup.call<{ most: number }>('gate.seen')).most, MAX_IN_FLIGHT, 'never more than maxInFlight of its requests at once')
   })
 
   it('cuts off a slow consumer with a close reason while the host RSS stays bounded, and keeps serving a reading one', async () => {

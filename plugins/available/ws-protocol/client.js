@@ -15,6 +15,8 @@ export class Client {
   /** @type {Set<string>} */
   #patterns = new Set()
   #inFlight = 0
+  /** @type {Array<Record<string, unknown>>} */
+  #held = []
   #closing = false
 
   /**
@@ -60,17 +62,28 @@ export class Client {
     this.#run({ requestId: f.requestId, controller: f.controller, action: f.action, body: f.body, query: f.query })
   }
 
-  /** @param {Record<string, unknown>} request */
+  /**
+   * Runs a request, or holds it while maxInFlight of this client's requests run. Holding also
+   * stops reading the socket, so TCP pushes back on the client; what is held is only what ws
+   * had already read when the socket paused (frames of one read), not a queue that can grow.
+   * @param {Record<string, unknown>} request
+   */
   #run(request) {
+    if (this.#inFlight >= this.ctx.options.maxInFlight) {
+      this.#held.push(request)
+      this.ws.pause()
+      return
+    }
     this.counts.requests++
-    // Past maxInFlight, stop reading this client: TCP pushes back on it, and the host holds at
-    // most maxInFlight of its requests.
-    if (++this.#inFlight >= this.ctx.options.maxInFlight) this.ws.pause()
+    this.#inFlight++
     const execute = /** @type {NonNullable<Ctx['execute']>} */ (this.ctx.execute)
     execute({ ...request, credentials: this.credentials })
       .then((env) => this.#send(envelopeText(env)))
       .finally(() => {
-        if (--this.#inFlight < this.ctx.options.maxInFlight && this.ws.isPaused) this.ws.resume()
+        this.#inFlight--
+        const next = this.#held.shift()
+        if (next) return this.#run(next)
+        if (this.ws.isPaused) this.ws.resume()
       })
   }
 

@@ -35,6 +35,7 @@ export default {
       broken: () => { throw Object.assign(new Error('the shelf collapsed'), { code: 'SHOP_SHELF_COLLAPSED' }) },
       teapot: () => { throw Object.assign(new Error('short and stout'), { status: 418 }) },
       rescued: () => { throw new Error('out of stock') },
+      swapped: () => { throw new Error('a low-level failure') },
       slow: (request) => new Promise((resolve) => {
         request.signal.addEventListener('abort', () => { globalThis.__aborted = request.signal.reason.code; resolve('late') })
       }),
@@ -52,6 +53,13 @@ export default {
     },
     'shop/items:errorRescued'({ request, error }) {
       return { request, result: { rescued: error.message } }
+    },
+    // Returns a string: not a rescue, and no crash of the path either.
+    'shop/items:errorBroken'() {
+      return 'not an object'
+    },
+    'shop/items:errorSwapped'({ request }) {
+      return { request, error: Object.assign(new Error('the item is locked'), { status: 423, code: 'SHOP_LOCKED' }) }
     },
   },
   hooks: {
@@ -145,6 +153,8 @@ describe('ctx.execute: the one request path', () => {
     const broken = await execute({ controller: 'shop/items', action: 'broken', credentials: creds })
     assert.deepEqual([broken.status, broken.error?.code], [500, 'SHOP_SHELF_COLLAPSED'])
     assert.deepEqual(await until('the error hook', () => g.__errorHook), { code: 'SHOP_SHELF_COLLAPSED', message: 'the shelf collapsed' })
+    const swapped = await execute({ controller: 'shop/items', action: 'swapped', credentials: creds })
+    assert.deepEqual([swapped.status, swapped.error], [423, { code: 'SHOP_LOCKED', message: 'the item is locked' }], 'the error pipe may replace the error')
   })
 
   it('answers an action past http.actionTimeoutMs with 504 RIG_ERR_ACTION_TIMEOUT, aborts its signal and skips its hook', async () => {

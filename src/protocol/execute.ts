@@ -105,11 +105,11 @@ async function pipeline(host: ExecuteHost, scope: string, run: ActionRunner, req
     signal.throwIfAborted()
     const out = await host.pipe<{ request: ActionRequest; error?: unknown; result?: unknown }>(`${scope}:error${Action}`, { request: req, error: err })
     signal.throwIfAborted()
-    if (out && out.error == null && 'result' in out) {
+    if (out && typeof out === 'object' && out.error == null && 'result' in out) {
       host.hook(`${scope}:after${Action}`, { request: req, result: out.result })
       return out.result
     }
-    const failure = out?.error ?? err
+    const failure = (out && typeof out === 'object' && out.error) || err
     host.hook(`${scope}:error${Action}`, { request: req, error: plainError(failure) })
     throw failure
   }

@@ -224,4 +224,12 @@ describe('ws-protocol: controller actions and events over WebSocket', () => {
     assert.equal(fast.closed, undefined)
     assert.equal((await fast.request({ controller: 'shop/items', action: 'list' })).status, 200)
   })
+
+  it('closes its clients with 1001 when the host stops, and the port with them', async () => {
+    const c = await open('alice')
+    const { port } = await host.sup.call<{ port: number }>('ws-protocol.address')
+    await host.sup.stop()
+    assert.deepEqual(await c.whenClosed(), { code: 1001, reason: 'the host is stopping' })
+    await assert.rejects(WsClient.open(`ws://127.0.0.1:${port}`), /ECONNREFUSED/)
+  })
 })

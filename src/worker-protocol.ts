@@ -28,6 +28,12 @@ export type EventResult =
   | { seq: number; ok: false; ms: number; error: SerializedError; held?: true }
 
 /**
+ * A batch's results, and whether the instance had nothing to run when the batch reached it
+ * (`RanMsg.waited`): the dispatcher widens its window when an instance waits with events queued.
+ */
+export type RunResults = EventResult[] & { waited?: boolean }
+
+/**
  * An instance's memory. V8 keeps heap and external figures per isolate, so a thread's are its own
  * (its RSS would be the whole host's).
  */
@@ -105,7 +111,15 @@ export interface StartFailedMsg { code: 'start-failed'; error: SerializedError }
  * failed. The host rebuilds `EventResult`s from its own copy of the batch; sending one object per
  * event back would cost as much cloning as the events themselves.
  */
-export interface RanMsg { code: 'ran'; id: number; ms: Float64Array; failures: BatchFailure[]; held: number[] }
+export interface RanMsg {
+  code: 'ran'
+  id: number
+  ms: Float64Array
+  failures: BatchFailure[]
+  held: number[]
+  /** The runtime had no batch running or waiting when this one arrived: the instance waited for work. */
+  waited?: boolean
+}
 export interface BatchFailure { i: number; error: SerializedError }
 export interface StoppedMsg { code: 'stopped'; error?: SerializedError }
 export interface PongMsg { code: 'pong'; id: number; heartbeat: Heartbeat }

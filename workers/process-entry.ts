@@ -9,6 +9,7 @@
 import { Worker } from 'node:worker_threads'
 import type { HostToWorker, WorkerToHost } from '../src/worker-protocol.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
+import { RunCount } from './run-count.js'
 import { Runtime } from './runtime.js'
 
 process.on('SIGINT', () => {})
@@ -23,6 +24,8 @@ const runtime = new Runtime(send, () => {
   return { memoryMb: m.rss / 1048576, heapMb: m.heapUsed / 1048576, externalMb: m.external / 1048576 }
 })
 
+const running = new RunCount()
+
 process.on('message', (msg: HostToWorker) => {
   switch (msg.code) {
     case 'start':
@@ -34,7 +37,11 @@ process.on('message', (msg: HostToWorker) => {
       })
     case 'run': {
       const id = msg.id
-      return void runtime.run(msg.batch, msg.seen).then(({ ms, failures, held }) => send({ code: 'ran', id, ms, failures, held }))
+      const waited = running.arrived()
+      return void runtime.run(msg.batch, msg.seen).then(({ ms, failures, held }) => {
+        running.done()
+        send({ code: 'ran', id, ms, failures, held, waited })
+      })
     }
     case 'stop':
       return void runtime.stop().then((reply) => process.send?.(reply, () => process.exit(0)))

@@ -1,8 +1,12 @@
 import type { WorkerInstance } from '../hosts/worker-host.js'
+import { DEFAULT_CAPS, FlightWindow } from './flight-window.js'
 import type { Pending } from './queue.js'
 
-/** Batches an instance may hold at once: enough to keep it busy while the next one travels. */
-export const INFLIGHT_BATCHES = 4
+/**
+ * Batches an instance may hold at once when it starts: enough to keep it busy while the next one
+ * travels. Its window grows from there when it waits for work (flight-window.ts).
+ */
+export const INFLIGHT_BATCHES = DEFAULT_CAPS.minBatches
 
 /** One instance id as the dispatcher sees it: the instance behind it now, and what it holds. */
 export interface Target {
@@ -15,12 +19,23 @@ export interface Target {
   load: number
   /** Failed events of its current instance taken in so far (`RunMsg.seen`). */
   failuresSeen: number
+  /** How much it may hold unanswered; kept across its instances (the plugin's load is the same). */
+  window: FlightWindow
 }
 
 export function newTarget(id: number): Target {
-  return { id, instance: undefined, accepting: false, batches: [], load: 0, failuresSeen: 0 }
+  return { id, instance: undefined, accepting: false, batches: [], load: 0, failuresSeen: 0, window: new FlightWindow() }
 }
 
 export function hasRoom(t: Target): boolean {
-  return t.instance !== undefined && t.accepting && t.batches.length < INFLIGHT_BATCHES
+  return t.instance !== undefined && t.accepting && t.window.hasRoom(t.load, t.batches.length)
+}
+
+/**
+ * How many events the next batch to `t` may take: what its window has left, at least one. `head`,
+ * the event first in line, is weighed now and then, so large events shrink the window in bytes.
+ */
+export function batchRoom(t: Target, head: unknown): number {
+  t.window.weigh(head)
+  return Math.max(1, t.window.limit - t.load)
 }

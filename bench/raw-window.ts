@@ -1,0 +1,63 @@
+/**
+ * The raw transports at a chosen pipeline depth: the same events as the supervisor's wire
+ * events, in batches of `batch`, with at most `window` batches unacknowledged; the next batch is
+ * built and posted when an ack comes back. `bestWindow` sweeps the depth and keeps the fastest,
+ * so a ratio against it compares with the transport at its best, not at the dispatcher's limit.
+ */
+import { measure, type LoadSample, type RawChannel } from './worker-load.js'
+
+/** Pipeline depths tried, in batches. */
+export const WINDOWS = [4, 8, 16, 32, 64]
+
+export function driveRawWindow(ch: RawChannel, payloads: readonly unknown[], batch: number, window: number): Promise<LoadSample> {
+  const n = payloads.length
+  let seq = 0
+  let sent = 0
+  let acked = 0
+  let inFlight = 0
+  return measure(
+    () =>
+      new Promise<void>((resolve) => {
+        const pump = (): void => {
+          while (inFlight < window && sent < n) {
+            const size = Math.min(batch, n - sent)
+            const out = new Array(size)
+            for (let k = 0; k < size; k++) out[k] = { seq: seq++, event: 'load:tick', subscription: 'load:*', payload: payloads[sent + k] }
+            sent += size
+            inFlight++
+            ch.post(out)
+          }
+        }
+        ch.onAck((count) => {
+          inFlight--
+          acked += count
+          if (acked >= n) resolve()
+          else pump()
+        })
+        pump()
+      }),
+  ).then((r) => ({ ms: r.ms, emitLoopMs: 0, mainCpuMs: r.mainCpuMs, procCpuMs: r.procCpuMs }))
+}
+
+export interface WindowSweep {
+  best: LoadSample
+  window: number
+  /** events/s at each depth, in `WINDOWS` order. */
+  rates: number[]
+}
+
+/** Every depth of `WINDOWS` once; the fastest wins. */
+export async function bestWindow(ch: RawChannel, payloads: readonly unknown[], batch: number): Promise<WindowSweep> {
+  let best: LoadSample | undefined
+  let window = 0
+  const rates: number[] = []
+  for (const w of WINDOWS) {
+    const s = await driveRawWindow(ch, payloads, batch, w)
+    rates.push(payloads.length / (s.ms / 1000))
+    if (!best || s.ms < best.ms) {
+      best = s
+      window = w
+    }
+  }
+  return { best: best!, window, rates }
+}

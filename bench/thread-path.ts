@@ -1,0 +1,181 @@
+/**
+ * The thread path under a user-like load, against the raw transports at their best pipeline
+ * depth and against piscina, all in the same run.
+ *
+ * The load: 100,000 events with a nested payload, emitted 2,048 per turn of the event loop, to a
+ * worker plugin whose one hook is a wildcard (`load:*`), with the default store (lmdb) and the
+ * default logger. Raw: the same payloads in wire events, batches of 64, the pipeline depth swept
+ * over 4…64 batches (`raw-window.ts`), the best depth kept per round. Peers: piscina `run()`, one
+ * task per event and one task per 64 events, one thread. Every side is timed from the first send
+ * to the last event done, with the host main thread's CPU (Linux schedstat) over the same span.
+ *
+ *   npm run bench -- thread-path
+ */
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Piscina } from 'piscina'
+import { startSupervisor, type HostConfigInput, type Supervisor } from '../src/index.js'
+import { type Bench, type Row, log, median, pluginStatus, until, yieldToLoop } from './common.js'
+import { bestWindow } from './raw-window.js'
+import { measure, rawChannel, type LoadSample } from './worker-load.js'
+
+const N = 100_000
+/** piscina's one-task-per-event peer runs ~16k tasks/s: a smaller stream keeps the round short. */
+const N_SINGLE = 20_000
+const RAW_BATCH = 64
+const CHUNK = 2048
+const WARMUP = 1
+const ROUNDS = Number(process.env.OUTRIGGER_BENCH_ROUNDS ?? 5)
+
+/** A payload shaped like a real one: nested objects, an array of records, strings and numbers. */
+export function nestedPayload(i: number): object {
+  return {
+    id: i,
+    at: 1_700_000_000_000 + i,
+    user: { id: `u-${i % 997}`, name: 'Ada Lovelace', roles: ['admin', 'ops'], tenant: { id: i % 13, region: 'eu-west-1' } },
+    items: [
+      { sku: 'A-100', qty: 2, price: 9.5 },
+      { sku: 'B-200', qty: 1, price: 20 },
+    ],
+    meta: { source: 'checkout', trace: `t-${i}`, flags: { beta: i % 2 === 0, retry: false } },
+  }
+}
+
+export async function userHost(isolation: 'thread' | 'process', config: HostConfigInput = {}): Promise<{ sup: Supervisor; close(): Promise<void> }> {
+  const root = await mkdtemp(path.join(tmpdir(), 'outrigger-bench-'))
+  const dir = path.join(root, 'available', 'audit')
+  await mkdir(dir, { recursive: true })
+  await mkdir(path.join(root, 'enabled'))
+  await writeFile(path.join(root, 'package.json'), '{"type":"module"}\n')
+  // queue.max holds a whole stream: the bench measures delivery, not the overflow policy.
+  await writeFile(path.join(dir, 'manifest.json'), JSON.stringify({ name: 'audit', version: '1.0.0', type: 'worker', worker: { isolation, queue: { max: 4 * N } } }))
+  await writeFile(path.join(dir, 'index.js'), `let seen = 0\nexport default { hooks: { 'load:*'(payload) { if (payload.user) seen++ } } }\n`)
+  await symlink(path.join('..', 'available', 'audit'), path.join(root, 'enabled', 'audit'), 'dir')
+  // The defaults: lmdb store under stateDir, the pino logger at "info".
+  const sup = await startSupervisor({ app: `bench-${path.basename(root)}`, pluginsDir: path.join(root, 'enabled'), stateDir: path.join(root, 'state'), control: false, http: false, config })
+  return { sup, close: () => sup.stop().finally(() => rm(root, { recursive: true, force: true })) }
+}
+
+export async function driveUser(sup: Supervisor, payloads: readonly object[]): Promise<LoadSample> {
+  const n = payloads.length
+  const base = pluginStatus(sup, 'audit').events.processed
+  const r = await measure(async () => {
+    for (let i = 0; i < n; ) {
+      const end = Math.min(n, i + CHUNK)
+      for (; i < end; i++) sup.emit('load:tick', payloads[i])
+      await yieldToLoop()
+    }
+    await until('all events processed', () => pluginStatus(sup, 'audit').events.processed - base >= n, 120_000, 2)
+  })
+  return { ms: r.ms, emitLoopMs: 0, mainCpuMs: r.mainCpuMs, procCpuMs: r.procCpuMs }
+}
+
+async function drivePiscina(pool: Piscina, payloads: readonly object[], perTask: number): Promise<LoadSample> {
+  const tasks: Promise<unknown>[] = []
+  const r = await measure(async () => {
+    for (let i = 0; i < payloads.length; i += perTask) {
+      tasks.push(perTask === 1 ? pool.run(payloads[i]) : pool.run({ events: payloads.slice(i, i + perTask) }))
+    }
+    await Promise.all(tasks)
+  })
+  return { ms: r.ms, emitLoopMs: 0, mainCpuMs: r.mainCpuMs, procCpuMs: r.procCpuMs }
+}
+
+const rate = (n: number, s: LoadSample): number => n / (s.ms / 1000)
+const cpuUs = (n: number, s: LoadSample): number => ((s.mainCpuMs ?? NaN) * 1000) / n
+const spread = (xs: number[], digits = 2): string => {
+  const s = [...xs].sort((a, b) => a - b)
+  return `${s[0].toFixed(digits)}–${s[s.length - 1].toFixed(digits)}`
+}
+
+interface Round {
+  sys: LoadSample
+  raw: LoadSample
+  window: number
+}
+
+export const threadPath: Bench = {
+  name: 'thread-path',
+  title: 'user-like load (nested payload, wildcard hook, default store and logger) vs raw at its best window and piscina',
+  async run() {
+    const payloads = Array.from({ length: N }, (_, i) => nestedPayload(i))
+    const rows: Row[] = []
+    const rounds: Record<'thread' | 'process', Round[]> = { thread: [], process: [] }
+    const hosts = { thread: await userHost('thread'), process: await userHost('process') }
+    const raws = { thread: await rawChannel('thread'), process: await rawChannel('process') }
+    const piscina = new Piscina({ filename: fileURLToPath(new URL('./piscina-task.js', import.meta.url)), minThreads: 1, maxThreads: 1, idleTimeout: Infinity })
+    const peers = { single: [] as LoadSample[], batch: [] as LoadSample[] }
+    try {
+      // Interleaved: each round runs every side once, so a neighbour's burst hits them alike.
+      for (let r = 0; r < WARMUP + ROUNDS; r++) {
+        for (const iso of ['thread', 'process'] as const) {
+          const sys = await driveUser(hosts[iso].sup, payloads)
+          const sweep = await bestWindow(raws[iso], payloads, RAW_BATCH)
+          if (r >= WARMUP) rounds[iso].push({ sys, raw: sweep.best, window: sweep.window })
+          log(`round ${r} ${iso}: outrigger ${Math.round(rate(N, sys))} ev/s, raw by window ${sweep.rates.map(Math.round).join(' / ')} ev/s`)
+        }
+        const single = await drivePiscina(piscina, payloads.slice(0, N_SINGLE), 1)
+        const batch = await drivePiscina(piscina, payloads, RAW_BATCH)
+        if (r >= WARMUP) {
+          peers.single.push(single)
+          peers.batch.push(batch)
+        }
+      }
+    } finally {
+      await hosts.thread.close()
+      await hosts.process.close()
+      await raws.thread.close()
+      await raws.process.close()
+      await piscina.destroy()
+    }
+    for (const iso of ['thread', 'process'] as const) {
+      const rs = rounds[iso]
+      const ratios = rs.map((x) => rate(N, x.sys) / rate(N, x.raw))
+      const ratio = median(ratios)
+      const target = iso === 'thread' ? 0.75 : 0.8
+      const windows = rs.map((x) => x.window).join(', ')
+      rows.push({
+        metric: `user-like load, ${iso} (raw: batches of ${RAW_BATCH}, best window ${windows})`,
+        unit: 'events/s',
+        raw: median(rs.map((x) => rate(N, x.raw))),
+        system: median(rs.map((x) => rate(N, x.sys))),
+        ratio,
+        target: `≥ ${target.toFixed(2)} of raw`,
+        met: ratio >= target,
+        note: `ratio over rounds ${spread(ratios)}`,
+      })
+      const cpuRatios = rs.map((x) => cpuUs(N, x.sys) / cpuUs(N, x.raw))
+      rows.push({
+        metric: `host main-thread CPU per event, ${iso}`,
+        unit: 'µs',
+        raw: median(rs.map((x) => cpuUs(N, x.raw))),
+        system: median(rs.map((x) => cpuUs(N, x.sys))),
+        ratio: median(cpuRatios),
+        target: 'info (cost: lower is better)',
+        met: null,
+        note: `cost ratio over rounds ${spread(cpuRatios)}`,
+      })
+    }
+    const rawThread = rounds.thread.map((x) => rate(N, x.raw))
+    for (const [key, label, n] of [['single', 'one task per event', N_SINGLE], ['batch', `one task per ${RAW_BATCH} events`, N]] as const) {
+      const samples = peers[key]
+      const ratios = samples.map((s, i) => rate(n, s) / rawThread[i])
+      rows.push({
+        metric: `peer: piscina run(), ${label}`,
+        unit: 'events/s',
+        raw: median(rawThread),
+        system: median(samples.map((s) => rate(n, s))),
+        ratio: median(ratios),
+        target: 'info (vs raw thread)',
+        met: null,
+        note: `ratio over rounds ${spread(ratios, 3)}; main-thread CPU ${median(samples.map((s) => cpuUs(n, s))).toFixed(2)} µs/event`,
+      })
+    }
+    const sysThread = rounds.thread.map((x) => rate(N, x.sys))
+    const vsPeer = median(peers.batch.map((s, i) => sysThread[i] / rate(N, s)))
+    log(`outrigger thread / piscina per-64 tasks: ${vsPeer.toFixed(2)}`)
+    return rows
+  },
+}

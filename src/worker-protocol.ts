@@ -99,7 +99,21 @@ export interface StartMsg { code: 'start'; spec: WorkerSpec; port?: unknown }
  * `seen`: how many of this instance's failed events the host had taken in when it sent the batch
  * (the runtime numbers its failures the same way; see `holdKeysBy`).
  */
-export interface RunMsg { code: 'run'; id: number; batch: WireEvent[]; seen: number }
+export interface RunMsg { code: 'run'; id: number; batch: WireBatch; seen: number }
+
+/**
+ * A batch on the wire, by columns: the payloads, and each event's name and subscription as two
+ * indexes into `names` (the few distinct names of the batch, sent once). One object and two
+ * strings per event cost about as much to clone, both ways, as a small payload; the worker
+ * rebuilds `WireEvent`s from this, and `seq` there is the event's position in the batch (the
+ * host matches results to its own copy of the batch).
+ */
+export interface WireBatch {
+  names: string[]
+  /** `refs[2i]`: event i's name, `refs[2i + 1]`: its subscription, both indexes into `names`. */
+  refs: number[]
+  payloads: unknown[]
+}
 export interface StopMsg { code: 'stop' }
 export interface PingMsg { code: 'ping'; id: number }
 

@@ -9,6 +9,7 @@
 import { Worker } from 'node:worker_threads'
 import type { HostToWorker, WorkerToHost } from '../src/worker-protocol.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
+import { decodeBatch } from './batch-codec.js'
 import { RunCount } from './run-count.js'
 import { Runtime } from './runtime.js'
 
@@ -38,7 +39,7 @@ process.on('message', (msg: HostToWorker) => {
     case 'run': {
       const id = msg.id
       const waited = running.arrived()
-      return void runtime.run(msg.batch, msg.seen).then(({ ms, failures, held }) => {
+      return void runtime.run(decodeBatch(msg.batch), msg.seen).then(({ ms, failures, held }) => {
         running.done()
         send({ code: 'ran', id, ms, failures, held, waited })
       })

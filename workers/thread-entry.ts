@@ -6,6 +6,7 @@ import { getHeapStatistics } from 'node:v8'
 import type { MessagePort } from 'node:worker_threads'
 import type { HostToWorker, MemoryFigures, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg } from '../src/worker-protocol.js'
 import { OutriggerError } from '../src/errors.js'
+import { decodeBatch } from './batch-codec.js'
 import { RunCount } from './run-count.js'
 import { Runtime } from './runtime.js'
 
@@ -34,7 +35,7 @@ export default async function task(msg: HostToWorker): Promise<StartedMsg | Star
         if (m.code !== 'run') return rt.onControl(m)
         const id = m.id
         const waited = running.arrived()
-        void rt.run(m.batch, m.seen).then(({ ms, failures, held }) => {
+        void rt.run(decodeBatch(m.batch), m.seen).then(({ ms, failures, held }) => {
           running.done()
           port.postMessage({ code: 'ran', id, ms, failures, held, waited } satisfies RanMsg)
         })

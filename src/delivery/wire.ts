@@ -2,15 +2,11 @@ import type { WireEvent } from '../hosts/worker-host.js'
 import type { Pending } from './queue.js'
 
 /**
- * A batch as it travels: only what the worker reads (the queue's bookkeeping stays home, so it
- * is neither cloned nor exposed). Counts the attempt of each event.
+ * A batch as the instance takes it, counting the attempt of each event. No copy: an adapter
+ * reads only the wire fields (it puts the payloads and names into its own wire form), so the
+ * queue's bookkeeping is never cloned, and a copy per event would be garbage on every send.
  */
 export function toWire(batch: Pending[]): WireEvent[] {
-  const wire: WireEvent[] = new Array(batch.length)
-  for (let i = 0; i < batch.length; i++) {
-    const p = batch[i]
-    p.attempts++
-    wire[i] = { seq: p.seq, event: p.event, subscription: p.subscription, payload: p.payload }
-  }
-  return wire
+  for (let i = 0; i < batch.length; i++) batch[i].attempts++
+  return batch
 }

@@ -10,7 +10,7 @@ import { RetryBackoff } from './retry-backoff.js'
 import { sortUnanswered, type DownInfo } from './instance-down.js'
 import { isolateUncloneable } from './uncloneable.js'
 import { failedAttempt, retryLater, type FailureBooks } from './failed-attempts.js'
-import { batchRoom, hasRoom, newTarget, type Target } from './targets.js'
+import { answered, batchRoom, hasRoom, newTarget, sending, serve, type Target } from './targets.js'
 import { toWire } from './wire.js'
 
 export { INFLIGHT_BATCHES } from './targets.js'
@@ -150,8 +150,7 @@ export class Dispatcher {
     const instance = t.instance!
     const wire = toWire(batch)
     this.counters.inFlight += batch.length
-    t.batches.push(batch)
-    t.load += batch.length
+    sending(t, batch)
     let sent: Promise<EventResult[]>
     try {
       sent = instance.run(wire, t.failuresSeen)
@@ -177,7 +176,7 @@ export class Dispatcher {
 
   private acked(t: Target, instance: WorkerInstance, batch: Pending[], results: RunResults): void {
     if (!this.settle(t, instance, batch)) return
-    t.window.answered(results.waited === true, this.queue.length(this.key ? t.id : 0) > 0)
+    answered(t, batch, results.waited === true, this.queue.length(this.key ? t.id : 0) > 0)
     const retry: Pending[] = []
     const held: Pending[] = []
     for (let i = 0; i < batch.length; i++) {
@@ -244,9 +243,7 @@ export class Dispatcher {
   /** `instance` now serves `id` and takes work. */
   attach(id: number, instance: WorkerInstance): void {
     const t = this.targets[id]
-    t.instance = instance
-    t.accepting = true
-    t.failuresSeen = 0
+    serve(t, instance)
     this.flush()
   }
 

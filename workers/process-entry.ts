@@ -10,7 +10,6 @@ import { Worker } from 'node:worker_threads'
 import type { HostToWorker, WorkerToHost } from '../src/worker-protocol.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
 import { decodeBatch } from './batch-codec.js'
-import { RunCount } from './run-count.js'
 import { Runtime } from './runtime.js'
 
 process.on('SIGINT', () => {})
@@ -25,8 +24,6 @@ const runtime = new Runtime(send, () => {
   return { memoryMb: m.rss / 1048576, heapMb: m.heapUsed / 1048576, externalMb: m.external / 1048576 }
 })
 
-const running = new RunCount()
-
 process.on('message', (msg: HostToWorker) => {
   switch (msg.code) {
     case 'start':
@@ -38,11 +35,10 @@ process.on('message', (msg: HostToWorker) => {
       })
     case 'run': {
       const id = msg.id
-      const waited = running.arrived()
-      return void runtime.run(decodeBatch(msg.batch), msg.seen).then(({ ms, failures, held }) => {
-        running.done()
-        send({ code: 'ran', id, ms, failures, held, waited })
-      })
+      // No `waited` from a child: a batch larger than the pipe arrives in pieces, and the loop
+      // idles between them, so an idle loop does not tell a wait for work here. Its window stays
+      // at the floor, which is where the fork transport measured best.
+      return void runtime.run(decodeBatch(msg.batch), msg.seen).then(({ ms, failures, held }) => send({ code: 'ran', id, ms, failures, held }))
     }
     case 'stop':
       return void runtime.stop().then((reply) => process.send?.(reply, () => process.exit(0)))

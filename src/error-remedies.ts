@@ -40,6 +40,11 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
     'The action, or one of its pipes, did not answer in time (504): make it faster, stop its work when `request.signal` aborts, or raise `http.actionTimeoutMs` in the host config.',
   RIG_ERR_REQUEST_INVALID:
     'Send `{ controller: "<plugin>/<controller>", action, body?, query?, credentials?, requestId? }` (400); over WebSocket, one JSON text frame per request. The message names the field.',
+  RIG_ERR_PROFILE_UNAVAILABLE:
+    'Name a running instance (`outrigger status` lists them; `--instance N`). A process worker under a permission model needs the inspector and worker threads allowed (Node 24: `--allow-inspector`, `--allow-worker`; Node 20 has no way): the reason is in the message. See docs/diagnostics.md.',
+  RIG_ERR_PROFILE_OPTIONS: 'Give `instance` as an instance id (0 or more; `outrigger status` lists them) and `seconds` as a number above 0 and at most 120, e.g. `{"instance": 0, "seconds": 2}` (HTTP 400).',
+  RIG_ERR_PROFILE_FAILED:
+    'The instance ended during the profile, or the file could not be written under `<stateDir>/profiles`: check that the state folder is writable and has free space, then profile again.',
   RIG_ERR_JOURNAL:
     "A durable plugin's journal (`<stateDir>/journal/<plugin>`) could not be opened or a commit failed: check that the state folder is writable, has free space, and is used by one supervisor only. After a failed commit, events are still delivered in memory but `emitDurable` and `flush` reject: restart the host once the disk is fixed.",
   RIG_ERR_QUEUE_FULL:

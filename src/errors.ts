@@ -40,6 +40,9 @@ export const ErrorCodes = {
   RIG_ERR_ACTION_TIMEOUT: 'A controller action (with its pipes) did not answer within http.actionTimeoutMs',
   RIG_ERR_REQUEST_INVALID: 'A request to ctx.execute (or a protocol entry point built on it) is malformed',
   RIG_ERR_JOURNAL: 'A durable delivery journal cannot be opened, or one of its commits failed',
+  RIG_ERR_PROFILE_UNAVAILABLE: 'A worker instance cannot be profiled: it is not running, or its inspector or profiler thread is not available',
+  RIG_ERR_PROFILE_OPTIONS: 'A profile request has a malformed instance id or length',
+  RIG_ERR_PROFILE_FAILED: 'A CPU profile of a worker instance was started but did not finish or could not be written',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -78,6 +78,8 @@ export interface WorkerSpec {
   holdKeysBy: string | null
   /** Nice steps the thread running the plugin goes below the host's priority (0: the same). */
   nice: number
+  /** `limits.heapSnapshot`: the folder the instance writes its heap snapshot into. */
+  heapSnapshotDir?: string
 }
 
 /** comlink traffic, tagged by channel so both directions can share one transport. */
@@ -142,11 +144,16 @@ export interface PongMsg { code: 'pong'; id: number; heartbeat: Heartbeat }
  * it grew so far past it that it runs no more hooks, and waits to be ended.
  */
 export interface OverLimitMsg { code: 'over-limit'; memory: MemoryFigures; halted: boolean }
+/**
+ * `limits.heapSnapshot`: the instance crossed 90 % of `limits.memoryMb` and writes (`writing`;
+ * it answers no heartbeat until done) or wrote (`written`, `failed`) its one heap snapshot.
+ */
+export interface HeapSnapshotMsg { code: 'heap-snapshot'; phase: 'writing' | 'written' | 'failed'; file: string; memory: MemoryFigures; error?: string }
 /** Sent by a child process just before it exits on an uncaught error. */
 export interface FatalMsg { code: 'fatal'; error: SerializedError }
 
 export type HostToWorker = StartMsg | RunMsg | StopMsg | PingMsg | RpcMsg
-export type WorkerToHost = StartedMsg | StartFailedMsg | RanMsg | StoppedMsg | PongMsg | OverLimitMsg | FatalMsg | RpcMsg
+export type WorkerToHost = StartedMsg | StartFailedMsg | RanMsg | StoppedMsg | PongMsg | OverLimitMsg | HeapSnapshotMsg | FatalMsg | RpcMsg
 
 /** The methods the host exposes on the `bridge` channel (mirrors `HostBridge`). */
 export type BridgeMethod = 'emit' | 'call' | 'log'

@@ -19,7 +19,12 @@ export class MemoryWatch {
   /** Whether the host was told that this thread is past its memory limit. */
   private overLimit = false
 
-  constructor(private readonly post: (msg: WorkerToHost) => void, private readonly memory: () => MemoryFigures) {}
+  /** @param reading sees every reading (the heap snapshot near the limit watches them). */
+  constructor(
+    private readonly post: (msg: WorkerToHost) => void,
+    private readonly memory: () => MemoryFigures,
+    private readonly reading: (memory: MemoryFigures) => void = () => undefined,
+  ) {}
 
   start(): void {
     this.due = 0
@@ -29,6 +34,7 @@ export class MemoryWatch {
   check(now: number, limitMb: number): Promise<never> | undefined {
     this.due = now + MEMORY_CHECK_MS
     const memory = this.memory()
+    this.reading(memory)
     if (memory.memoryMb <= limitMb) return
     const halted = memory.memoryMb > limitMb * HALT_FACTOR
     if (halted || !this.overLimit) this.post({ code: 'over-limit', memory, halted })

@@ -11,6 +11,7 @@ import type { HostToWorker, WorkerToHost } from '../src/worker-protocol.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
 import { decodeBatch } from './batch-codec.js'
 import { Runtime } from './runtime.js'
+import { startProfilerThread } from './profiler-start.js'
 
 process.on('SIGINT', () => {})
 process.on('SIGTERM', () => {})
@@ -32,6 +33,7 @@ process.on('message', (msg: HostToWorker) => {
       return void runtime.start(msg.spec).then((reply) => {
         send(reply)
         watchParent()
+        startProfilerThread()
       })
     case 'run': {
       const id = msg.id

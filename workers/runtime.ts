@@ -10,6 +10,7 @@ import type {
 } from '../src/worker-protocol.js'
 import { buildContext } from './context.js'
 import { MemoryWatch } from './memory-watch.js'
+import { HeapSnapshotWatch } from './heap-snapshot.js'
 import { lowerPriority } from './priority.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
 import { checkOptions, fromFactory, importEntry } from '../src/plugin/definition.js'
@@ -59,6 +60,8 @@ export class Runtime {
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 })
   /** Reads a thread's memory between heartbeats (memory-watch.ts); only started with `watchMemory`. */
   private readonly memoryWatch: MemoryWatch
+  /** `limits.heapSnapshot`: one snapshot near the memory limit (heap-snapshot.ts). */
+  private snapshot: HeapSnapshotWatch | undefined
 
   /**
    * @param post sends a control message (pong, rpc) to the host, outside the batch queue.
@@ -70,12 +73,13 @@ export class Runtime {
     private readonly memory: () => MemoryFigures,
     private readonly watchMemory = false,
   ) {
-    this.memoryWatch = new MemoryWatch(post, memory)
+    this.memoryWatch = new MemoryWatch(post, memory, (m) => this.snapshot?.check(m))
   }
 
   async start(spec: WorkerSpec): Promise<StartedMsg | StartFailedMsg> {
     this.spec = spec
     this.keyOf = spec.holdKeysBy ? pathGetter(spec.holdKeysBy) : undefined
+    if (spec.limits.heapSnapshot) this.snapshot = new HeapSnapshotWatch(spec, this.post)
     this.loopDelay.enable()
     if (this.watchMemory) this.memoryWatch.start()
     if (spec.nice > 0) lowerPriority(spec.nice)
@@ -277,9 +281,11 @@ export class Runtime {
     const p99 = Math.max(0, this.loopDelay.percentile(99) / 1e6 - 10)
     this.loopDelay.reset()
     const busy = this.busySince
+    const memory = this.memory()
+    this.snapshot?.check(memory)
     return {
       eventLoopP99Ms: Number.isFinite(p99) ? p99 : 0,
-      ...this.memory(),
+      ...memory,
       busyMs: busy === 0 ? 0 : performance.now() - busy,
     }
   }

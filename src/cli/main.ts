@@ -8,6 +8,7 @@ import { VERSION } from '../version.js'
 import { EXIT, reportError } from './context.js'
 import { registerOps } from './ops.js'
 import { registerPlugins } from './plugins.js'
+import { registerProfile } from './profile.js'
 import { registerNew } from './scaffold.js'
 import { registerStart } from './start.js'
 import { registerStatus } from './status.js'
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerTop(program)
   registerOps(program)
   registerPlugins(program)
+  registerProfile(program)
   registerValidate(program)
   registerNew(program)
   for (const cmd of allCommands(program)) {

@@ -29,6 +29,7 @@ const handlers: { [C in ControlCommand]: Handler<C> } = {
   },
   call: async (sup, { target, args }) => ({ target, result: await sup.call(target, args) }),
   'dead-letters.list': (sup, { plugin }) => sup.listDeadLetters(plugin),
+  profile: (sup, { plugin, ...opts }) => sup.profile(plugin, opts),
   'dead-letters.replay': (sup, { plugin, ...sel }) => sup.replayDeadLetters(plugin, sel),
   'dead-letters.purge': (sup, { plugin, ...sel }) => sup.purgeDeadLetters(plugin, sel),
 }

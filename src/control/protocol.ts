@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { DEAD_LETTER_ID, MAX_SELECTED_IDS, parseIsoTime } from '../delivery/dead-letters.js'
+import { ProfileOptions } from '../diagnostics/profile-options.js'
 
 export const REQUEST_TYPE = 'rig.request'
 export const REPLY_TYPE = 'rig.reply'
@@ -27,6 +28,7 @@ export const CommandArgs = {
   emit: z.object({ event: z.string().min(1).max(500), payload: z.unknown().optional() }).strict(),
   call: z.object({ target: z.string().min(3).max(500), args: z.unknown().optional() }).strict(),
   'dead-letters.list': z.object({ plugin: pluginName }).strict(),
+  profile: ProfileOptions.extend({ plugin: pluginName }).strict(),
   'dead-letters.replay': z.object({ plugin: pluginName, ids: letterIds.optional(), limit: z.number().int().min(1).optional() }).strict(),
   'dead-letters.purge': z
     .object({ plugin: pluginName, ids: letterIds.optional(), before: isoTime.optional() })

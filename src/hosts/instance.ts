@@ -7,10 +7,11 @@
 import { debuglog } from 'node:util'
 import { deserializeError, errorCode, errorMessage, isOutriggerError, OutriggerError, serializeError, type SerializedError } from '../errors.js'
 import type {
-  BridgeMethod, EventResult, Heartbeat, HostToWorker, MemoryFigures, RanMsg, RunResults, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
+  BridgeMethod, EventResult, HeapSnapshotMsg, Heartbeat, HostToWorker, MemoryFigures, RanMsg, RunResults, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../worker-protocol.js'
 import { RpcLink, type RemoteCall } from '../rpc-link.js'
-import type { ExitInfo, HostBridge, InstanceSpec, WorkerInstance } from './worker-host.js'
+import { isCloneError, notCloneable } from './clone-error.js'
+import type { ExitInfo, HostBridge, InstanceSpec, ProfileWritten, WorkerInstance } from './worker-host.js'
 
 const debug = debuglog('outrigger')
 const DEFAULT_CALL_TIMEOUT_MS = 30000
@@ -36,6 +37,7 @@ export abstract class BaseInstance implements WorkerInstance {
   private nextPingId = 1
   private readonly callFn: RemoteCall
   private overLimit: ((memory: MemoryFigures, halted: boolean) => void) | undefined
+  private heapSnapshot: ((msg: HeapSnapshotMsg) => void) | undefined
   private stopping: Promise<void> | undefined
   private ending: 'stopped' | 'killed' | undefined
 
@@ -59,6 +61,8 @@ export abstract class BaseInstance implements WorkerInstance {
   protected abstract release(): void
   /** Ends the instance now. Must lead to `markExited`. */
   protected abstract terminate(): void
+  /** Records a CPU profile of the running instance (see `WorkerInstance.profile`). */
+  protected abstract recordProfile(ms: number, file: string): Promise<ProfileWritten>
 
   // --- WorkerInstance ---------------------------------------------------------------------------
   run(batch: WireEvent[], seen = 0): Promise<EventResult[]> {
@@ -83,6 +87,15 @@ export abstract class BaseInstance implements WorkerInstance {
 
   onOverLimit(listener: (memory: MemoryFigures, halted: boolean) => void): void {
     this.overLimit = listener
+  }
+
+  onHeapSnapshot(listener: (msg: HeapSnapshotMsg) => void): void {
+    this.heapSnapshot = listener
+  }
+
+  profile(ms: number, file: string): Promise<ProfileWritten> {
+    if (this.state !== 'running') return Promise.reject(new OutriggerError('RIG_ERR_PROFILE_UNAVAILABLE', `${this.label()} cannot be profiled: it is ${this.state}`))
+    return this.recordProfile(ms, file)
   }
 
   call(fn: string, args: unknown): Promise<unknown> {
@@ -154,6 +167,8 @@ export abstract class BaseInstance implements WorkerInstance {
         return this.rpc.deliver(msg)
       case 'over-limit':
         return this.overLimit?.(msg.memory, msg.halted)
+      case 'heap-snapshot':
+        return this.heapSnapshot?.(msg)
       case 'fatal':
         this.exitCause = deserializeError(msg.error)
         return
@@ -246,14 +261,7 @@ export abstract class BaseInstance implements WorkerInstance {
   }
 }
 
-/** True for the error a postMessage or an advanced-serialization send throws on uncloneable data. */
-export function isCloneError(err: unknown): boolean {
-  return err instanceof Error && (err.name === 'DataCloneError' || / could not be cloned\.?$/.test(err.message))
-}
-
-export function notCloneable(what: string, cause: unknown): OutriggerError {
-  return new OutriggerError('RIG_ERR_NOT_CLONEABLE', `${what} cannot be structured-cloned (a function, symbol or similar): ${errorMessage(cause)}`, { cause })
-}
+export { isCloneError, notCloneable } from './clone-error.js'
 
 const HELD: SerializedError = { name: 'Error', message: 'not run: an earlier event of its partitionBy key failed in this instance' }
 

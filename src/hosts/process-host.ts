@@ -5,15 +5,18 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
+import type { Duplex } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import type {
   HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../worker-protocol.js'
 import { forwardOutput, stderrSink, stdoutSink } from '../services/log-output.js'
 import { encodeBatch } from './batch-codec.js'
+import { ProfileChannel } from '../diagnostics/profile-channel.js'
+import { DIAGNOSTICS_FD } from '../diagnostics/profile-wire.js'
 import { BaseInstance, isCloneError, notCloneable } from './instance.js'
 import { permissionFlags, quietFlags } from './permission-flags.js'
-import type { InstanceSpec, WorkerHost, WorkerInstance } from './worker-host.js'
+import type { InstanceSpec, ProfileWritten, WorkerHost, WorkerInstance } from './worker-host.js'
 
 const PROCESS_ENTRY = fileURLToPath(new URL('../../workers/process-entry.js', import.meta.url))
 
@@ -40,6 +43,7 @@ class ProcessInstance extends BaseInstance {
   readonly threadId = 0
   readonly pid: number
   private readonly child: ChildProcess
+  private readonly diagnostics: ProfileChannel
   private readonly runs = new Map<number, Waiter<RanMsg>>()
   private nextRunId = 1
   private startWaiter: Waiter<StartedMsg | StartFailedMsg> | undefined
@@ -51,7 +55,8 @@ class ProcessInstance extends BaseInstance {
       serialization: 'advanced',
       // Not inherited: the host reads what the child prints and passes it on through its bounded
       // sinks, so a stalled or vanished reader of the host's output never blocks or kills a child.
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // fd 4: the diagnostics pipe, read by the child's profiler thread (profile-wire.ts).
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc', 'pipe'],
       // Not the supervisor's own flags (a test runner's or an inspector's would misbehave here).
       // Under worker.permissions, Node's permission model confines the child (permission-flags.ts).
       execArgv: [`--max-old-space-size=${spec.limits.memoryMb}`, ...confined(spec)],
@@ -59,6 +64,7 @@ class ProcessInstance extends BaseInstance {
     this.pid = this.child.pid ?? 0
     forwardOutput(this.child.stdout, stdoutSink())
     forwardOutput(this.child.stderr, stderrSink())
+    this.diagnostics = new ProfileChannel(this.child.stdio[DIAGNOSTICS_FD] as Duplex | null, this.label())
     this.child.on('message', (msg: WorkerToHost) => this.onMessage(msg))
     // Spawn failures and sends on a closed channel land here; 'close' follows.
     this.child.on('error', (err) => (this.exitCause ??= err))
@@ -74,6 +80,7 @@ class ProcessInstance extends BaseInstance {
     let timer: NodeJS.Timeout | undefined
     const done = (): void => {
       clearTimeout(timer)
+      this.diagnostics.close()
       this.runs.clear()
       this.markExited(code, signal)
     }
@@ -119,6 +126,10 @@ class ProcessInstance extends BaseInstance {
 
   protected terminate(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL')
+  }
+
+  protected recordProfile(ms: number, file: string): Promise<ProfileWritten> {
+    return this.diagnostics.profile(ms, file)
   }
 
   private send(msg: HostToWorker, what: string): void {

@@ -11,8 +11,9 @@ import { Piscina } from 'piscina'
 import type { HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost } from '../worker-protocol.js'
 import { forwardOutput, stderrSink, stdoutSink } from '../services/log-output.js'
 import { encodeBatch } from './batch-codec.js'
+import { profileThreadTo } from '../diagnostics/profile-thread.js'
 import { BaseInstance, isCloneError, notCloneable } from './instance.js'
-import type { InstanceSpec, WorkerHost, WorkerInstance } from './worker-host.js'
+import type { InstanceSpec, ProfileWritten, WorkerHost, WorkerInstance } from './worker-host.js'
 
 const THREAD_ENTRY = fileURLToPath(new URL('../../workers/thread-entry.js', import.meta.url))
 
@@ -119,6 +120,10 @@ class ThreadInstance extends BaseInstance {
 
   protected terminate(): void {
     void this.pool.destroy()
+  }
+
+  protected recordProfile(ms: number, file: string): Promise<ProfileWritten> {
+    return profileThreadTo(this.threadId, ms, file, this.label())
   }
 
   private watch(worker: Worker): void {

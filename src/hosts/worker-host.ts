@@ -4,9 +4,11 @@
  */
 import type { Permissions } from '../manifest/permissions.js'
 import type { StateApi } from '../plugin/types.js'
-import type { EventResult, Heartbeat, MemoryFigures, StartInfo, WireEvent, WorkerSpec } from '../worker-protocol.js'
+import type { ProfileWritten } from '../diagnostics/cpu-profile.js'
+import type { EventResult, HeapSnapshotMsg, Heartbeat, MemoryFigures, StartInfo, WireEvent, WorkerSpec } from '../worker-protocol.js'
 
-export type { EventResult, Heartbeat, MemoryFigures, RunResults, StartInfo, WireEvent } from '../worker-protocol.js'
+export type { EventResult, HeapSnapshotMsg, Heartbeat, MemoryFigures, RunResults, StartInfo, WireEvent } from '../worker-protocol.js'
+export type { ProfileWritten } from '../diagnostics/cpu-profile.js'
 
 /** Host-side services a worker's `ctx` reaches over rpc. One bridge per instance is fine. */
 export interface HostBridge {
@@ -80,6 +82,14 @@ export interface WorkerInstance {
    * between heartbeats); `halted`: it runs no more hooks and should be ended. One listener.
    */
   onOverLimit(listener: (memory: MemoryFigures, halted: boolean) => void): void
+  /** Called when the instance writes its heap snapshot near the memory limit (`limits.heapSnapshot`). One listener. */
+  onHeapSnapshot(listener: (msg: HeapSnapshotMsg) => void): void
+  /**
+   * Records a CPU profile for `ms` and writes it to `file` (docs/diagnostics.md), also while a hook
+   * blocks the instance's event loop. Rejects `RIG_ERR_PROFILE_UNAVAILABLE` (the instance has
+   * ended, or has no inspector or profiler thread) or `RIG_ERR_PROFILE_FAILED`.
+   */
+  profile(ms: number, file: string): Promise<ProfileWritten>
   /** Calls one of the plugin's `functions`; rejects `RIG_ERR_CALL_TIMEOUT` after `callTimeoutMs`. */
   call(fn: string, args: unknown): Promise<unknown>
   /**

@@ -4,7 +4,8 @@ import type { Supervisor } from '../supervisor/types.js'
 import { readJsonBody } from './body.js'
 import { ACTION_HEADER } from './dashboard.js'
 import { HttpError, sendEnvelope } from './envelope.js'
-import type { PluginOperation } from './routes.js'
+import { PLUGIN_OPS_PREFIX, type PluginOperation } from './routes.js'
+import { checkProfileOptions } from '../diagnostics/profile-options.js'
 
 /**
  * An operator's operation on one plugin over HTTP (the CLI's `dead-letters list|replay|purge` and `restart`):
@@ -40,6 +41,9 @@ export async function runPluginOperation(
     case 'restart':
       await sup.restartPlugin(plugin)
       result = { plugin, restarted: true }
+      break
+    case 'profile':
+      result = await sup.profile(plugin, checkProfileOptions(await readJsonBody(req, ctx.maxBodyBytes), `POST ${PLUGIN_OPS_PREFIX}${plugin}/profile`))
       break
   }
   sendEnvelope(res, { requestId, status: 200, error: null, controller: operationController(plugin), action: op, result })

@@ -49,6 +49,10 @@ export const LimitsSchema = z
     stopTimeoutMs: positiveMs.default(5000),
     unresponsiveMs: positiveMs.default(3000),
     handlerTimeoutMs: positiveMs.default(30000),
+    /** The CPU profile taken of an unresponsive instance before it is killed (docs/diagnostics.md); 0: none. */
+    profileMs: ms.default(2000),
+    /** One heap snapshot per instance start past 90 % of memoryMb, before the recycle. */
+    heapSnapshot: z.boolean().default(false),
   })
   .strict()
 

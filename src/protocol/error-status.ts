@@ -11,7 +11,9 @@ export interface MappedError {
 /** Supervisor codes that mean "the client asked for something that is not there". */
 const NOT_FOUND = new Set(['RIG_ERR_UNKNOWN_TARGET', 'RIG_ERR_UNKNOWN_PLUGIN', 'RIG_ERR_UNKNOWN_DEAD_LETTER'])
 /** Supervisor codes that mean "the client's request is malformed". */
-const BAD_REQUEST = new Set(['RIG_ERR_DEAD_LETTER_SELECTION', 'RIG_ERR_REQUEST_INVALID'])
+const BAD_REQUEST = new Set(['RIG_ERR_DEAD_LETTER_SELECTION', 'RIG_ERR_REQUEST_INVALID', 'RIG_ERR_PROFILE_OPTIONS'])
+/** Supervisor codes that mean "not in a state to do that" (a core plugin, or an instance that cannot be profiled). */
+const CONFLICT = new Set(['RIG_ERR_PROFILE_UNAVAILABLE'])
 /** Supervisor codes that mean "try again later", not "the server is broken". */
 const UNAVAILABLE = new Set(['RIG_ERR_CLOSED', 'RIG_ERR_PIPE_BUSY'])
 /** Supervisor codes that mean "it took too long". */
@@ -24,6 +26,7 @@ export function mapError(err: unknown): MappedError {
   const code = errorCode(err) ?? undefined
   if (code !== undefined && NOT_FOUND.has(code)) return plain(404, code, errorMessage(err))
   if (code !== undefined && BAD_REQUEST.has(code)) return plain(400, code, errorMessage(err))
+  if (code !== undefined && CONFLICT.has(code)) return plain(409, code, errorMessage(err))
   if (code === 'RIG_ERR_PIPE_ABORTED') {
     // The supervisor wraps the listener's throw; the client wants the plugin's own words, and the
     // plugin may have picked the status (say 409 or 422) by putting it on the error it threw.

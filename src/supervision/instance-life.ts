@@ -1,5 +1,5 @@
 import type { MemoryFigures, WorkerInstance } from '../hosts/worker-host.js'
-import type { InstanceState, InstanceStatus } from '../supervisor/status-types.js'
+import type { InstanceError, InstanceState, InstanceStatus } from '../supervisor/status-types.js'
 
 /** Instance `id` across its respawns. */
 export interface InstanceLife {
@@ -15,6 +15,13 @@ export interface InstanceLife {
   /** A start under way: `close` waits for it, or the new instance would outlive the stop. */
   spawning?: Promise<void>
   beat?: MemoryFigures & { eventLoopP99Ms: number; at: number }
+  /** Why the supervisor last ended this instance id for a fault, with the evidence. */
+  lastError?: InstanceError
+  /** The newest CPU profile and heap snapshot files of this instance id. */
+  profile?: string
+  heapSnapshot?: string
+  /** Writing its heap snapshot: unanswered heartbeats are forgiven until then. */
+  snapshotUntil?: number
 }
 
 /** Its row in the status report. */
@@ -31,6 +38,9 @@ export function instanceStatus(l: InstanceLife, now: number): InstanceStatus {
     externalMb: l.beat?.externalMb ?? 0,
     eventLoopP99Ms: l.beat?.eventLoopP99Ms ?? 0,
     lastHeartbeatMs: l.beat ? now - l.beat.at : 0,
+    lastError: l.lastError ?? null,
+    profile: l.profile ?? null,
+    heapSnapshot: l.heapSnapshot ?? null,
   }
 }
 

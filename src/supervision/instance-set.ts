@@ -1,39 +1,16 @@
 import { OutriggerError, errorCode, errorMessage } from '../errors.js'
 import type { Heartbeat, WorkerInstance } from '../hosts/worker-host.js'
+import type { InstanceSetOptions } from './instance-set-types.js'
 import type { WorkerSettings } from '../manifest/schema.js'
 import type { PluginLogger } from '../plugin/types.js'
 import type { InstanceStatus, PluginState, PluginStatus } from '../supervisor/status-types.js'
 import { watchHeartbeat } from './heartbeat.js'
 import { instanceStatus, roundFigures, type InstanceLife } from './instance-life.js'
+import { InstanceDiagnostics, type ProfileReport } from './instance-diagnostics.js'
 import { MemoryLimit } from './memory-limit.js'
 import { RestartPolicy, crashLoopError, stayDownError } from './restart-policy.js'
 
-/** How an instance set tells its owner what happened. */
-export interface InstanceSetEvents {
-  /** Instance `id` is up and may take work (first start, respawn, operator restart). */
-  up(id: number, instance: WorkerInstance): void
-  /**
-   * Instance `id` is gone; whatever it held must be accounted for. `hung`: it was killed for not
-   * answering heartbeats (its event loop was blocked).
-   */
-  down(id: number, cause: Error, how: { hung: boolean }): void
-  /**
-   * Instance `id` must take no new work (it is being recycled). Returns true when it holds none,
-   * so it may go now; otherwise the owner calls `retired(id)` once it has answered everything.
-   */
-  retire(id: number): boolean
-  /** The plugin's state moved from `prev` to `next`. */
-  stateChanged(next: PluginState, prev: PluginState): void
-}
-
-export interface InstanceSetOptions {
-  plugin: string
-  cfg: WorkerSettings
-  log: PluginLogger
-  /** Starts instance `id` and resolves once its plugin is loaded and `init` finished. */
-  launch(id: number): Promise<WorkerInstance>
-  on: InstanceSetEvents
-}
+export type { InstanceSetEvents, InstanceSetOptions } from './instance-set-types.js'
 
 /**
  * The life of a worker plugin's instances: spawn, exit, heartbeat, recycle past the memory limit,
@@ -45,6 +22,7 @@ export class InstanceSet {
   private readonly policy: RestartPolicy
   private readonly lives: InstanceLife[]
   private readonly memory: MemoryLimit
+  readonly diagnostics: InstanceDiagnostics
   private current: PluginState = 'starting'
   private error: PluginStatus['lastError'] = null
   private restartCount = 0
@@ -55,6 +33,7 @@ export class InstanceSet {
     this.policy = new RestartPolicy(this.cfg.restart)
     this.lives = Array.from({ length: this.cfg.instances }, (_, id) => ({ id, state: 'starting', startedAt: 0, restarts: 0 }))
     this.memory = new MemoryLimit({ plugin: opts.plugin, cfg: this.cfg, log: opts.log, retire: (id) => opts.on.retire(id), noteError: (e) => this.noteError(e) })
+    this.diagnostics = new InstanceDiagnostics({ plugin: opts.plugin, cfg: this.cfg, log: opts.log, stateDir: opts.stateDir, noteError: (e) => this.noteError(e) })
   }
 
   get state(): PluginState { return this.current }
@@ -128,6 +107,11 @@ export class InstanceSet {
     if (l.expected === 'recycle' && l.instance) void l.instance.stop()
   }
 
+  /** `outrigger profile`: instance `id` (default: the first running one) for `ms`. */
+  profile(id: number | undefined, ms: number): Promise<ProfileReport> {
+    return this.diagnostics.onDemand(this.lives, id, ms)
+  }
+
   statuses(now = Date.now()): InstanceStatus[] {
     return this.lives.map((l) => instanceStatus(l, now))
   }
@@ -169,6 +153,7 @@ export class InstanceSet {
     )
     const { unresponsiveMs } = this.cfg.limits
     instance.onOverLimit((memory, halted) => this.memory.overLimit(l, instance, memory, halted))
+    instance.onHeapSnapshot((msg) => l.instance === instance && this.diagnostics.heapSnapshot(l, msg))
     l.unwatch = watchHeartbeat(instance, unresponsiveMs, {
       beat: (h) => this.beat(l, instance, h),
       silent: () => this.unresponsive(l, instance, `no heartbeat answer within ${unresponsiveMs} ms (an endless loop or a blocked event loop?)`),
@@ -190,11 +175,10 @@ export class InstanceSet {
     }
   }
 
+  /** Profiled, then killed (instance-diagnostics.ts); not while it writes its heap snapshot. */
   private unresponsive(l: InstanceLife, instance: WorkerInstance, why: string): void {
-    if (l.instance !== instance || l.expected) return
-    l.state = 'unresponsive'
-    this.noteError(new OutriggerError('RIG_ERR_WORKER_UNRESPONSIVE', `plugin "${this.opts.plugin}" instance ${l.id}: ${why}; terminating it`))
-    void instance.kill()
+    if (l.instance !== instance || l.expected || l.state === 'unresponsive' || this.diagnostics.snapshotting(l)) return
+    void this.diagnostics.hung(l, instance, why)
   }
 
   // ── exit, respawn, quarantine ───────────────────────────────────────────────────────────

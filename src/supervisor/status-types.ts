@@ -21,6 +21,19 @@ export interface InstanceStatus {
   externalMb: number
   eventLoopP99Ms: number
   lastHeartbeatMs: number
+  /** Why the supervisor last ended this instance id for a fault (a hang), with its CPU profile. */
+  lastError?: InstanceError | null
+  /** The newest CPU profile of this instance id (a hang's, or one taken on demand): a file path. */
+  profile?: string | null
+  /** The heap snapshot it wrote near its memory limit (`limits.heapSnapshot`): a file path. */
+  heapSnapshot?: string | null
+}
+
+/** An instance's `lastError`: `profile` names the CPU profile taken before it was killed, when there is one. */
+export interface InstanceError {
+  code: string | null
+  message: string
+  profile: string | null
 }
 
 export interface QueueStatus {

@@ -1,7 +1,9 @@
 import { Bus } from '../bus/bus.js'
 import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dead-letters.js'
 import type { HostConfig } from '../config/config.js'
-import { OutriggerError, errorMessage, forLog } from '../errors.js'
+import { OutriggerError, errorMessage, forLog, type ErrorCode } from '../errors.js'
+import { checkProfileOptions, type ProfileOptions } from '../diagnostics/profile-options.js'
+import type { ProfileReport } from '../supervision/instance-diagnostics.js'
 import { entryOf, type Loaded } from '../plugin/load-plugins.js'
 import type { PluginLogger } from '../plugin/types.js'
 import type { ServiceSlots } from '../services/slots.js'
@@ -209,11 +211,17 @@ export class OutriggerSupervisor implements Supervisor {
     return found && { path: found.dir, outside: found.outside }
   }
 
-  private workerPlugin(name: string): WorkerPlugin {
+  private workerPlugin(name: string, only: ErrorCode = 'RIG_ERR_UNKNOWN_PLUGIN', why = 'only worker plugins keep dead letters'): WorkerPlugin {
     const h = this.byName.get(name)
     if (!h) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded (loaded: ${[...this.byName.keys()].join(', ') || 'none'})`)
-    if (!(h instanceof WorkerPlugin)) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `plugin "${name}" is not a running worker plugin; only worker plugins keep dead letters`)
+    if (!(h instanceof WorkerPlugin)) throw new OutriggerError(only, `plugin "${name}" is not a running worker plugin; ${why}`)
     return h
+  }
+
+  async profile(name: string, opts: ProfileOptions = {}): Promise<ProfileReport> {
+    const { instance, seconds } = checkProfileOptions(opts, `profile "${name}"`)
+    const w = this.workerPlugin(name, 'RIG_ERR_PROFILE_UNAVAILABLE', 'a core plugin runs in the host\'s own thread: profile the host (node --cpu-prof)')
+    return w.profile(instance, seconds !== undefined ? Math.round(seconds * 1000) : w.profileMs)
   }
 
   /**

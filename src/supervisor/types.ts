@@ -5,6 +5,8 @@ import type { HostConfig, HostConfigInput } from '../config/config.js'
 import type { StatusReport } from './status-types.js'
 import type { Envelope } from '../protocol/envelope.js'
 import type { ExecuteOptions, ExecuteRequest } from '../protocol/execute.js'
+import type { ProfileOptions } from '../diagnostics/profile-options.js'
+import type { ProfileReport } from '../supervision/instance-diagnostics.js'
 
 export interface SupervisorOptions {
   /** Names the control socket (`<runtimeDir>/<app>.sock`) and the logs. Default `outrigger`. */
@@ -101,6 +103,12 @@ export interface Supervisor {
    * RIG_ERR_NOT_RESTARTABLE: it shares the host's module cache and event loop.
    */
   restartPlugin(name: string): Promise<void>
+  /**
+   * A CPU profile of a worker plugin's instance (default: its first running one) for `seconds`
+   * (default: `limits.profileMs`, else 2), written under `<stateDir>/profiles` (docs/diagnostics.md).
+   * Rejects RIG_ERR_PROFILE_UNAVAILABLE (a core plugin, no such instance, no inspector) or RIG_ERR_PROFILE_FAILED.
+   */
+  profile(plugin: string, opts?: ProfileOptions): Promise<ProfileReport>
   listDeadLetters(plugin: string): Promise<DeadLetter[]>
   /**
    * Re-enqueues a plugin's dead letters (all, or `sel.ids`, at most `sel.limit`), oldest first,

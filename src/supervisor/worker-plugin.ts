@@ -9,10 +9,11 @@ import type { WorkerInstance } from '../hosts/worker-host.js'
 import { hostFor } from '../hosts/select.js'
 import type { Manifest, WorkerSettings } from '../manifest/schema.js'
 import { InstanceSet } from '../supervision/instance-set.js'
-import { pluginDataDir } from './context.js'
+import type { ProfileReport } from '../supervision/instance-diagnostics.js'
+import { instanceSpec } from './instance-spec.js'
+import { MAX_PROFILE_SECONDS } from '../diagnostics/profile-options.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { PluginState, PluginStatus } from './status-types.js'
-import { workerBridge } from './worker-bridge.js'
 import { workerStatus } from './worker-status.js'
 
 export interface WorkerPluginInit {
@@ -63,6 +64,7 @@ export class WorkerPlugin implements PluginHandle {
       plugin: this.name,
       cfg: this.cfg,
       log: init.rt.log,
+      stateDir: init.rt.stateDir,
       launch: (id) => this.launch(id),
       on: {
         up: (id, instance) => {
@@ -139,24 +141,17 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private startInstance(id: number): Promise<WorkerInstance> {
-    const { manifest, rt } = this.init
-    return hostFor(this.cfg.isolation).start({
-      plugin: this.name,
-      version: manifest.version,
-      instanceId: id,
-      entry: this.init.entry,
-      rootPath: this.init.rootPath,
-      dataDir: pluginDataDir(rt.stateDir, this.name),
-      options: this.init.options,
-      limits: this.cfg.limits,
-      // A plugin function is held to the same limit as a hook.
-      callTimeoutMs: this.cfg.limits.handlerTimeoutMs,
-      // At-least-once keeps a key's order across retries (see the dispatcher's holds).
-      holdKeysBy: this.cfg.delivery !== 'at-most-once' ? this.cfg.partitionBy : null,
-      nice: rt.config.workerNice,
-      permissions: this.cfg.permissions,
-      bridge: workerBridge(rt, this.name),
-    })
+    return hostFor(this.cfg.isolation).start(instanceSpec(this.init, this.cfg, id, this.instances.diagnostics.heapSnapshotDir))
+  }
+
+  /** An on-demand profile's default length: `limits.profileMs`, or 2 s when hangs are not profiled. */
+  get profileMs(): number {
+    return Math.min(this.cfg.limits.profileMs || 2000, MAX_PROFILE_SECONDS * 1000)
+  }
+
+  /** `outrigger profile`: a CPU profile of instance `id` (default: the first running one). */
+  profile(id: number | undefined, ms: number): Promise<ProfileReport> {
+    return this.instances.profile(id, ms)
   }
 
   /**

@@ -16,6 +16,8 @@ export abstract class FakeInstanceBase<S extends { batch: WireEvent[] }> impleme
   abstract run(batch: WireEvent[], seen?: number): Promise<EventResult[]>
   ping(): never { throw new Error('not used') }
   onOverLimit(): void {}
+  onHeapSnapshot(): void {}
+  profile(): never { throw new Error('not used') }
   call(): never { throw new Error('not used') }
   ready(): never { throw new Error('not used') }
   async stop(): Promise<void> {}

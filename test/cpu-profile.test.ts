@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
-import { readFile, readdir } from 'node:fs/promises'
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
+import { diagnosticFile, prune } from '../src/diagnostics/diagnostic-files.js'
 import type { PluginStatus } from '../src/supervisor/status-types.js'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { PluginDir, memoryLogger, worker } from './helpers/plugins.js'
@@ -131,5 +132,51 @@ describe('CPU profiles: refusals and settings', () => {
     await assert.rejects(sup.profile('spinner', { instance: 3 }), (e: Error & { code?: string }) => e.code === 'RIG_ERR_PROFILE_UNAVAILABLE' && /instance ids are 0 to 0/.test(e.message))
     await assert.rejects(sup.profile('spinner', { seconds: 0 }), (e: Error & { code?: string }) => e.code === 'RIG_ERR_PROFILE_OPTIONS' && /seconds/.test(e.message))
     await assert.rejects(sup.profile('spinner', { seconds: 500 }), { code: 'RIG_ERR_PROFILE_OPTIONS' })
+  })
+})
+
+describe('CPU profiles: failures and files', () => {
+  let dir: PluginDir
+  let sup: Supervisor
+  beforeEach(async () => {
+    dir = await PluginDir.create()
+  })
+  afterEach(() => dir.remove())
+
+  it('a process killed during its profile fails the profile with RIG_ERR_PROFILE_FAILED, and is restarted', async () => {
+    await dir.add('spinner', worker('spinner', { isolation: 'process' }), SPINNER)
+    sup = await dir.start()
+    const pid = plugin(sup, 'spinner').instances[0].pid
+    const profiling = sup.profile('spinner', { seconds: 20 })
+    // Killed while its profiler thread records: the pipe closes and the answer never comes.
+    await until('the profile under way', async () => (await readdir(path.join(dir.stateDir, 'profiles')).catch(() => null)) !== null)
+    process.kill(pid, 'SIGKILL')
+    await assert.rejects(profiling, (e: Error & { code?: string }) => e.code === 'RIG_ERR_PROFILE_FAILED' && /exited before its CPU profile was written/.test(e.message))
+    await until('restarted', () => plugin(sup, 'spinner').restarts >= 1 && plugin(sup, 'spinner').state === 'running', 30_000)
+    assert.deepEqual(await readdir(path.join(dir.stateDir, 'profiles')), [])
+  })
+
+  it('a profiles folder that cannot be made fails the profile with the path in the message', async () => {
+    await dir.add('spinner', worker('spinner', {}), SPINNER)
+    sup = await dir.start()
+    await mkdir(dir.stateDir, { recursive: true })
+    await writeFile(path.join(dir.stateDir, 'profiles'), 'not a folder')
+    await assert.rejects(sup.profile('spinner', { seconds: 0.1 }), (e: Error & { code?: string }) => e.code === 'RIG_ERR_PROFILE_FAILED' && e.message.includes(path.join(dir.stateDir, 'profiles')))
+    assert.equal(await sup.call('spinner.ping'), 'pong')
+  })
+
+  it('keeps the newest 10 profiles of a plugin and leaves other plugins alone', async () => {
+    const folder = path.join(dir.root, 'profiles')
+    await mkdir(folder)
+    const at = (i: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, i))
+    for (let i = 0; i < 13; i++) await writeFile(diagnosticFile(folder, 'audit', i % 2, '.cpuprofile', at(i)), '{}')
+    await writeFile(diagnosticFile(folder, 'audit-log', 0, '.cpuprofile', at(0)), '{}')
+    await writeFile(path.join(folder, 'notes.txt'), 'mine')
+    const gone = await prune(folder, 'audit', '.cpuprofile', 10)
+    assert.deepEqual(gone.sort(), [0, 1, 2].map((i) => path.basename(diagnosticFile(folder, 'audit', i % 2, '.cpuprofile', at(i)))).sort())
+    const left = await readdir(folder)
+    assert.equal(left.filter((f) => f.startsWith('audit-') && !f.startsWith('audit-log')).length, 10)
+    assert.ok(left.includes('notes.txt'))
+    assert.ok(left.some((f) => f.startsWith('audit-log-0-')))
   })
 })

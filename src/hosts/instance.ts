@@ -280,6 +280,7 @@ function wireSpec(spec: InstanceSpec): WorkerSpec {
   return {
     plugin, version, instanceId, entry, rootPath, dataDir, options, limits,
     callTimeoutMs: spec.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, nice: spec.nice ?? 0, holdKeysBy: spec.holdKeysBy ?? null,
+    ...(spec.heapSnapshotDir ? { heapSnapshotDir: spec.heapSnapshotDir } : {}),
   }
 }
 

@@ -108,7 +108,9 @@ export class InstanceDiagnostics {
   private async record(l: InstanceLife, instance: WorkerInstance, ms: number): Promise<ProfileWritten> {
     const { plugin, stateDir } = this.opts
     const dir = path.join(stateDir, PROFILES_DIR)
-    await mkdir(dir, { recursive: true })
+    await mkdir(dir, { recursive: true }).catch((err: unknown) => {
+      throw new OutriggerError('RIG_ERR_PROFILE_FAILED', `plugin "${plugin}" instance ${l.id}: cannot create the profiles folder ${dir}: ${errorMessage(err)}`)
+    })
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new OutriggerError('RIG_ERR_PROFILE_FAILED', `plugin "${plugin}" instance ${l.id}: the CPU profile did not finish within ${ms + PROFILE_GRACE_MS} ms`)), ms + PROFILE_GRACE_MS)

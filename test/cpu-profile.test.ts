@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
@@ -14,10 +15,11 @@ const plugin = (sup: Supervisor, name: string): PluginStatus => sup.status().plu
 /** A hook that never returns, in a function of its own name; and a function that burns CPU in `crunch`. */
 const SPINNER = `
 function spinForever() { let x = 0; while (true) { x = (x + 1) % 1000003 } }
+import { writeFileSync } from 'node:fs'
 function crunch(ms) { const end = Date.now() + ms; let x = 0; while (Date.now() < end) x = (x * 31 + 7) % 1000003; return x }
 export default {
   hooks: { 'job:spin'() { spinForever() } },
-  functions: { burn: (ms) => crunch(ms), ping: () => 'pong' },
+  functions: { burn: ({ ms, marker }) => { if (marker) writeFileSync(marker, ''); return crunch(ms) }, ping: () => 'pong' },
 }`
 
 interface CpuProfileFile {
@@ -79,10 +81,13 @@ for (const isolation of isolations) {
     })
 
     it('profiles a healthy instance on demand, which goes on serving', async () => {
-      await dir.add('spinner', worker('spinner', { isolation }), SPINNER)
+      // Heartbeats wait while `burn` holds the loop: not a hang here.
+      await dir.add('spinner', worker('spinner', { isolation, limits: { unresponsiveMs: 30_000 } }), SPINNER)
       const sup = await dir.start()
       const before = plugin(sup, 'spinner').instances[0]
-      const burning = sup.call('spinner.burn', 2500)
+      const marker = path.join(dir.root, 'burning')
+      const burning = sup.call('spinner.burn', { ms: 6000, marker })
+      await until('the burn under way', () => existsSync(marker))
       const report = await sup.profile('spinner', { seconds: 1 })
       await burning
       assert.equal(report.plugin, 'spinner')
@@ -98,7 +103,7 @@ for (const isolation of isolations) {
       const idle = await sup.profile('spinner', { instance: 0, seconds: 0.2 })
       assert.ok((await readProfile(idle.file)).nodes.length > 0)
       assert.equal(await sup.call('spinner.ping'), 'pong')
-      assert.equal(typeof (await sup.call('spinner.burn', 10)), 'number')
+      assert.equal(typeof (await sup.call('spinner.burn', { ms: 10 })), 'number')
       assert.equal(plugin(sup, 'spinner').restarts, 0)
     })
   })
@@ -178,5 +183,34 @@ describe('CPU profiles: failures and files', () => {
     assert.equal(left.filter((f) => f.startsWith('audit-') && !f.startsWith('audit-log')).length, 10)
     assert.ok(left.includes('notes.txt'))
     assert.ok(left.some((f) => f.startsWith('audit-log-0-')))
+  })
+})
+
+describe('CPU profiles under the permission model (process)', () => {
+  let dir: PluginDir
+  let saved: string | undefined
+  beforeEach(async () => {
+    dir = await PluginDir.create()
+    saved = process.env.NODE_OPTIONS
+    // Read by the children forked from now on, not by this process. No --allow-worker: the
+    // instance can start no profiler thread (and on Node 20 no flag allows the inspector at all).
+    const flag = process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission'
+    process.env.NODE_OPTIONS = `${flag} --allow-fs-read=* --allow-fs-write=* --no-warnings`
+  })
+  afterEach(async () => {
+    if (saved === undefined) delete process.env.NODE_OPTIONS
+    else process.env.NODE_OPTIONS = saved
+    await dir.remove()
+  })
+
+  it('refuses a profile with the reason, and a hung instance is still killed, its lastError saying why there is no profile', async () => {
+    await dir.add('spinner', worker('spinner', { isolation: 'process', limits: { unresponsiveMs: 1500 } }), SPINNER)
+    const sup = await dir.start()
+    await assert.rejects(sup.profile('spinner', { seconds: 0.2 }), (e: Error & { code?: string }) => e.code === 'RIG_ERR_PROFILE_UNAVAILABLE' && /no profiler thread could start/.test(e.message))
+    sup.emit('job:spin', {})
+    const err = await until('the hang noted', () => plugin(sup, 'spinner').instances[0].lastError ?? undefined, 30_000)
+    assert.equal(err.profile, null)
+    assert.match(err.message, /no CPU profile: .*no profiler thread could start/)
+    await until('restarted', () => plugin(sup, 'spinner').restarts >= 1 && plugin(sup, 'spinner').state === 'running', 30_000)
   })
 })

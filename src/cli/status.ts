@@ -41,5 +41,13 @@ export function renderStatus(report: StatusReport, color: boolean, width?: numbe
   const errors = report.plugins.filter((p) => p.lastError)
   if (errors.length) lines.push('')
   for (const p of errors) lines.push(`${p.name}: ${p.lastError?.code ? `${p.lastError.code}: ` : ''}${p.lastError?.message}`)
+  // The evidence kept of each instance (docs/diagnostics.md): its newest CPU profile and heap snapshot.
+  const files = report.plugins.flatMap((p) =>
+    p.instances.flatMap((i) => [
+      ...(i.profile ? [`${p.name} #${i.id}: CPU profile ${i.profile}`] : []),
+      ...(i.heapSnapshot ? [`${p.name} #${i.id}: heap snapshot ${i.heapSnapshot}`] : []),
+    ]),
+  )
+  if (files.length) lines.push('', ...files)
   return lines
 }

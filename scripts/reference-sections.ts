@@ -42,6 +42,8 @@ const MANIFEST_MEANING: Record<string, string> = {
   'worker.limits.stopTimeoutMs': 'Time an instance has to close before it is killed',
   'worker.limits.unresponsiveMs': 'No heartbeat answer within this marks the instance unresponsive; it is restarted',
   'worker.limits.handlerTimeoutMs': 'Longest run of one hook or function call; a hook past it fails its event (`RIG_ERR_HANDLER_TIMEOUT`) and the worker goes on',
+  'worker.limits.profileMs': 'CPU profile taken of an unresponsive instance before it is killed, into `<stateDir>/profiles` ([diagnostics.md](diagnostics.md)); 0 turns it off',
+  'worker.limits.heapSnapshot': 'Write one heap snapshot per instance start past 90 % of `memoryMb`, before the recycle, into `<stateDir>/heap-snapshots`',
 }
 
 /** Config fields whose schema has no `.describe()` text. */

@@ -38,6 +38,8 @@ export const ErrorCodes = {
   RIG_ERR_SLOT_CONFLICT: 'Two plugins provide the same service slot',
   RIG_ERR_HTTP_LISTEN: 'The HTTP API cannot listen on its host and port (in use, not allowed, or not an address here)',
   RIG_ERR_JOURNAL: 'A durable delivery journal cannot be opened, or one of its commits failed',
+  RIG_ERR_RELOAD_FAILED: "A reload's new code or manifest failed to load or init; the running instances keep the old code",
+  RIG_ERR_RELOAD_REFUSED: 'A plugin cannot be reloaded, started or stopped live that way; nothing was changed',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -2,7 +2,8 @@ import type { Dispatcher } from '../delivery/dispatcher.js'
 import type { DurableQueue } from '../delivery/durable-queue.js'
 import type { WorkerSettings } from '../manifest/schema.js'
 import type { InstanceSet } from '../supervision/instance-set.js'
-import type { PluginStatus } from './status-types.js'
+import type { SupervisorRuntime } from './plugin-handle.js'
+import type { PluginState, PluginStatus } from './status-types.js'
 
 /** What a worker plugin's status row is made of. */
 export interface WorkerStatusParts {
@@ -42,4 +43,14 @@ export function workerStatus(p: WorkerStatusParts): PluginStatus {
     handlerMs: p.dispatcher.latency.percentiles(),
     instances: p.instances.statuses(),
   }
+}
+
+/** Every transition of a worker plugin is logged and published as `outrigger:plugin:<state>`. */
+export function publishState(rt: SupervisorRuntime, plugin: string, lastError: PluginStatus['lastError'], next: PluginState, prev: PluginState): void {
+  // The supervisor logs a failure itself, once, with its cause: the move to failed says nothing more.
+  if (next !== 'failed') {
+    const level = next === 'running' || next === 'starting' || next === 'stopped' ? 'info' : 'warn'
+    rt.log[level]({ plugin, from: prev, to: next, lastError }, `plugin "${plugin}": ${prev} → ${next}`)
+  }
+  rt.bus.emit(`outrigger:plugin:${next}`, { plugin, from: prev, lastError })
 }

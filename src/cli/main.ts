@@ -8,6 +8,7 @@ import { VERSION } from '../version.js'
 import { EXIT, reportError } from './context.js'
 import { registerOps } from './ops.js'
 import { registerPlugins } from './plugins.js'
+import { registerReload } from './reload.js'
 import { registerNew } from './scaffold.js'
 import { registerStart } from './start.js'
 import { registerStatus } from './status.js'
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerStatus(program)
   registerTop(program)
   registerOps(program)
+  registerReload(program)
   registerPlugins(program)
   registerValidate(program)
   registerNew(program)

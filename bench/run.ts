@@ -14,10 +14,11 @@ import { emitCost } from './emit-cost.js'
 import { eventLoop } from './event-loop.js'
 import { hookDispatch } from './hook-dispatch.js'
 import { pipeChain } from './pipe-chain.js'
+import { reload } from './reload.js'
 import { restart } from './restart.js'
 import { workerThroughput } from './worker-throughput.js'
 
-const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable]
+const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, reload]
 
 function table(rows: Array<Row & { bench: string }>): string {
   const head = ['benchmark', 'metric', 'unit', 'raw', 'outrigger', 'ratio', 'target', 'met']

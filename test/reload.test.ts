@@ -7,7 +7,7 @@ import { startSupervisor } from '../src/start.js'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { assertBooks } from './helpers/books.js'
 import { PluginDir, core, memoryLogger, worker } from './helpers/plugins.js'
-import { until } from './helpers/wait.js'
+import { alive, until } from './helpers/wait.js'
 
 const isolations = (process.env.ISOLATION ? [process.env.ISOLATION] : ['thread', 'process']) as Array<'thread' | 'process'>
 
@@ -150,6 +150,40 @@ export default {
     })
   })
 }
+
+describe('live reload: isolation and shutdown', () => {
+  let dir: PluginDir
+  beforeEach(async () => {
+    dir = await PluginDir.create()
+  })
+  afterEach(() => dir.remove())
+
+  it('moves a plugin from threads to processes when the manifest says so', async () => {
+    await dir.add('mover', worker('mover', { isolation: 'thread', instances: 2 }), workerCode('v1', ['a:x']))
+    const sup = await dir.start()
+    assert.ok(row(sup, 'mover')!.instances.every((i) => i.pid === process.pid && i.threadId > 0))
+    await dir.add('mover', worker('mover', { isolation: 'process', instances: 2 }, { version: '2.0.0' }), workerCode('v2', ['a:x']), { enable: false })
+    await sup.reload('mover')
+    const p = row(sup, 'mover')!
+    assert.equal(p.isolation, 'process')
+    assert.ok(p.instances.every((i) => i.pid !== process.pid && i.threadId === 0 && alive(i.pid)), JSON.stringify(p.instances))
+    sup.emit('a:x', { id: 7 })
+    await until('a child ran the event', async () => (await seen(dir, 'mover')).includes('v2 a:x 7'))
+  })
+
+  it('a stop during a reload ends the instance the reload started: no orphan', async () => {
+    await dir.add('slow', worker('slow', { isolation: 'process' }), workerCode('v1', ['a:x']))
+    const sup = await dir.start()
+    const pidFile = path.join(dir.root, 'new.pid')
+    const slowInit = `; (await import('node:fs')).writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); await new Promise((r) => setTimeout(r, 1500))`
+    await dir.add('slow', worker('slow', { isolation: 'process' }, { version: '2.0.0' }), workerCode('v2', ['a:x'], slowInit).replace('init(ctx) {', 'async init(ctx) {'), { enable: false })
+    const reloading = sup.reload('slow')
+    const pid = Number(await until('the new instance started', async () => (await readFile(pidFile, 'utf8').catch(() => '')) || undefined))
+    await sup.stop()
+    await assert.rejects(reloading, (err) => isOutriggerError(err, 'RIG_ERR_CLOSED') || isOutriggerError(err, 'RIG_ERR_RELOAD_FAILED'))
+    await until('the new instance is gone', () => !alive(pid))
+  })
+})
 
 describe('live reload: what is refused', () => {
   let dir: PluginDir

@@ -49,6 +49,11 @@ export async function rollInstances(r: Rolling): Promise<RollResult> {
     }
     const old = l.instance
     if (old) await handOver(r, l, old)
+    // A stop began during the hand-over: it halted the old instance; the new one must not outlive it.
+    if (r.closing()) {
+      await fresh.kill()
+      throw closed(r.plugin)
+    }
     // An id waiting out a restart backoff gets the new instance now.
     clearTimeout(l.timer)
     l.timer = undefined

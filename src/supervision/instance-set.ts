@@ -25,6 +25,8 @@ export class InstanceSet {
   private error: PluginStatus['lastError'] = null
   private restartCount = 0
   private closing = false
+  /** A reload's roll under way: `close` waits for it. */
+  private rolling: Promise<RollResult> | undefined
 
   constructor(private readonly opts: InstanceSetOptions) {
     this.cfg = opts.cfg
@@ -86,6 +88,8 @@ export class InstanceSet {
     // A start under way ends first (it sees `closing` and kills what it started).
     await Promise.all(this.lives.map((l) => l.spawning?.catch(() => undefined)))
     await Promise.all(this.lives.map((l) => this.halt(l, true)))
+    // A reload under way sees `closing` and ends the instance it started.
+    await this.rolling?.catch(() => undefined)
   }
 
   /** After `close`: the plugin is stopped, unless it had failed. */
@@ -105,15 +109,11 @@ export class InstanceSet {
     else if (l.expected === 'reload') l.drained?.()
   }
 
-  /**
-   * A reload: every instance is replaced by one started from the plugin's current code, one id at
-   * a time (instance-roll.ts). A start that fails ends it: the ids from there on keep their old
-   * instance.
-   */
+  /** A reload: each instance in turn is replaced by one of the current code (instance-roll.ts). */
   async roll(): Promise<RollResult> {
     if (this.closing) throw new OutriggerError('RIG_ERR_CLOSED', `plugin "${this.opts.plugin}": the supervisor is stopping`)
     const { handlerTimeoutMs, unresponsiveMs } = this.cfg.limits
-    return rollInstances({
+    return (this.rolling = rollInstances({
       plugin: this.opts.plugin,
       lives: this.lives,
       closing: () => this.closing,
@@ -121,7 +121,7 @@ export class InstanceSet {
       retire: (id) => this.opts.on.retire(id),
       adopt: (l, instance) => (this.adopt(l, instance), this.refreshState()),
       drainMs: handlerTimeoutMs + unresponsiveMs,
-    })
+    }))
   }
 
   statuses(now = Date.now()): InstanceStatus[] {

@@ -202,6 +202,17 @@ describe('live reload: what is refused', () => {
     await assert.rejects(sup.reload('nobody'), (err) => isOutriggerError(err, 'RIG_ERR_UNKNOWN_PLUGIN'))
   })
 
+  it('refuses a second reload while one is under way; the first one completes', async () => {
+    await dir.add('busy', worker('busy'), workerCode('v1', ['a:x']))
+    const sup = await dir.start()
+    await dir.add('busy', worker('busy', {}, { version: '2.0.0' }), workerCode('v2', ['a:x']), { enable: false })
+    const first = sup.reload('busy')
+    await assert.rejects(sup.reload('busy'), (err) => isOutriggerError(err, 'RIG_ERR_RELOAD_REFUSED') && /under way/.test(err.message))
+    await assert.rejects(sup.stopPlugin('busy'), (err) => isOutriggerError(err, 'RIG_ERR_RELOAD_REFUSED'))
+    assert.equal((await first).to, '2.0.0')
+    assert.equal(await sup.call('busy.version'), 'v2')
+  })
+
   it('refuses a core plugin that does not say reloadable', async () => {
     await dir.add('plain', core('plain'), 'export default { hooks: { "a:x"() {} } }\n')
     const sup = await dir.start()

@@ -19,7 +19,11 @@ import { WorkerPlugin } from './worker-plugin.js'
  * a plugin that failed to load is read and started as by a restart. A failure is logged, and the
  * old code keeps serving where the error says so.
  */
-export async function reloadPlugin(name: string, d: ReloadDeps): Promise<ReloadResult> {
+export function reloadPlugin(name: string, d: ReloadDeps): Promise<ReloadResult> {
+  return exclusive(name, d, () => reload(name, d))
+}
+
+async function reload(name: string, d: ReloadDeps): Promise<ReloadResult> {
   const h = known(name, d)
   const started = performance.now()
   const before = h.status().version
@@ -56,7 +60,11 @@ async function reloadWorker(w: WorkerPlugin, d: ReloadDeps): Promise<{ rolled: n
 }
 
 /** `plugins enable <name> --now`: loads a plugin that is not running yet and starts it. */
-export async function startPlugin(name: string, d: ReloadDeps): Promise<void> {
+export function startPlugin(name: string, d: ReloadDeps): Promise<void> {
+  return exclusive(name, d, () => start(name, d))
+}
+
+async function start(name: string, d: ReloadDeps): Promise<void> {
   if (d.get(name)) throw reloadRefused(name, `it is already loaded; to run its code from disk again use: outrigger reload ${name}`)
   const { found, config } = await readAgain(name, d)
   let [loaded] = await loadPlugins([found], config)
@@ -74,7 +82,11 @@ export async function startPlugin(name: string, d: ReloadDeps): Promise<void> {
  * holds (until `timeouts.drainMs`), closes it and removes it. A core plugin must say
  * `reloadable: true`: its module stays in memory, and only then is closing it enough.
  */
-export async function stopPlugin(name: string, d: ReloadDeps): Promise<void> {
+export function stopPlugin(name: string, d: ReloadDeps): Promise<void> {
+  return exclusive(name, d, () => stop(name, d))
+}
+
+async function stop(name: string, d: ReloadDeps): Promise<void> {
   const h = known(name, d)
   if (h instanceof CorePlugin) {
     if (!h.manifest.reloadable) throw notRestartable(name, d.app)
@@ -89,6 +101,21 @@ export async function stopPlugin(name: string, d: ReloadDeps): Promise<void> {
   }
   d.remove(h)
   d.rt.log.info({ plugin: name }, `plugin "${name}" stopped and removed`)
+}
+
+/** The plugins of each supervisor (known by its runtime) that a live change is working on. */
+const busy = new WeakMap<object, Set<string>>()
+
+/** One live change per plugin at a time: a second one, while the first runs, is refused. */
+async function exclusive<T>(name: string, d: ReloadDeps, op: () => Promise<T>): Promise<T> {
+  const names = busy.get(d.rt) ?? busy.set(d.rt, new Set()).get(d.rt)!
+  if (names.has(name)) throw reloadRefused(name, 'a reload, start or stop of it is under way; wait for its answer')
+  names.add(name)
+  try {
+    return await op()
+  } finally {
+    names.delete(name)
+  }
 }
 
 function known(name: string, d: ReloadDeps): PluginHandle {

@@ -185,6 +185,24 @@ describe('live reload: isolation and shutdown', () => {
   })
 })
 
+describe('live reload of name@version folders', () => {
+  let dir: PluginDir
+  beforeEach(async () => {
+    dir = await PluginDir.create()
+  })
+  afterEach(() => dir.remove())
+
+  it('takes the newest version folder, and refuses one that is newer but broken', async () => {
+    await dir.add('vers@1.0.0', worker('vers'), workerCode('v1', ['a:x']))
+    const sup = await dir.start()
+    await dir.add('vers@2.0.0', worker('vers', {}, { version: '2.0.0' }), workerCode('v2', ['a:x']))
+    assert.deepEqual([(await sup.reload('vers')).to, await sup.call('vers.version')], ['2.0.0', 'v2'])
+    await dir.add('vers@3.0.0', '{ "name": "vers", "version": "3.0.0", "type": "worker", "worker": { "instances": 0 } }', workerCode('v3', ['a:x']))
+    await assert.rejects(sup.reload('vers'), (err) => isOutriggerError(err, 'RIG_ERR_RELOAD_FAILED') && /vers@3\.0\.0 is broken/.test(err.message))
+    assert.equal(await sup.call('vers.version'), 'v2')
+  })
+})
+
 describe('live reload: what is refused', () => {
   let dir: PluginDir
   beforeEach(async () => {

@@ -5,7 +5,7 @@ import { discover, inspect, type Discovered } from '../manifest/discovery.js'
 import { loadPlugins, type Loaded } from '../plugin/load-plugins.js'
 import type { FailedPlugin } from './failed-plugin.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
-import { reloadRefused } from './worker-reload.js'
+import { reloadFailure, reloadRefused } from './worker-reload.js'
 
 /**
  * A core plugin runs in the host's event loop, and its module (with whatever it set up at import
@@ -82,6 +82,9 @@ export async function readAgain(name: string, d: ReloadDeps): Promise<{ found: D
   if (!found) {
     throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `plugin "${name}" is not in the plugins folder ${d.pluginsDir} (enable it first: outrigger plugins enable ${name})`, { details: { plugin: name } })
   }
+  // A newer `name@version` folder that is broken must not let the reload quietly take the older one.
+  const newer = found.broken?.find((b) => b.newer)
+  if (newer) throw reloadFailure(name, new OutriggerError(newer.error.code as 'RIG_ERR_MANIFEST_INVALID', `the newer folder ${newer.folder} is broken: ${newer.error.message}`))
   let config = d.config
   if (d.configFile) {
     const section = (await loadConfig(d.configFile)).config.plugins[name]

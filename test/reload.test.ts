@@ -102,6 +102,24 @@ for (const isolation of isolations) {
       assertBooks(row(sup, 'steady')!)
     })
 
+    it('an old instance stuck in an endless loop is killed during the hand-over, and the reload completes', async () => {
+      const w = { isolation, delivery: 'at-least-once', limits: { unresponsiveMs: 1000 } }
+      await dir.add('stuck', worker('stuck', w), workerCode('v1', ['a:x']).replace("hooks: {", "hooks: {\n    'a:hang'() { for (;;); },"))
+      const sup = await dir.start()
+      sup.emit('a:hang', { id: 0 })
+      await until('the hang is in flight', () => row(sup, 'stuck')!.events.inFlight === 1)
+      await dir.add('stuck', worker('stuck', w, { version: '2.0.0' }), workerCode('v2', ['a:x']), { enable: false })
+      const r = await sup.reload('stuck')
+      assert.equal(r.to, '2.0.0')
+      sup.emit('a:x', { id: 1 })
+      await until('the new code runs', async () => (await seen(dir, 'stuck')).includes('v2 a:x 1'))
+      const p = row(sup, 'stuck')!
+      // The blocked event was the only one its batch held: it failed for good, and is counted.
+      assert.equal(p.events.failed, 1)
+      assert.equal(p.lastError?.code, 'RIG_ERR_HANDLER_TIMEOUT')
+      assertBooks(p)
+    })
+
     it('keeps at-least-once and partition order across a reload', async () => {
       const w = { isolation, instances: 2, delivery: 'at-least-once', partitionBy: 'key', queue: { max: 100_000 } }
       const ordered = (version: string) => `

@@ -192,7 +192,7 @@ export class InstanceSet {
   }
 
   private unresponsive(l: InstanceLife, instance: WorkerInstance, why: string): void {
-    if (l.instance !== instance || l.expected) return
+    if (l.instance !== instance || (l.expected && l.expected !== 'reload')) return
     l.state = 'unresponsive'
     this.noteError(new OutriggerError('RIG_ERR_WORKER_UNRESPONSIVE', `plugin "${this.opts.plugin}" instance ${l.id}: ${why}; terminating it`))
     void instance.kill()

@@ -120,6 +120,23 @@ for (const isolation of isolations) {
       assertBooks(p)
     })
 
+    it('a durable plugin keeps its journal across a reload: every event runs once', async () => {
+      const w = { isolation, delivery: 'durable' }
+      await dir.add('kept', worker('kept', w), workerCode('v1', ['d:e']))
+      const sup = await dir.start()
+      await dir.add('kept', worker('kept', w, { version: '2.0.0' }), workerCode('v2', ['d:e']), { enable: false })
+      for (let id = 0; id < 300; id++) sup.emit('d:e', { id })
+      const reloading = sup.reload('kept')
+      for (let id = 300; id < 600; id++) sup.emit('d:e', { id })
+      await reloading
+      await sup.flush()
+      await until('every event ran', () => row(sup, 'kept')!.events.processed === 600, 30_000)
+      const ids = (await seen(dir, 'kept')).map((l) => Number(l.split(' ')[2]))
+      assert.equal(ids.length, 600)
+      assert.equal(new Set(ids).size, 600)
+      assertBooks(row(sup, 'kept')!)
+    })
+
     it('keeps at-least-once and partition order across a reload', async () => {
       const w = { isolation, instances: 2, delivery: 'at-least-once', partitionBy: 'key', queue: { max: 100_000 } }
       const ordered = (version: string) => `
@@ -295,6 +312,16 @@ export default {
     assert.equal(heard().filter((h) => h === 'v1 a:x').length, 1)
     const p = row(sup, 'hot')!
     assert.deepEqual([p.version, p.state, [...p.hooks].sort()], ['2.0.0', 'running', ['a:x', 'b:y']])
+  })
+
+  it('reloads a factory entry: the new factory is called once with the plugin ctx', async () => {
+    const factory = (v: string) => `export default (ctx) => { globalThis.__heard.push('factory ${v} ' + ctx.name); return { functions: { version() { return '${v}' } } } }\n`
+    await dir.add('made', core('made', { reloadable: true }), factory('v1'))
+    const sup = await dir.start()
+    await dir.add('made', core('made', { reloadable: true, version: '2.0.0' }), factory('v2'), { enable: false })
+    await sup.reload('made')
+    assert.equal(await sup.call('made.version'), 'v2')
+    assert.deepEqual(heard().filter((h) => String(h).startsWith('factory')), ['factory v1 made', 'factory v2 made'])
   })
 
   it('a new version that does not import leaves the old one running', async () => {

@@ -374,14 +374,19 @@ export default {
   }
 
   it('stops and starts again a reloadable core plugin', async () => {
-    await dir.add('hot', core('hot', { reloadable: true }), 'const h = globalThis.__heard; export default { hooks: { "a:x"() { h.push("a:x") } }, close() { h.push("closed") } }\n')
+    await dir.add('hot', core('hot', { reloadable: true }), 'const h = globalThis.__heard; h.push("imported"); export default { hooks: { "a:x"() { h.push("a:x") } }, close() { h.push("closed") } }\n')
     const sup = await dir.start()
+    const heard = (globalThis as { __heard?: unknown[] }).__heard!
     await sup.stopPlugin('hot')
-    assert.ok((globalThis as { __heard?: unknown[] }).__heard!.includes('closed'))
+    assert.ok(heard.includes('closed'))
     assert.equal(row(sup, 'hot'), undefined)
-    await sup.startPlugin('hot')
     sup.emit('a:x', {})
-    await until('the started plugin hears', () => (globalThis as { __heard?: unknown[] }).__heard!.includes('a:x'))
+    await sup.startPlugin('hot')
+    // Its module ran again (a fresh import), and only the started plugin hears.
+    assert.equal(heard.filter((h) => h === 'imported').length, 2)
+    sup.emit('a:x', {})
+    await until('the started plugin hears', () => heard.includes('a:x'))
+    assert.equal(heard.filter((h) => h === 'a:x').length, 1)
   })
 })
 

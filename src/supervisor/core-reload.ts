@@ -1,4 +1,6 @@
-import { errorMessage } from '../errors.js'
+import type { HostConfig } from '../config/config.js'
+import { OutriggerError, errorMessage, isOutriggerError } from '../errors.js'
+import type { Discovered } from '../manifest/discovery.js'
 import { checkOptions, importEntry } from '../plugin/definition.js'
 import { entryOf, type Loaded } from '../plugin/load-plugins.js'
 import type { CorePlugin } from './core-plugin.js'
@@ -21,15 +23,11 @@ export async function reloadCore(old: CorePlugin, d: ReloadDeps): Promise<{ from
   const { found, config } = await readAgain(old.name, d)
   if (found.error || !found.manifest) throw reloadFailure(old.name, found.error, 'the old code keeps running')
   if (found.manifest.type !== 'core') throw reloadRefused(old.name, 'it changed from core to worker; restart the host to apply that')
-  const own = config.plugins[old.name]
   let loaded: Loaded
   try {
-    if (own?.worker) throw new Error(`config: plugins.${old.name}.worker: "${old.name}" is a core plugin; worker overrides only apply to "type": "worker"`)
-    const def = await importEntry(entryOf(found), 'core', old.name, String(++imports))
-    loaded = typeof def === 'function' ? { kind: 'core-factory', found, factory: def, options: own?.options } : { kind: 'core', found, def, options: checkOptions(def, own?.options, old.name) }
-    if (loaded.kind === 'core' && loaded.def.provides && Object.keys(loaded.def.provides).length) throw new Error('the new code provides service slots, which are chosen once at start')
+    loaded = await importCore(found, config)
   } catch (err) {
-    throw reloadFailure(old.name, err, 'the old code keeps running')
+    throw isOutriggerError(err, 'RIG_ERR_RELOAD_REFUSED') ? err : reloadFailure(old.name, err, 'the old code keeps running')
   }
   await retire(old, d)
   const next = loaded.kind === 'core-factory' ? await d.fromFactory(loaded) : loaded
@@ -42,6 +40,20 @@ export async function reloadCore(old: CorePlugin, d: ReloadDeps): Promise<{ from
   }
   await startHandle(h, d, true)
   return { from: old.manifest.version, to: found.manifest.version }
+}
+
+/**
+ * Imports a core plugin's entry under a URL of its own, so its module runs again rather than
+ * coming from the cache, and checks it and its options. Throws what is wrong.
+ */
+export async function importCore(found: Discovered, config: HostConfig): Promise<Loaded> {
+  const name = found.manifest!.name
+  const own = config.plugins[name]
+  if (own?.worker) throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `config: plugins.${name}.worker: "${name}" is a core plugin; worker overrides only apply to "type": "worker"`)
+  const def = await importEntry(entryOf(found), 'core', name, String(++imports))
+  if (typeof def === 'function') return { kind: 'core-factory', found, factory: def, options: own?.options }
+  if (def.provides && Object.keys(def.provides).length) throw reloadRefused(name, 'it provides service slots, which are chosen once at start; restart the host')
+  return { kind: 'core', found, def, options: checkOptions(def, own?.options, name) }
 }
 
 /**

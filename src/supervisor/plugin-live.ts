@@ -2,10 +2,10 @@
  * Live changes to the running plugin set: reload a plugin from disk (`outrigger reload`), start
  * one that was just enabled and stop one that was just disabled (`plugins enable|disable --now`).
  */
-import { OutriggerError, errorMessage, forLog } from '../errors.js'
-import { entryOf, loadPlugins } from '../plugin/load-plugins.js'
+import { OutriggerError, errorMessage, forLog, isOutriggerError } from '../errors.js'
+import { entryOf, loadPlugins, type Loaded } from '../plugin/load-plugins.js'
 import { CorePlugin } from './core-plugin.js'
-import { reloadCore, retire } from './core-reload.js'
+import { importCore, reloadCore, retire } from './core-reload.js'
 import { FailedPlugin } from './failed-plugin.js'
 import { keepSection, notRestartable, readAgain, refuseSlotProvider, reloadFailed, startHandle, type ReloadDeps } from './plugin-reload.js'
 import type { PluginHandle } from './plugin-handle.js'
@@ -67,8 +67,9 @@ export function startPlugin(name: string, d: ReloadDeps): Promise<void> {
 async function start(name: string, d: ReloadDeps): Promise<void> {
   if (d.get(name)) throw reloadRefused(name, `it is already loaded; to run its code from disk again use: outrigger reload ${name}`)
   const { found, config } = await readAgain(name, d)
-  let [loaded] = await loadPlugins([found], config)
-  if (loaded.kind === 'core' && loaded.def.provides && Object.keys(loaded.def.provides).length) refuseSlotProvider(name, { ...d, providers: { slot: name } }, 'started')
+  // A core plugin stopped earlier comes back from a fresh import: its module runs again.
+  let [loaded] = found.manifest?.type === 'core' ? [await importCore(found, config).catch((error): Loaded => ({ kind: 'failed', found, error }))] : await loadPlugins([found], config)
+  if (loaded.kind === 'failed' && isOutriggerError(loaded.error, 'RIG_ERR_RELOAD_REFUSED')) throw loaded.error
   if (loaded.kind === 'core-factory') loaded = await d.fromFactory(loaded)
   const h = d.handleFor(loaded)
   d.add(h, loaded)

@@ -232,6 +232,7 @@ describe('live reload of name@version folders', () => {
     const sup = await dir.start()
     await dir.add('vers@2.0.0', worker('vers', {}, { version: '2.0.0' }), workerCode('v2', ['a:x']))
     assert.deepEqual([(await sup.reload('vers')).to, await sup.call('vers.version')], ['2.0.0', 'v2'])
+    assert.equal(path.basename(sup.pluginFolder('vers')!.path), 'vers@2.0.0')
     await dir.add('vers@3.0.0', '{ "name": "vers", "version": "3.0.0", "type": "worker", "worker": { "instances": 0 } }', workerCode('v3', ['a:x']))
     await assert.rejects(sup.reload('vers'), (err) => isOutriggerError(err, 'RIG_ERR_RELOAD_FAILED') && /vers@3\.0\.0 is broken/.test(err.message))
     assert.equal(await sup.call('vers.version'), 'v2')

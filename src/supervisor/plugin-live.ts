@@ -51,6 +51,8 @@ async function reloadWorker(w: WorkerPlugin, d: ReloadDeps): Promise<{ rolled: n
   try {
     const out = await w.reload({ name: w.name, manifest: m, entry: entryOf(found), rootPath: found.dir, options: loaded.options, shadowed: found.shadowed, rt: d.rt })
     keepSection(d, w.name, config)
+    // `pluginFolder` answers from what was loaded: a newer name@version folder is another folder.
+    d.replace(w, w, loaded)
     return out
   } catch (err) {
     // Nothing was up and the fresh start failed: as after a failed restart, the plugin is failed.

@@ -9,6 +9,7 @@
 import { Worker } from 'node:worker_threads'
 import type { HostToWorker, WorkerToHost } from '../src/worker-protocol.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
+import { decodeBatch } from './batch-codec.js'
 import { Runtime } from './runtime.js'
 
 process.on('SIGINT', () => {})
@@ -34,7 +35,10 @@ process.on('message', (msg: HostToWorker) => {
       })
     case 'run': {
       const id = msg.id
-      return void runtime.run(msg.batch, msg.seen).then(({ ms, failures, held }) => send({ code: 'ran', id, ms, failures, held }))
+      // No `waited` from a child: a batch larger than the pipe arrives in pieces, and the loop
+      // idles between them, so an idle loop does not tell a wait for work here. Its window stays
+      // at the floor, which is where the fork transport measured best.
+      return void runtime.run(decodeBatch(msg.batch), msg.seen).then(({ ms, failures, held }) => send({ code: 'ran', id, ms, failures, held }))
     }
     case 'stop':
       return void runtime.stop().then((reply) => process.send?.(reply, () => process.exit(0)))
@@ -64,7 +68,9 @@ function fatal(err: unknown): void {
 /**
  * 'disconnect' needs this thread's event loop; a hook that holds it would make an orphan. A small
  * watchdog thread ends the process within 200 ms of the supervisor's death whatever the hook does.
- * Where threads are not allowed (a permission model), 'disconnect' alone remains.
+ * Under worker.permissions without workerThreads, Node refuses the thread (ERR_ACCESS_DENIED) and
+ * 'disconnect' alone remains: a hook holding the event loop when the supervisor dies keeps the
+ * child until it returns (docs/permissions.md says why threads are not opened for it).
  */
 function watchParent(): void {
   try {

@@ -43,6 +43,8 @@ export const ErrorCodes = {
   RIG_ERR_PROFILE_UNAVAILABLE: 'A worker instance cannot be profiled: it is not running, or its inspector or profiler thread is not available',
   RIG_ERR_PROFILE_OPTIONS: 'A profile request has a malformed instance id or length',
   RIG_ERR_PROFILE_FAILED: 'A CPU profile of a worker instance was started but did not finish or could not be written',
+  RIG_ERR_RELOAD_FAILED: "A reload's new code or manifest failed to load or init; the running instances keep the old code",
+  RIG_ERR_RELOAD_REFUSED: 'A plugin cannot be reloaded, started or stopped live that way; nothing was changed',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -9,6 +9,7 @@ import { EXIT, reportError } from './context.js'
 import { registerOps } from './ops.js'
 import { registerPlugins } from './plugins.js'
 import { registerProfile } from './profile.js'
+import { registerReload } from './reload.js'
 import { registerNew } from './scaffold.js'
 import { registerStart } from './start.js'
 import { registerStatus } from './status.js'
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerStatus(program)
   registerTop(program)
   registerOps(program)
+  registerReload(program)
   registerPlugins(program)
   registerProfile(program)
   registerValidate(program)

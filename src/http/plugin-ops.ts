@@ -8,7 +8,7 @@ import { PLUGIN_OPS_PREFIX, type PluginOperation } from './routes.js'
 import { checkProfileOptions } from '../diagnostics/profile-options.js'
 
 /**
- * An operator's operation on one plugin over HTTP (the CLI's `dead-letters list|replay|purge` and `restart`):
+ * An operator's operation on one plugin over HTTP (the CLI's `dead-letters list|replay|purge`, `restart` and `reload`):
  * auth slot (done by the caller) → permission slot → body → the supervisor. The permission slot
  * sees `{ plugin: '_plugins', controller: <plugin>, action: <op> }`, so a slot written for
  * controller actions refuses or allows operations by that reserved name, never by accident.
@@ -44,6 +44,9 @@ export async function runPluginOperation(
       break
     case 'profile':
       result = await sup.profile(plugin, checkProfileOptions(await readJsonBody(req, ctx.maxBodyBytes), `POST ${PLUGIN_OPS_PREFIX}${plugin}/profile`))
+      break
+    case 'reload':
+      result = await sup.reload(plugin)
       break
   }
   sendEnvelope(res, { requestId, status: 200, error: null, controller: operationController(plugin), action: op, result })

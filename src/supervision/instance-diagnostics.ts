@@ -25,6 +25,8 @@ export interface InstanceDiagnosticsOptions {
   cfg: WorkerSettings
   log: PluginLogger
   stateDir: string
+  /** The instance set's records, by instance id (for `onDemand`). */
+  lives: InstanceLife[]
   noteError(error: unknown): void
 }
 
@@ -44,7 +46,7 @@ export class InstanceDiagnostics {
   }
 
   /**
-   * An instance that stopped answering: it is profiled (at most `limits.profileMs`, bounded again
+   * An instance that stopped answering (not while it writes its heap snapshot): it is profiled (at most `limits.profileMs`, bounded again
    * here), the file is named in `lastError` and the log, then the instance is killed. Heartbeats
    * stop at once: the verdict is in, and the profile must not be taken twice.
    */
@@ -73,7 +75,8 @@ export class InstanceDiagnostics {
   }
 
   /** `outrigger profile`: a profile of instance `id` (default: the first running one), which goes on running. */
-  async onDemand(lives: InstanceLife[], id: number | undefined, ms: number): Promise<ProfileReport> {
+  async onDemand(id: number | undefined, ms: number): Promise<ProfileReport> {
+    const lives = this.opts.lives
     const l = id === undefined ? (lives.find((x) => x.state === 'running') ?? lives[0]) : lives[id]
     if (!l) throw new OutriggerError('RIG_ERR_PROFILE_UNAVAILABLE', `plugin "${this.opts.plugin}" has no instance ${id}: its instance ids are 0 to ${lives.length - 1}`)
     const instance = l.instance

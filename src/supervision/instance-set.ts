@@ -1,14 +1,14 @@
 import { OutriggerError, errorCode, errorMessage } from '../errors.js'
 import type { Heartbeat, WorkerInstance } from '../hosts/worker-host.js'
-import type { InstanceSetOptions } from './instance-set-types.js'
 import type { WorkerSettings } from '../manifest/schema.js'
-import type { PluginLogger } from '../plugin/types.js'
 import type { InstanceStatus, PluginState, PluginStatus } from '../supervisor/status-types.js'
 import { watchHeartbeat } from './heartbeat.js'
 import { instanceStatus, roundFigures, type InstanceLife } from './instance-life.js'
-import { InstanceDiagnostics, type ProfileReport } from './instance-diagnostics.js'
+import { InstanceDiagnostics } from './instance-diagnostics.js'
 import { MemoryLimit } from './memory-limit.js'
 import { RestartPolicy, crashLoopError, stayDownError } from './restart-policy.js'
+import { rollInstances, type RollResult } from './instance-roll.js'
+import type { InstanceSetOptions } from './instance-set-types.js'
 
 export type { InstanceSetEvents, InstanceSetOptions } from './instance-set-types.js'
 
@@ -27,13 +27,15 @@ export class InstanceSet {
   private error: PluginStatus['lastError'] = null
   private restartCount = 0
   private closing = false
+  /** A reload's roll under way: `close` waits for it. */
+  private rolling: Promise<RollResult> | undefined
 
   constructor(private readonly opts: InstanceSetOptions) {
     this.cfg = opts.cfg
     this.policy = new RestartPolicy(this.cfg.restart)
     this.lives = Array.from({ length: this.cfg.instances }, (_, id) => ({ id, state: 'starting', startedAt: 0, restarts: 0 }))
     this.memory = new MemoryLimit({ plugin: opts.plugin, cfg: this.cfg, log: opts.log, retire: (id) => opts.on.retire(id), noteError: (e) => this.noteError(e) })
-    this.diagnostics = new InstanceDiagnostics({ plugin: opts.plugin, cfg: this.cfg, log: opts.log, stateDir: opts.stateDir, noteError: (e) => this.noteError(e) })
+    this.diagnostics = new InstanceDiagnostics({ plugin: opts.plugin, cfg: this.cfg, log: opts.log, stateDir: opts.stateDir, lives: this.lives, noteError: (e) => this.noteError(e) })
   }
 
   get state(): PluginState { return this.current }
@@ -89,6 +91,8 @@ export class InstanceSet {
     // A start under way ends first (it sees `closing` and kills what it started).
     await Promise.all(this.lives.map((l) => l.spawning?.catch(() => undefined)))
     await Promise.all(this.lives.map((l) => this.halt(l, true)))
+    // A reload under way sees `closing` and ends the instance it started.
+    await this.rolling?.catch(() => undefined)
   }
 
   /** After `close`: the plugin is stopped, unless it had failed. */
@@ -101,15 +105,26 @@ export class InstanceSet {
     this.setState('failed')
   }
 
-  /** A retired instance has answered all it held: now it goes (and comes back fresh). */
+  /** A retired instance has answered all it held: now it goes (and comes back fresh), or hands over (a reload). */
   retired(id: number): void {
     const l = this.lives[id]
     if (l.expected === 'recycle' && l.instance) void l.instance.stop()
+    else if (l.expected === 'reload') l.drained?.()
   }
 
-  /** `outrigger profile`: instance `id` (default: the first running one) for `ms`. */
-  profile(id: number | undefined, ms: number): Promise<ProfileReport> {
-    return this.diagnostics.onDemand(this.lives, id, ms)
+  /** A reload: each instance in turn is replaced by one of the current code (instance-roll.ts). */
+  async roll(): Promise<RollResult> {
+    if (this.closing) throw new OutriggerError('RIG_ERR_CLOSED', `plugin "${this.opts.plugin}": the supervisor is stopping`)
+    const { handlerTimeoutMs, unresponsiveMs } = this.cfg.limits
+    return (this.rolling = rollInstances({
+      plugin: this.opts.plugin,
+      lives: this.lives,
+      closing: () => this.closing,
+      launch: (id) => this.opts.launch(id),
+      retire: (id) => this.opts.on.retire(id),
+      adopt: (l, instance) => (this.adopt(l, instance), this.refreshState()),
+      drainMs: handlerTimeoutMs + unresponsiveMs,
+    }))
   }
 
   statuses(now = Date.now()): InstanceStatus[] {
@@ -141,6 +156,11 @@ export class InstanceSet {
       l.state = 'stopped'
       return
     }
+    this.adopt(l, instance)
+  }
+
+  /** `instance` now serves `l`: watched, and given work. */
+  private adopt(l: InstanceLife, instance: WorkerInstance): void {
     l.instance = instance
     l.state = 'running'
     l.startedAt = Date.now()
@@ -175,9 +195,8 @@ export class InstanceSet {
     }
   }
 
-  /** Profiled, then killed (instance-diagnostics.ts); not while it writes its heap snapshot. */
   private unresponsive(l: InstanceLife, instance: WorkerInstance, why: string): void {
-    if (l.instance !== instance || l.expected || l.state === 'unresponsive' || this.diagnostics.snapshotting(l)) return
+    if (l.instance !== instance || (l.expected && l.expected !== 'reload') || l.state === 'unresponsive' || this.diagnostics.snapshotting(l)) return
     void this.diagnostics.hung(l, instance, why)
   }
 
@@ -189,7 +208,9 @@ export class InstanceSet {
     l.instance = undefined
     this.opts.on.down(l.id, cause, { hung: l.state === 'unresponsive' })
     const uptime = Date.now() - l.startedAt
-    if (this.closing || l.expected === 'stop') {
+    // Handing over to a new instance (a reload): that one takes the id; no respawn.
+    l.drained?.()
+    if (this.closing || l.expected === 'stop' || l.expected === 'reload') {
       l.state = 'stopped'
       return
     }

@@ -36,6 +36,8 @@ export const ErrorCodes = {
   RIG_ERR_DEAD_LETTER_SELECTION: 'A dead-letter replay or purge got a malformed id, limit or time, or both ids and a time',
   RIG_ERR_SLOT_CONFLICT: 'Two plugins provide the same service slot',
   RIG_ERR_JOURNAL: 'A durable delivery journal cannot be opened, or one of its commits failed',
+  RIG_ERR_CLUSTER_REQUIRED: 'A worker plugin says "placement": "cluster" but the host has no cluster config',
+  RIG_ERR_CLUSTER_UNREACHABLE: "The cluster's Redis cannot be reached, so the cluster's status cannot be read",
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { OutriggerError } from '../errors.js'
 import { describeIssues } from '../manifest/load.js'
 import { timerMs } from '../manifest/schema.js'
+import { ClusterConfigSchema } from './cluster-config.js'
 
 /**
  * The host config, `outrigger.config.json`. Every field is optional; `.describe()` texts are the
@@ -71,6 +72,7 @@ export const HostConfigSchema = z
       )
       .default({})
       .describe('Per-plugin options and worker overrides, by plugin name'),
+    cluster: ClusterConfigSchema.optional().describe('Cluster mode on Redis Streams (docs/cluster.md): worker plugins with `worker.placement: "cluster"` share their events with every supervisor of the cluster'),
   })
   .strict()
 

@@ -17,6 +17,8 @@ import { FailedPlugin } from './failed-plugin.js'
 import { isolateCore } from './isolate.js'
 import { notRestartable, reloadFailed } from './plugin-reload.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
+import type { ClusterPlacement } from '../cluster/placement.js'
+import type { ClusterReport } from '../cluster/report-types.js'
 import { statusReport } from './status-report.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
 import type { ActionTarget, DeadLetter, IsolateOutcome, Supervisor } from './types.js'
@@ -30,6 +32,7 @@ export interface CoreOptions {
   slots: ServiceSlots
   /** Name every core plugin call, for a host error policy that acts on it (src/supervision/blame.ts). */
   blame?: boolean
+  cluster?: ClusterPlacement
 }
 
 /**
@@ -75,6 +78,7 @@ export class OutriggerSupervisor implements Supervisor {
       call: (target, args) => this.call(target, args),
       signal: this.abort.signal,
       blame: opts.blame ? this : undefined,
+      cluster: opts.cluster,
     }
     this.onClose(() => slots.close())
   }
@@ -204,6 +208,11 @@ export class OutriggerSupervisor implements Supervisor {
 
   status(): StatusReport {
     return statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops })
+  }
+
+  clusterStatus(): Promise<ClusterReport> {
+    if (!this.rt.cluster) return Promise.reject(new OutriggerError('RIG_ERR_CLUSTER_REQUIRED', `"${this.app}" is not in a cluster: give its host config "cluster": { "redis": "redis://…", "name": "…" } or start it with --cluster URL`))
+    return this.rt.cluster.report()
   }
 
   pluginFolder(name: string): { path: string; outside: boolean } | undefined {

@@ -10,9 +10,11 @@ import type { Manifest, WorkerSettings } from '../manifest/schema.js'
 import { InstanceSet } from '../supervision/instance-set.js'
 import { pluginDataDir } from './context.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
-import type { PluginState, PluginStatus } from './status-types.js'
+import type { PluginStatus } from './status-types.js'
 import { workerBridge } from './worker-bridge.js'
 import { workerStatus } from './worker-status.js'
+import { clusterSettings, placeInCluster, type PlacedQueue } from './cluster-placement.js'
+import { published } from './transitions.js'
 
 export interface WorkerPluginInit {
   name: string
@@ -37,6 +39,8 @@ export class WorkerPlugin implements PluginHandle {
   private readonly instances: InstanceSet
   /** Durable delivery: the journal and the window over it (opened by `start`; every receipt goes through it). */
   durable: DurableQueue | undefined
+  /** Cluster placement: accepted events go to the plugin's stream; what this node consumes comes back through it. */
+  private placed: PlacedQueue | undefined
   private hooks: string[] = []
   private functions: string[] = []
   private registered = false
@@ -49,14 +53,14 @@ export class WorkerPlugin implements PluginHandle {
 
   constructor(private readonly init: WorkerPluginInit) {
     this.name = init.name
-    this.cfg = init.manifest.worker!
+    this.cfg = clusterSettings(init.manifest.worker!)
     this.deadLetters = new DeadLetters(init.rt.store, this.name)
     this.dispatcher = new Dispatcher(this.cfg, {
       report: (event, error) => this.report(event, error),
       deadLetter: (p, error) => this.toDeadLetters(p, error),
       onIdle: () => this.wakeIfIdle(),
       retired: (id) => this.instances.retired(id),
-      settled: (p, outcome) => this.durable?.settled(p, outcome),
+      settled: (p, outcome) => (this.placed ?? this.durable)?.settled(p, outcome),
     })
     this.instances = new InstanceSet({
       plugin: this.name,
@@ -74,7 +78,7 @@ export class WorkerPlugin implements PluginHandle {
           // A plugin its restart policy left stopped drops new events (counted) rather than
           // queueing them for nobody; an operator restart (→ starting) takes them again.
           this.dispatcher.intake = next !== 'stopped'
-          this.published(next, prev)
+          published(this.init.rt, this.name, this.instances.lastError, next, prev)
         },
       },
     })
@@ -88,6 +92,7 @@ export class WorkerPlugin implements PluginHandle {
 
   start(): Promise<void> {
     if (this.cfg.delivery === 'durable') this.durable = this.openJournal()
+    if (this.cfg.placement === 'cluster') this.placed = placeInCluster(this.init.rt, this.name, this.cfg, this.dispatcher, (event, err) => this.report(event, err))
     return this.instances.start()
   }
 
@@ -105,7 +110,7 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private idle(): boolean {
-    return this.dispatcher.idle() && (this.durable?.empty() ?? true)
+    return this.dispatcher.idle() && (this.durable?.empty() ?? true) && (this.placed?.empty() ?? true)
   }
 
   private wakeIfIdle(): void {
@@ -171,11 +176,12 @@ export class WorkerPlugin implements PluginHandle {
     this.registered = true
     this.hooks = hooks
     for (const pattern of hooks) {
-      bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
+      bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.placed ?? this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
     }
   }
 
   async drain(deadline: number): Promise<void> {
+    this.placed?.stop()
     if (this.idle() || !this.instances.anyUp()) return
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
@@ -197,6 +203,7 @@ export class WorkerPlugin implements PluginHandle {
     const left = this.dispatcher.counters.deadLettered - before
     if (left > 0) this.log.warn({ plugin: this.name, deadLettered: left }, `plugin "${this.name}": ${left} event(s) not delivered before the stop were dead-lettered; replay them with "outrigger dead-letters replay ${this.name}"`)
     await this.durable?.close()
+    await this.placed?.close()
     this.instances.closed()
   }
 
@@ -224,6 +231,7 @@ export class WorkerPlugin implements PluginHandle {
   private toDeadLetters(p: Pending, error: SerializedError | null): void {
     // Durable: the journal forgets the event once its dead letter is stored, not before (so
     // `settled`, which follows this call, finds no journal number to ack).
+    this.placed?.deadLettered(p, error)
     const seq = p.journal
     p.journal = undefined
     // At shutdown, `close` says in one line how many were left over, not one line each.
@@ -246,7 +254,7 @@ export class WorkerPlugin implements PluginHandle {
     return this.deadLetters.replay(
       sel,
       // Durable: through the journal, like any receipt.
-      (l) => (this.durable ?? this.dispatcher).offer(l.subscription, l.event, l.payload),
+      (l) => (this.placed ?? this.durable ?? this.dispatcher).offer(l.subscription, l.event, l.payload),
       () => (this.dispatcher.intake ? 'queue-full' : 'plugin-stopped'),
     )
   }
@@ -273,17 +281,6 @@ export class WorkerPlugin implements PluginHandle {
   private get lastError(): PluginStatus['lastError'] {
     const h = this.handlerError
     return h && h.over === this.instances.lastError ? h.error : this.instances.lastError
-  }
-
-  /** Every transition is logged and published as `outrigger:plugin:<state>`. */
-  private published(next: PluginState, prev: PluginState): void {
-    const lastError = this.instances.lastError
-    // The supervisor logs a failure itself, once, with its cause: the move to failed says nothing more.
-    if (next !== 'failed') {
-      const level = next === 'running' || next === 'starting' || next === 'stopped' ? 'info' : 'warn'
-      this.log[level]({ plugin: this.name, from: prev, to: next, lastError }, `plugin "${this.name}": ${prev} → ${next}`)
-    }
-    this.init.rt.bus.emit(`outrigger:plugin:${next}`, { plugin: this.name, from: prev, lastError })
   }
 
   status(): PluginStatus {

@@ -164,19 +164,20 @@ export class ClusterPlugin implements PlacedQueue {
     if (t) this.acks.add(t.stream, t.id)
   }
 
-  deadLettered(p: Pending, error: SerializedError | null): void {
-    if (p.journal === undefined) return
+  deadLettered(p: Pending, error: SerializedError | null): boolean {
+    if (p.journal === undefined) return false
     // At shutdown the event was not tried to the end: it stays pending for another node.
     if (error?.code === 'RIG_ERR_CLOSED') {
       this.forget(p.journal)
-      return
+      return true
     }
     const t = this.tokens.get(p.journal)
-    if (!t) return
+    if (!t) return false
     const body = JSON.stringify({ event: p.event, subscription: p.subscription, attempts: p.attempts, error, node: this.n.nodeId, stream: t.stream, id: t.id })
     // Same connection, so the letter is written before the ack that follows it is sent.
     this.r.xadd(this.n.keys.dead(this.name), '*', 'letter', body).catch(() => undefined)
     this.settled(p, 'dead-lettered')
+    return false
   }
 
   empty(): boolean {

@@ -4,7 +4,6 @@
  * one on another node the same way.
  */
 import { deserialize, serialize } from 'node:v8'
-import { createHash } from 'node:crypto'
 
 export const FIELD = 'd'
 
@@ -17,7 +16,3 @@ export function decode(body: Buffer): { event: string; subscription: string; pay
   return { event, subscription, payload }
 }
 
-/** The partition of a `partitionBy` key: the same on every node (a hash, not the local instance count). */
-export function clusterPartition(key: string, partitions: number): number {
-  return createHash('md5').update(key).digest().readUInt32BE(0) % partitions
-}

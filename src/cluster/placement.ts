@@ -27,8 +27,11 @@ export interface PlacedQueue {
   offer(subscription: string, event: string, payload: unknown): boolean
   /** The dispatcher is done with an event this node consumed: ack it. */
   settled(p: Pending, outcome: string): void
-  /** An event consumed here ran out of attempts: into the plugin's dead-letter stream (then acked). */
-  deadLettered(p: Pending, error: SerializedError | null): void
+  /**
+   * An event consumed here ran out of attempts: into the plugin's dead-letter stream (then acked).
+   * True when the stream keeps it instead (left over at a stop): no local dead letter then.
+   */
+  deadLettered(p: Pending, error: SerializedError | null): boolean
   /** Nothing buffered, nothing consumed and unfinished. */
   empty(): boolean
   /** Stops consuming (the drain): what was taken finishes, nothing new is read. */

@@ -231,7 +231,8 @@ export class WorkerPlugin implements PluginHandle {
   private toDeadLetters(p: Pending, error: SerializedError | null): void {
     // Durable: the journal forgets the event once its dead letter is stored, not before (so
     // `settled`, which follows this call, finds no journal number to ack).
-    this.placed?.deadLettered(p, error)
+    // Left over at a stop, a cluster event stays pending in its stream for another node: no local letter.
+    if (this.placed?.deadLettered(p, error)) return
     const seq = p.journal
     p.journal = undefined
     // At shutdown, `close` says in one line how many were left over, not one line each.

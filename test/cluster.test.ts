@@ -11,6 +11,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
 import { isOutriggerError } from '../src/errors.js'
+import type { ClusterReport } from '../src/cluster/report-types.js'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { addRecorder, readSeen, tally } from './helpers/cluster.js'
 import { memoryLogger, PluginDir, worker } from './helpers/plugins.js'
@@ -62,6 +63,32 @@ describe('cluster mode', { skip: SKIP_REDIS }, () => {
     assert.equal(report.plugins[0].length, total)
     assert.deepEqual(report.plugins[0].consumers.map((c) => c.node).sort(), ['a', 'b'])
     assert.equal(rec(a.sup).events.processed + rec(b.sup).events.processed, total)
+    await rm(out, { recursive: true, force: true })
+  })
+
+  it('answers GET /_status?cluster=1 with every node, and refuses a bad cluster config or a durable cluster plugin clearly', async () => {
+    out = await mkdtemp(path.join(tmpdir(), 'rig-cluster-out-'))
+    const dir = await PluginDir.create()
+    dirs.push(dir)
+    await addRecorder(dir, 'rec', out)
+    const sup = (await dir.start({ http: { port: 0 }, config: { cluster: { redis: redis.url, name: clusterName(), nodeId: 'h', beatMs: 200 } } })) as Supervisor & { httpUrl: string }
+    const res = await until('the node is listed', async () => {
+      const r = (await (await fetch(`${sup.httpUrl}/_status?cluster=1`)).json()) as ClusterReport
+      return r.nodes?.length === 1 && r
+    }, 10_000)
+    assert.equal(res.nodes[0].id, 'h')
+    assert.deepEqual(res.nodes[0].plugins, [{ name: 'rec', instances: 2 }])
+    assert.equal(((await (await fetch(`${sup.httpUrl}/_status`)).json()) as { plugins: Array<{ name: string }> }).plugins[0].name, "rec")
+
+    const bad = await PluginDir.create()
+    dirs.push(bad)
+    await assert.rejects(bad.start({ config: { cluster: { redis: 'http://:pw-secret@127.0.0.1:1', name: 'x' } } }), (e: unknown) => isOutriggerError(e) && e.code === 'RIG_ERR_CONFIG_INVALID' && /cluster\.redis/.test(e.message) && /redis:\/\/127\.0\.0\.1:6379/.test(e.message))
+    await bad.add('durable', worker('durable', { placement: 'cluster', delivery: 'durable' }), 'export default {}')
+    const s2 = await bad.start({ config: { cluster: { redis: redis.url, name: clusterName() } } })
+    const p = s2.status().plugins.find((x) => x.name === 'durable')!
+    assert.equal(p.state, 'failed')
+    assert.equal(p.lastError?.code, 'RIG_ERR_MANIFEST_INVALID')
+    assert.match(p.lastError!.message, /worker\.delivery.*"durable" is for local plugins/)
     await rm(out, { recursive: true, force: true })
   })
 

@@ -26,6 +26,11 @@ export class Acks {
     })
   }
 
+  /** The ids of `stream` whose ack waits here (settled, but still pending in Redis). */
+  waitingIds(stream: string): string[] {
+    return this.waiting.get(stream) ?? []
+  }
+
   get depth(): number {
     let n = 0
     for (const ids of this.waiting.values()) n += ids.length

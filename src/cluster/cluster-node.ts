@@ -10,7 +10,7 @@ import { errorMessage } from '../errors.js'
 import type { PluginLogger } from '../plugin/types.js'
 import { ClusterPlugin } from './cluster-plugin.js'
 import { clusterReport } from './cluster-status.js'
-import { RedisLink, redact } from './connection.js'
+import { MAX_BACKOFF_MS, RedisLink, redact } from './connection.js'
 import { clusterKeys, type ClusterKeys } from './keys.js'
 import { NodeRegistry } from './node-registry.js'
 import type { ClusterPlacement, PlacedPlugin, PlacedQueue } from './placement.js'
@@ -26,6 +26,7 @@ export class ClusterNode implements ClusterPlacement {
   private upSince = 0
   private closed = false
   private beating: Promise<void> = Promise.resolve()
+  private working = false
 
   constructor(private readonly cfg: ClusterConfig, private readonly opts: { stateDir: string; commitMs: number; log: PluginLogger }) {
     this.id = cfg.nodeId ?? `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '-')
@@ -35,6 +36,7 @@ export class ClusterNode implements ClusterPlacement {
       name: `outrigger-${this.id}`,
       onUp: () => {
         this.upSince = Date.now()
+        for (const p of this.plugins) p.recheck = true
         opts.log.info({ cluster: cfg.name, redis: where }, `cluster "${cfg.name}": connected to ${where} as node "${this.id}"`)
         this.kick()
       },
@@ -68,30 +70,50 @@ export class ClusterNode implements ClusterPlacement {
     return p
   }
 
+  /**
+   * Two loops, each every `beatMs`: the beat (this node's record and its partition leases: small
+   * and quick) and the rounds (taking partitions, reclaiming, forwarding the outbox: possibly
+   * long). A long round must not delay a beat, or the others would take this node for dead and
+   * run what it still holds.
+   */
   private schedule(): void {
     if (this.closed) return
     this.timer = setTimeout(() => this.kick(), this.cfg.beatMs)
     this.timer.unref()
   }
 
-  /** One beat now (the next one is scheduled after it). */
+  /** A beat now, and a round once the previous one finished (the next ones are scheduled after them). */
   private kick(): void {
     if (this.closed) return
     clearTimeout(this.timer)
     this.beating = this.beating.then(() => this.beat()).finally(() => this.schedule())
+    if (!this.working) {
+      this.working = true
+      void this.round().finally(() => (this.working = false))
+    }
   }
 
   private async beat(): Promise<void> {
     if (!this.link.up) return
     try {
       await this.registry.beat(this.plugins.map((p) => ({ name: p.name, instances: p.instances })))
-      const nodes = new Map((await this.registry.list()).map((n) => [n.id, n]))
-      for (const p of this.plugins) {
-        // Only a node connected for longer than the plugin's silence limit judges the others.
-        await p.tick(nodes, Date.now() - this.upSince > p.silenceMs)
-      }
+      await Promise.all(this.plugins.map((p) => p.leases?.renew()))
     } catch (err) {
       if (this.link.up) this.opts.log.warn({ err }, `cluster "${this.cfg.name}": beat failed: ${errorMessage(err)}`)
+    }
+  }
+
+  private async round(): Promise<void> {
+    if (!this.link.up) return
+    try {
+      const nodes = new Map((await this.registry.list()).map((n) => [n.id, n]))
+      for (const p of this.plugins) {
+        // Only a node connected for longer than the plugin's silence limit (plus the longest
+        // reconnect wait, so the others are back from the same outage) judges the others.
+        await p.tick(nodes, Date.now() - this.upSince > p.silenceMs + MAX_BACKOFF_MS)
+      }
+    } catch (err) {
+      if (this.link.up) this.opts.log.warn({ err }, `cluster "${this.cfg.name}": ${errorMessage(err)}`)
     }
   }
 

@@ -67,7 +67,10 @@ export class ClusterPlugin implements PlacedQueue {
     const streamOf = key ? (payload: unknown) => keys.stream(this.name, partitionOf(key(payload), CLUSTER_PARTITIONS)) : () => keys.stream(this.name)
     this.producer = new StreamProducer(n.cmd, streamOf, this.outbox, (event, err) => plugin.report(event, err))
     this.acks = new Acks(n.cmd)
-    if (key) this.leases = new RedisLeases(n.cmd.client, (p) => keys.lease(this.name, p), n.nodeId, CLUSTER_PARTITIONS, Math.max(plugin.cfg.limits.unresponsiveMs, 3 * n.beatMs))
+    if (key) this.leases = new RedisLeases(n.cmd.client, (p) => keys.lease(this.name, p), n.nodeId, CLUSTER_PARTITIONS, Math.max(plugin.cfg.limits.unresponsiveMs, 3 * n.beatMs), (p) => {
+        this.toAdopt.push(keys.stream(this.name, p))
+        this.reader.wake()
+      })
     const blocking = new RedisLink(n.url, { name: `outrigger-${n.nodeId}-${this.name}` })
     this.reader = new GroupReader(blocking, n.nodeId, {
       streams: () => this.streams(),
@@ -193,11 +196,14 @@ export class ClusterPlugin implements PlacedQueue {
     if (this.outbox.waiting) await this.outbox.forward(this.producer.write)
     await this.acks.flush()
     if (!this.reading) return
+    if (this.recheck) await this.takeBackOwn()
     if (this.leases) {
       const live = [...nodes.values()].filter((n) => n.plugins.some((p) => p.name === this.name) && Date.now() - n.beatAt <= this.plugin.cfg.limits.unresponsiveMs).length
-      const { gained } = await this.leases.tick(live, (p) => (this.held.get(this.n.keys.stream(this.name, p)) ?? 0) === 0)
-      for (const p of gained) this.toAdopt.push(this.n.keys.stream(this.name, p))
-      if (gained.length) this.reader.wake()
+      // Quiet: nothing of it runs here, and no read in flight can still bring some.
+      await this.leases.tick(live, (p) => {
+        const s = this.n.keys.stream(this.name, p)
+        return (this.held.get(s) ?? 0) === 0 && !this.reader.reads(s)
+      })
     } else if (judge) {
       const room = this.window - this.tokens.size
       if (room > 0) this.take(this.n.keys.stream(this.name), await reclaimSilent(this.r, this.n.keys.stream(this.name), this.n.nodeId, nodes, this.plugin.cfg.limits.unresponsiveMs, room), true)
@@ -211,6 +217,23 @@ export class ClusterPlugin implements PlacedQueue {
   /** How long a node may stay silent before what it holds of this plugin is reclaimed. */
   get silenceMs(): number {
     return this.plugin.cfg.limits.unresponsiveMs
+  }
+
+  /** Set when the link came back: a read whose answer was lost left entries pending on this node. */
+  recheck = false
+
+  /**
+   * Entries pending on this node that do not run here (their read's answer was lost with the
+   * connection) are taken again; idle for a second at least, so a read in flight is not doubled.
+   */
+  private async takeBackOwn(): Promise<void> {
+    this.recheck = false
+    const me = this.n.nodeId
+    const streams = this.leases ? [...this.leases.owned()].map((p) => this.n.keys.stream(this.name, p)) : [this.n.keys.stream(this.name)]
+    for (const s of streams) {
+      const here = new Set([...this.tokens.values()].filter((t) => t.stream === s).map((t) => t.id).concat(this.acks.waitingIds(s)))
+      this.take(s, await adoptPartition(this.r, s, me, (p) => p.consumer !== me || here.has(p.id), 1000), true)
+    }
   }
 
   partitions(): number[] {

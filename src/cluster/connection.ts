@@ -15,9 +15,15 @@ export function redact(url: string): string {
   }
 }
 
-/** Reconnect waits: 100 ms doubling to 5 s; never given up (an outage may last). */
+/** The longest wait between two reconnect attempts. */
+export const MAX_BACKOFF_MS = 2000
+
+/**
+ * Reconnect waits: 100 ms doubling to MAX_BACKOFF_MS; never given up (an outage may last). Kept
+ * short: after an outage every node must be back and beating before the others judge it silent.
+ */
 export function backoffMs(attempt: number): number {
-  return Math.min(5000, 100 * 2 ** Math.min(attempt - 1, 6))
+  return Math.min(MAX_BACKOFF_MS, 100 * 2 ** Math.min(attempt - 1, 6))
 }
 
 /** What the status shows of a connection. */

@@ -28,11 +28,18 @@ export class GroupReader {
   private stopped = false
   private wakeup: (() => void) | undefined
   private done: Promise<void> = Promise.resolve()
+  /** The streams of the read in flight: its answer may still bring entries of them. */
+  private reading: readonly string[] = []
 
   constructor(private readonly link: RedisLink, private readonly consumer: string, private readonly host: ReaderHost, private readonly blockMs: number) {}
 
   start(): void {
     this.done = this.loop()
+  }
+
+  /** Whether a read in flight may still bring entries of `stream`. */
+  reads(stream: string): boolean {
+    return this.reading.includes(stream)
   }
 
   /** Room opened, or the streams changed: read again now. */
@@ -54,7 +61,8 @@ export class GroupReader {
           await this.sleep(this.blockMs)
           continue
         }
-        const got = await readGroup(this.link.client, this.consumer, streams, streams.map(() => '>'), Math.min(room, READ_MAX), this.blockMs)
+        this.reading = streams
+        const got = await readGroup(this.link.client, this.consumer, streams, streams.map(() => '>'), Math.min(room, READ_MAX), this.blockMs).finally(() => (this.reading = []))
         failures = 0
         for (const [stream, entries] of got) if (!this.stopped) this.host.take(stream, entries)
       } catch (err) {

@@ -16,8 +16,14 @@ import type { Redis } from 'ioredis'
 export interface PartitionAssignment {
   /** The partitions this node reads now. */
   owned(): ReadonlySet<number>
-  /** One round: renew, give up above the share, take up to it. Returns what was gained and lost. */
-  tick(liveNodes: number, quiet: (p: number) => boolean): Promise<{ gained: number[]; lost: number[] }>
+  /** Renews what this node holds (with every beat, apart from the slower rounds below). */
+  renew(): Promise<void>
+  /**
+   * One round: give up above the share, take up to it. A gained partition is announced through
+   * the constructor's `gained` callback the moment it is held, before `owned()` lists it to anyone
+   * who could read it, so its leftovers are adopted before anything new is read.
+   */
+  tick(liveNodes: number, quiet: (p: number) => boolean): Promise<void>
   /** Gives every partition up (a clean stop, after the drain). */
   releaseAll(): Promise<void>
 }
@@ -37,22 +43,24 @@ export class RedisLeases implements PartitionAssignment {
     private readonly node: string,
     private readonly partitions: number,
     private readonly ttlMs: number,
+    private readonly gained: (p: number) => void,
   ) {}
 
   owned(): ReadonlySet<number> {
     return new Set([...this.held].filter((p) => !this.leaving.has(p)))
   }
 
-  async tick(liveNodes: number, quiet: (p: number) => boolean): Promise<{ gained: number[]; lost: number[] }> {
-    const lost: number[] = []
-    const gained: number[] = []
+  async renew(): Promise<void> {
     const held = [...this.held]
     const renewed = await Promise.all(held.map((p) => this.r.eval(RENEW, 1, this.keyOf(p), this.node, this.ttlMs) as Promise<number>))
     held.forEach((p, i) => {
       if (renewed[i] === 1) return
       this.held.delete(p)
-      if (!this.leaving.delete(p)) lost.push(p)
+      this.leaving.delete(p)
     })
+  }
+
+  async tick(liveNodes: number, quiet: (p: number) => boolean): Promise<void> {
     const share = Math.ceil(this.partitions / Math.max(1, liveNodes))
     for (const p of this.leaving) {
       if (!quiet(p)) continue
@@ -64,18 +72,16 @@ export class RedisLeases implements PartitionAssignment {
     if (mine > share && this.leaving.size === 0) {
       const p = Math.max(...[...this.held].filter((x) => !this.leaving.has(x)))
       this.leaving.add(p)
-      lost.push(p)
       mine--
     }
     for (let p = 0; p < this.partitions && mine < share; p++) {
       if (this.held.has(p)) continue
       if ((await this.r.set(this.keyOf(p), this.node, 'PX', this.ttlMs, 'NX')) === 'OK') {
+        this.gained(p)
         this.held.add(p)
-        gained.push(p)
         mine++
       }
     }
-    return { gained, lost }
   }
 
   async releaseAll(): Promise<void> {

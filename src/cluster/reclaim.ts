@@ -24,8 +24,8 @@ export async function reclaimSilent(
   for (const c of await consumersOf(r, stream)) {
     if (c.name === me || !silentFor(nodes.get(c.name), unresponsiveMs)) continue
     if (c.pending === 0) {
-      // A consumer with nothing pending and no beat is gone: it leaves the group's list.
-      await r.call('XGROUP', 'DELCONSUMER', stream, GROUP, c.name)
+      // A consumer with nothing pending whose node is forgotten (or left) leaves the group's list.
+      if (!nodes.has(c.name)) await r.call('XGROUP', 'DELCONSUMER', stream, GROUP, c.name)
       continue
     }
     if (out.length >= limit) break
@@ -40,14 +40,14 @@ export async function reclaimSilent(
  * entries, or this node's own from before a restart) is claimed, oldest first, to run before any
  * new entry, so a key's order survives the handover.
  */
-export async function adoptPartition(r: Redis, stream: string, me: string, skip: (p: { id: string; consumer: string }) => boolean): Promise<Entry[]> {
+export async function adoptPartition(r: Redis, stream: string, me: string, skip: (p: { id: string; consumer: string }) => boolean, minIdleMs = 0): Promise<Entry[]> {
   const out: Entry[] = []
   let start = '-'
   for (;;) {
     const page = await pendingOf(r, stream, 1000, undefined, start)
     if (!page.length) return out
     const ids = page.filter((p) => !skip(p)).map((p) => p.id)
-    out.push(...(await claim(r, stream, me, 0, ids)))
+    out.push(...(await claim(r, stream, me, minIdleMs, ids)))
     if (page.length < 1000) return out
     start = `(${page[page.length - 1].id}`
   }

@@ -12,13 +12,22 @@ const config = readConfig(configFile)
 // The built-in defaults of the same timeouts (src/config/config.ts).
 const DEFAULTS = { drainMs: 10000, closeMs: 5000, initMs: 10000, whenReadyMs: 10000 }
 const timeouts = { ...DEFAULTS, ...pickTimeouts(config && config.timeouts) }
+// A plugin may have its own, longer close limit (plugins.<name>.timeouts.closeMs): the shutdown
+// must wait for the longest one.
+for (const own of Object.values((config && config.plugins) || {})) {
+  const closeMs = pickTimeouts(own && own.timeouts).closeMs
+  if (closeMs > timeouts.closeMs) timeouts.closeMs = closeMs
+}
+const name = process.env.OUTRIGGER_PM2_NAME || 'outrigger'
 
 module.exports = {
   apps: [
     {
-      name: process.env.OUTRIGGER_PM2_NAME || 'outrigger',
+      name,
       script: path.join(__dirname, 'bin', 'outrigger.cjs'),
-      args: ['start', ...(config ? ['--config', configFile] : [])],
+      // The pm2 name is also the supervisor's app name: two apps renamed apart get a control
+      // socket each, and `outrigger --app <name> status` finds the one pm2 calls <name>.
+      args: ['--app', name, 'start', ...(config ? ['--config', configFile] : [])],
       cwd: __dirname,
       // One supervisor per host: it owns the control socket, the HTTP port and the state store,
       // and scales through its own worker instances, not through pm2's cluster mode.

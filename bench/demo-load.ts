@@ -5,7 +5,9 @@
  * process. `GET /_status` is sampled throughout; the table shows the host's event-loop p99 beside
  * the workers' queues draining.
  *
- *   npm run demo:load -- [--url http://127.0.0.1:7411] [--orders 2000] [--concurrency 8]
+ *   npm run demo:load -- [--url http://127.0.0.1:7411] [--orders 2000] [--concurrency 8] [--token T]
+ *
+ * With `http.token` set in the host config, pass it with --token (or OUTRIGGER_TOKEN).
  */
 import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
@@ -18,8 +20,11 @@ const { values: args } = parseArgs({
     orders: { type: 'string', default: '2000' },
     concurrency: { type: 'string', default: '8' },
     'sample-ms': { type: 'string', default: '200' },
+    token: { type: 'string', default: process.env.OUTRIGGER_TOKEN },
   },
 })
+/** Every request carries the bearer token when one is given (the default auth slot's check). */
+const AUTH: Record<string, string> = args.token ? { authorization: `Bearer ${args.token}` } : {}
 const BASE = args.url.replace(/\/+$/, '')
 const ORDERS = positive(args.orders, '--orders')
 const CONCURRENCY = positive(args.concurrency, '--concurrency')
@@ -51,7 +56,7 @@ function positive(v: string, name: string): number {
 }
 
 async function status(): Promise<StatusReport> {
-  const res = await fetch(`${BASE}/_status`)
+  const res = await fetch(`${BASE}/_status`, { headers: AUTH })
   if (!res.ok) throw new Error(`GET /_status answered ${res.status}`)
   return (await res.json()) as StatusReport
 }
@@ -83,7 +88,7 @@ async function burst(progress: { sent: number }) {
       const t0 = performance.now()
       const res = await fetch(`${BASE}/_/shop/orders/create`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...AUTH },
         body: JSON.stringify({ item, qty: 1 }),
       })
       await res.arrayBuffer()
@@ -103,7 +108,7 @@ async function burst(progress: { sent: number }) {
 const fmt = (n: number, digits = 1) => n.toFixed(digits)
 
 async function analyticsReport(): Promise<unknown> {
-  return ((await (await fetch(`${BASE}/_/shop/reports/analytics`)).json()) as { result: unknown }).result
+  return ((await (await fetch(`${BASE}/_/shop/reports/analytics`, { headers: AUTH })).json()) as { result: unknown }).result
 }
 
 function table(samples: Sample[]): string {

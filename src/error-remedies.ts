@@ -20,9 +20,11 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
   RIG_ERR_PLUGIN_INIT:
     "The plugin's own error is the cause (in `lastError` and the log). Fix the plugin or its options, then `outrigger restart <plugin>` (worker plugins) or restart the host.",
   RIG_ERR_PLUGIN_INIT_TIMEOUT:
-    'Make `init`, `whenReady` or `close` settle sooner (an await that never settles is the usual cause), or raise `timeouts.initMs`, `whenReadyMs` or `closeMs` in the host config (worker plugins: `worker.limits.startTimeoutMs` and `stopTimeoutMs`).',
+    'Make `init` or `whenReady` settle sooner (an await that never settles is the usual cause), or raise `timeouts.initMs` or `whenReadyMs` in the host config, for every plugin or for this one under `plugins.<name>.timeouts` (worker plugins: `worker.limits.startTimeoutMs`).',
+  RIG_ERR_PLUGIN_CLOSE:
+    "The plugin's `close` threw (its error is the cause) or never settled: release what it holds without waiting on something that may never answer, or raise `plugins.<name>.timeouts.closeMs` (or `timeouts.closeMs`). The host goes on closing the other plugins.",
   RIG_ERR_PLUGINS_DIR: 'Create the folder, or point `--plugins` or the config\'s `pluginsDir` (relative to the config file) at the folder that holds the enabled plugins.',
-  RIG_ERR_STRICT_START: 'Fix the plugins the message lists (`outrigger validate <dir>` says why each fails), or start without `--strict` to run with them marked `failed`.',
+  RIG_ERR_STRICT_START: 'Fix the plugins or version folders the message lists (`outrigger validate <dir>` says why each fails) or remove the broken version folders, or start without `--strict` to run with them marked `failed` (a broken newer version then leaves the older one running, shown as broken under `shadowed`).',
   RIG_ERR_WORKER_DEFINITION: 'Pipes and controllers run on the request path, and `provides` fills a service slot in the host, so only core plugins may have them (empty ones pass): move them into a core plugin, or make this one `"type": "core"`.',
   RIG_ERR_PIPE_ABORTED:
     'A pipe listener refused the payload; its own error is the cause (over HTTP, with the status it set, else 400). Fix the input, or the listener if it should not have refused.',
@@ -33,6 +35,7 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
     'Name a loaded plugin and one of its functions as `plugin.function` (`outrigger plugins describe <plugin>` lists them); for HTTP, `GET /_info` lists the routes (404).',
   RIG_ERR_NOT_CLONEABLE:
     'Emit plain data: no functions, symbols, sockets or class instances that must keep their prototype. Only this event is refused (counted in `queue.rejected`); the rest of its batch is delivered.',
+  RIG_ERR_HTTP_LISTEN: 'Pick a free port (`--port`, `PORT`, or `http.port` in the host config; 0 picks one), a port above 1023, or an `http.host` this machine has; or stop the process that holds the port (`ss -ltnp` shows it). Nothing was started.',
   RIG_ERR_JOURNAL:
     "A durable plugin's journal (`<stateDir>/journal/<plugin>`) could not be opened or a commit failed: check that the state folder is writable, has free space, and is used by one supervisor only. After a failed commit, events are still delivered in memory but `emitDurable` and `flush` reject: restart the host once the disk is fixed.",
   RIG_ERR_CLUSTER_REQUIRED:
@@ -48,7 +51,7 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
   RIG_ERR_HANDLER_TIMEOUT:
     "A hook did not settle within `limits.handlerTimeoutMs` (an await that never settles), or blocked its worker's event loop until the instance was killed. Only that event failed (it is not retried); the worker went on with the others. Make the hook settle (a timeout on its own calls), or raise the limit.",
   RIG_ERR_WORKER_START: "The instance threw while loading or did not start within `limits.startTimeoutMs`: see `lastError`, fix it, then `outrigger restart <plugin>`.",
-  RIG_ERR_CALL_TIMEOUT: "The function did not answer within the plugin's `limits.handlerTimeoutMs`: make it settle sooner, or raise the limit.",
+  RIG_ERR_CALL_TIMEOUT: "The function did not answer in time: make it settle sooner, or raise the limit (worker plugins: `limits.handlerTimeoutMs`; core plugins: `plugins.<name>.timeouts.callMs` or `timeouts.callMs`).",
   RIG_ERR_CRASH_LOOP:
     'More than `restart.maxRestarts` restarts within `restart.windowMs`: the plugin is quarantined and the host stays up. Fix the cause (`lastError`, the log), then `outrigger restart <plugin>`.',
   RIG_ERR_WORKER_STOPPED:

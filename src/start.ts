@@ -4,7 +4,7 @@
  * control socket and the HTTP API), each of which registers its own close on the supervisor.
  */
 import path from 'node:path'
-import { loadConfig, parseConfig, type HostConfig } from './config/config.js'
+import { loadConfig, parseConfig, timeoutsFor, type HostConfig } from './config/config.js'
 import { discover } from './manifest/discovery.js'
 import { loadPlugins } from './plugin/load-plugins.js'
 import { resolveSlots } from './services/slots.js'
@@ -39,8 +39,9 @@ export async function startSupervisor(opts: SupervisorOptions = {}): Promise<Sta
   if (opts.handleProcessErrors) {
     // Before boot: an error escaping from a plugin's init is already handled by the policy. The
     // handlers go last at stop (closers run last registered first).
-    const t = config.timeouts
-    const off = handleProcessErrors(sup, { mode: config.hostErrors, stopDeadlineMs: t.drainMs + (loaded.length + 1) * t.closeMs + 10_000 })
+    // Closes run one after another, each within its own limit (plugins.<name>.timeouts.closeMs).
+    const closes = loaded.reduce((sum, l) => sum + timeoutsFor(config, l.found.name).closeMs, config.timeouts.closeMs)
+    const off = handleProcessErrors(sup, { mode: config.hostErrors, stopDeadlineMs: config.timeouts.drainMs + closes + 10_000 })
     sup.onClose(async () => off())
   }
   await sup.boot({ strict: opts.strict })

@@ -18,7 +18,7 @@ import { until } from './helpers/wait.js'
 type Workspace = Awaited<ReturnType<typeof workspace>>
 
 const STATUS_KEYS = ['app', 'eventLoop', 'health', 'logs', 'memory', 'pid', 'plugins', 'state', 'uptimeMs', 'version']
-const PLUGIN_KEYS = ['controllers', 'delivery', 'events', 'functions', 'handlerMs', 'hooks', 'instances', 'isolation', 'lastError', 'name', 'pipes', 'queue', 'restarts', 'shadowed', 'state', 'type', 'version']
+const PLUGIN_KEYS = ['controllers', 'delivery', 'events', 'functions', 'handlerMs', 'hooks', 'instances', 'isolation', 'lastError', 'name', 'pipes', 'queue', 'restarts', 'shadowed', 'shadowedBroken', 'state', 'type', 'version']
 
 function pluginOf(report: StatusReport, name: string): PluginStatus {
   const p = report.plugins.find((x) => x.name === name)

@@ -251,6 +251,22 @@ describe('dashboard in a browser, with a bearer token set', { skip: SKIP }, () =
     await host?.stop()
   })
 
+  it('npm run demo:load sends the token it is given, and says why when it has none', async () => {
+    const run = (extra: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const load = spawn(process.execPath, [path.join(ROOT, 'dist', 'bench', 'demo-load.js'), '--url', host.url, '--orders', '200', '--concurrency', '4', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] })
+        let out = ''
+        load.stdout.on('data', (d: Buffer) => (out += d))
+        load.stderr.on('data', (d: Buffer) => (out += d))
+        load.once('exit', (code) => resolve({ code, out }))
+      })
+    const refused = await run([])
+    assert.notEqual(refused.code, 0)
+    assert.match(refused.out, /401/)
+    const served = await run(['--token', TOKEN])
+    assert.equal(served.code, 0, served.out)
+  })
+
   it('works when the browser sends the token in a header, which never appears in a URL', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, extraHTTPHeaders: { authorization: `Bearer ${TOKEN}` } })
     const page = await context.newPage()

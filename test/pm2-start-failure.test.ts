@@ -88,8 +88,7 @@ async function appFolder(name: string, config: object, plugins: Record<string, {
  * and restarted it twice: each start failed, and each process exited rather than stay up.
  */
 async function assertCrashLoops(name: string, configFile: string, expected: RegExp): Promise<void> {
-  // Each app its own runtime folder: they all run as `--app outrigger` (ecosystem.config.js).
-  // And its own pm2 daemon: a daemon reused after `pm2 delete` of an app in crash back-off has
+  // Each app its own runtime folder and its own pm2 daemon: a daemon reused after `pm2 delete` of an app in crash back-off has
   // been seen to start that app again, under the next app's id.
   const home = path.join(path.dirname(configFile), 'pm2')
   await mkdir(home)

@@ -18,7 +18,8 @@ import { ROOT, rig } from './helpers/cli-run.js'
 import { alive, until } from './helpers/wait.js'
 
 const PM2 = path.join(ROOT, 'node_modules', '.bin', 'pm2')
-const APP = 'outrigger'
+// Not the default name: the pm2 name must also name the supervisor and its control socket.
+const APP = 'rig-under-pm2'
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'pm2')
 
 interface Pm2Proc {
@@ -51,7 +52,7 @@ async function app(): Promise<Pm2Proc | undefined> {
 }
 
 async function status(): Promise<StatusReport> {
-  const r = await rig(['status', '--json'], { runtimeDir, env })
+  const r = await rig(['--app', APP, 'status', '--json'], { runtimeDir, env })
   assert.equal(r.code, 0, r.stderr)
   const report = JSON.parse(r.stdout) as StatusReport
   for (const pid of workerPids(report)) seenPids.add(pid)
@@ -108,7 +109,7 @@ function emitter(prefix: string, ms: number) {
 }
 
 async function deadLetterIds(): Promise<string[]> {
-  const r = await rig(['dead-letters', 'list', 'recorder', '--json'], { runtimeDir, env })
+  const r = await rig(['--app', APP, 'dead-letters', 'list', 'recorder', '--json'], { runtimeDir, env })
   assert.equal(r.code, 0, r.stderr)
   return (JSON.parse(r.stdout) as DeadLetter[]).map((d) => (d.payload as { id: string }).id)
 }
@@ -152,7 +153,7 @@ describe('outrigger under pm2', () => {
     await mkdir(home)
     // pm2 prints a banner and checks for updates on its first run in a PM2_HOME, unless it finds this.
     await writeFile(path.join(home, 'touch'), String(Date.now()))
-    env = { ...process.env, PM2_HOME: home, PM2_DISABLE_VERSION_CHECK: '1', OUTRIGGER_CONFIG: path.join(tmp, 'outrigger.config.json'), OUTRIGGER_RUNTIME_DIR: runtimeDir, NO_COLOR: '1', FORCE_COLOR: '0' }
+    env = { ...process.env, PM2_HOME: home, PM2_DISABLE_VERSION_CHECK: '1', OUTRIGGER_PM2_NAME: APP, OUTRIGGER_CONFIG: path.join(tmp, 'outrigger.config.json'), OUTRIGGER_RUNTIME_DIR: runtimeDir, NO_COLOR: '1', FORCE_COLOR: '0' }
     // Not inherited if the tests themselves run under pm2.
     delete env.pm_id
     // Starts the daemon alone, so that the polling below cannot race a second one into being.
@@ -191,7 +192,7 @@ describe('outrigger under pm2', () => {
     const r = await start
     assert.equal(r.code, 0, r.stdout + r.stderr)
 
-    const running = logs('out').split('\n').map((l) => l.slice(l.indexOf('{'))).find((l) => l.includes('"msg":"outrigger running"'))
+    const running = logs('out').split('\n').map((l) => l.slice(l.indexOf('{'))).find((l) => l.includes(`"msg":"${APP} running"`))
     assert.ok(running, `the supervisor logged that it runs:\n${logs('out')}`)
     const runningAt = (JSON.parse(running) as { time: number }).time
     assert.ok(runningAt >= startedAt)
@@ -287,7 +288,7 @@ describe('outrigger under pm2', () => {
     assert.equal((await app())?.pm2_env.status, 'stopped')
     for (const pid of pids) assert.ok(!alive(pid), `pid ${pid} has exited`)
     assert.doesNotMatch(daemonLog(), /still alive after/)
-    assert.match(logs('out'), /"msg":"outrigger stopped"/)
+    assert.ok(logs('out').includes(`"msg":"${APP} stopped"`), 'the supervisor logged that it stopped')
 
     // Dead letters are read from the next supervisor (they are kept in the durable store).
     assert.equal((await pm2('start', APP)).code, 0)

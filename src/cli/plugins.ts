@@ -8,7 +8,7 @@ import path from 'node:path'
 import type { Command } from 'commander'
 import { request } from '../control/client.js'
 import { isOutriggerError } from '../errors.js'
-import { discover } from '../manifest/discovery.js'
+import { discover, type BrokenVersion } from '../manifest/discovery.js'
 import { checkManifest } from '../manifest/load.js'
 import type { PluginStatus } from '../supervisor/status-types.js'
 import { EXIT, printJson, println, reportError, targetOf, wantsJson } from './context.js'
@@ -37,12 +37,13 @@ export function registerPlugins(program: Command): void {
         return
       }
       if (wantsJson(cmd)) return printJson(list)
-      const rows: CellInput[][] = [['NAME', 'VERSION', 'TYPE', 'DELIVERY', 'STATE', 'RESTARTS', 'HOOKS', 'FUNCTIONS'].map((text) => ({ text, tone: 'head' as const }))]
+      const rows: CellInput[][] = [['NAME', 'VERSION', 'TYPE', 'DELIVERY', 'STATE', 'RESTARTS', 'HOOKS', 'FUNCTIONS', 'SHADOWED'].map((text) => ({ text, tone: 'head' as const }))]
       for (const p of list) {
         const type = p.type === 'core' ? 'core' : `${p.isolation} x${p.instances.length}`
-        rows.push([p.name, p.version, type, p.delivery, { text: p.state, tone: toneOf(p.state) }, p.restarts, p.hooks.length, p.functions.length])
+        rows.push([p.name, p.version, type, p.delivery, { text: p.state, tone: toneOf(p.state) }, p.restarts, p.hooks.length, p.functions.length, shadowedCell(p.shadowed, p.shadowedBroken)])
       }
       for (const line of renderTable(rows, { color: useColor(), rightAlign: new Set([5, 6, 7]) })) println(line)
+      for (const p of list) for (const b of p.shadowedBroken ?? []) println(brokenLine(b))
     })
 
   plugins
@@ -76,15 +77,16 @@ async function listOnDisk(dir: string): Promise<void> {
   for (const d of plugins) {
     const m = d.manifest
     if (!m) {
-      rows.push([d.name, '-', '-', '-', { text: 'invalid', tone: 'bad' }, d.shadowed.join(', ') || '-'])
+      rows.push([d.name, '-', '-', '-', { text: 'invalid', tone: 'bad' }, shadowedCell(d.shadowed, d.broken)])
       continue
     }
     // The manifest's worker settings: the host config's overrides apply only in a running supervisor.
     const w = m.type === 'worker' ? m.worker : undefined
-    rows.push([m.name, m.version, w ? `${w.isolation} x${w.instances}` : 'core', w ? w.delivery : '-', 'not running', d.shadowed.join(', ') || '-'])
+    rows.push([m.name, m.version, w ? `${w.isolation} x${w.instances}` : 'core', w ? w.delivery : '-', 'not running', shadowedCell(d.shadowed, d.broken)])
   }
   for (const line of renderTable(rows, { color: useColor() })) println(line)
   for (const d of plugins) if (d.error) println(`${d.name}: ${d.error.message}`)
+  for (const d of plugins) for (const b of d.broken ?? []) println(brokenLine(b))
   for (const w of warnings) println(`warning: ${w}`)
 }
 
@@ -107,7 +109,8 @@ function printDescription(p: PluginStatus & { folder?: { path: string; outside: 
     ['pipes', p.pipes.join(', ') || '-'],
     ['controllers', p.controllers.join(', ') || '-'],
     ['functions', p.functions.join(', ') || '-'],
-    ['shadowed', p.shadowed.join(', ') || '-'],
+    ['shadowed', shadowedCell(p.shadowed, p.shadowedBroken)],
+    ...(p.shadowedBroken ?? []).map((b): CellInput[] => ['', { text: brokenLine(b), tone: 'bad' }]),
     ['queue', `${p.queue.depth}/${p.queue.max} dropped ${p.queue.dropped} rejected ${p.queue.rejected}`],
     ['events', Object.entries(p.events).map(([k, v]) => `${k} ${v}`).join(' ')],
     ['handler', `p50 ${p.handlerMs.p50.toFixed(1)}ms p99 ${p.handlerMs.p99.toFixed(1)}ms`],
@@ -117,6 +120,17 @@ function printDescription(p: PluginStatus & { folder?: { path: string; outside: 
   const rows = statusRows({ plugins: [p] } as never).map((r) => r.cells)
   println()
   for (const line of renderTable([head, ...rows], { color, rightAlign: STATUS_NUMERIC })) println(line)
+}
+
+/** The other version folders; a broken one is marked, since it is not running although it may be newer. */
+function shadowedCell(shadowed: string[], broken: BrokenVersion[] = []): CellInput {
+  if (!shadowed.length) return '-'
+  const marks = new Map(broken.map((b) => [b.folder, b.newer ? ' (broken, newer)' : ' (broken)']))
+  return { text: shadowed.map((f) => f + (marks.get(f) ?? '')).join(', '), tone: broken.length ? 'bad' : undefined }
+}
+
+function brokenLine(b: BrokenVersion): string {
+  return `${b.folder}: broken${b.newer ? ' (newer than the running version)' : ''}: ${b.error.code} ${b.error.message}`
 }
 
 async function enable(name: string, enabledDir: string): Promise<void> {

@@ -22,6 +22,7 @@ export const HostConfigSchema = z
         whenReadyMs: timerMs().positive().default(10000).describe('Per-plugin limit for whenReady'),
         closeMs: timerMs().positive().default(5000).describe('Per-plugin limit for close'),
         pipeWarnMs: timerMs().positive().default(1000).describe('A pipe listener slower than this logs a warning, once while it is still pending and again when it returns'),
+        callMs: timerMs().positive().default(30000).describe("A core plugin's function (sup.call) still pending after this long rejects with RIG_ERR_CALL_TIMEOUT (the function is not cancelled)"),
         pipeTimeoutMs: timerMs().positive().default(30000).describe('A pipe listener still pending after this long fails its chain with RIG_ERR_PIPE_TIMEOUT (the listener is not cancelled)'),
         drainMs: timerMs().positive().default(10000).describe('How long stop() lets worker queues drain before escalating'),
       })
@@ -67,6 +68,16 @@ export const HostConfigSchema = z
           .object({
             options: z.unknown().optional().describe("Checked against the plugin's own options schema before init"),
             worker: z.record(z.string(), z.unknown()).optional().describe("Overrides of the manifest's worker section"),
+            timeouts: z
+              .object({
+                initMs: timerMs().positive().optional(),
+                whenReadyMs: timerMs().positive().optional(),
+                closeMs: timerMs().positive().optional(),
+                callMs: timerMs().positive().optional(),
+              })
+              .strict()
+              .optional()
+              .describe("This plugin's own lifecycle and function-call limits, over the top-level `timeouts` (whenReadyMs also applies to worker plugins; their init and close limits are `worker.limits`)"),
           })
           .strict(),
       )
@@ -104,4 +115,18 @@ export async function loadConfig(file: string): Promise<{ config: HostConfig; ba
     throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `${file}: not valid JSON: ${(err as Error).message}`)
   }
   return { config: parseConfig(raw, file), baseDir: path.dirname(path.resolve(file)) }
+}
+
+export interface PluginTimeouts {
+  initMs: number
+  whenReadyMs: number
+  closeMs: number
+  callMs: number
+}
+
+/** One plugin's limits: its own `plugins.<name>.timeouts` where set, else the host's `timeouts`. */
+export function timeoutsFor(config: HostConfig, plugin: string): PluginTimeouts {
+  const t = config.timeouts
+  const own = config.plugins[plugin]?.timeouts ?? {}
+  return { initMs: own.initMs ?? t.initMs, whenReadyMs: own.whenReadyMs ?? t.whenReadyMs, closeMs: own.closeMs ?? t.closeMs, callMs: own.callMs ?? t.callMs }
 }

@@ -34,6 +34,7 @@ export function sendInfo(sup: Supervisor, res: ServerResponse): void {
       controllers: p.controllers,
       functions: p.functions,
       shadowed: p.shadowed,
+      shadowedBroken: p.shadowedBroken ?? [],
     })),
     routes: listRoutes(sup.routes()),
   })

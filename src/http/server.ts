@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { debuglog } from 'node:util'
+import { OutriggerError } from '../errors.js'
 import { createMetrics, type Metrics } from '../metrics/metrics.js'
 import type { ActionTarget, Supervisor } from '../supervisor/types.js'
 import { authenticate, runAction } from './action.js'
@@ -88,9 +89,10 @@ export async function startHttpServer(sup: Supervisor, opts: HttpServerOptions):
   })
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
+    const refused = (err: NodeJS.ErrnoException) => reject(listenError(err, opts.host, opts.port))
+    server.once('error', refused)
     server.listen(opts.port, opts.host, () => {
-      server.off('error', reject)
+      server.off('error', refused)
       resolve()
     })
   })
@@ -211,4 +213,18 @@ function closeServer(server: ReturnType<typeof createServer>, graceMs: number): 
     })
     server.closeIdleConnections()
   })
+}
+
+/** Why the HTTP API could not listen, said so that the operator knows which setting to change. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): OutriggerError {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
+  const why =
+    err.code === 'EADDRINUSE'
+      ? `${where} is already in use by another process; pick another port with --port, PORT or http.port in the config (0 picks a free one), or stop the other process`
+      : err.code === 'EACCES'
+        ? `${where} needs privileges this process lacks; use a port above 1023`
+        : err.code === 'EADDRNOTAVAIL'
+          ? `${host} is not an address of this machine; set http.host to one of its addresses (127.0.0.1, or 0.0.0.0 for all)`
+          : `${where}: ${err.message}`
+  return new OutriggerError('RIG_ERR_HTTP_LISTEN', `the HTTP API cannot listen: ${why}`, { cause: err, details: { host, port, code: err.code } })
 }

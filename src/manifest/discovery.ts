@@ -24,6 +24,16 @@ export interface Discovered {
   declared?: DeclaredKind
   /** Other versions of the same plugin that lost to this one (`name@version` folders). */
   shadowed: string[]
+  /** The shadowed folders that are broken, with why: a broken newer version must not hide. */
+  broken?: BrokenVersion[]
+}
+
+/** A `name@version` folder that failed to load while another version of the plugin runs. */
+export interface BrokenVersion {
+  folder: string
+  /** Its version (from the folder name or its manifest) is above the running one, or unknown. */
+  newer: boolean
+  error: { code: string; message: string }
 }
 
 export interface DiscoveryResult {
@@ -75,7 +85,7 @@ export async function discover(pluginsDir: string): Promise<DiscoveryResult> {
     const outside = !homes.some((home) => dir.startsWith(home + path.sep))
     found.push(await inspect(dir, folder, outside))
   }
-  return { plugins: pickVersions(found), warnings }
+  return { plugins: pickVersions(found, warnings), warnings }
 }
 
 /** The real paths plugin folders are expected under: the plugins folder and `../available`. */
@@ -105,7 +115,7 @@ export async function inspect(dir: string, folder: string, outside: boolean): Pr
   }
 }
 
-function pickVersions(found: Discovered[]): Discovered[] {
+function pickVersions(found: Discovered[], warnings: string[]): Discovered[] {
   const byName = new Map<string, Discovered[]>()
   for (const d of found) byName.set(d.name, [...(byName.get(d.name) ?? []), d])
   const out: Discovered[] = []
@@ -118,7 +128,21 @@ function pickVersions(found: Discovered[]): Discovered[] {
     }
     const [winner, ...losers] = valid
     winner.shadowed = [...losers, ...broken].map((d) => d.folder)
+    winner.broken = broken.map((d) => brokenVersion(d, winner))
+    for (const b of winner.broken) {
+      warnings.push(`${b.folder} is broken and ${winner.folder} (${winner.manifest!.version}) runs instead${b.newer ? ', although the broken one is newer' : ''}: ${b.error.message} (fix or remove ${b.folder}; --strict refuses to start while it is broken)`)
+    }
     out.push(winner)
   }
   return out.sort((a, b) => (a.folder < b.folder ? -1 : 1))
+}
+
+function brokenVersion(d: Discovered, winner: Discovered): BrokenVersion {
+  // A manifest that fails the schema may still say its version; else the folder name does.
+  const version = semver.valid(d.folder.split('@')[1] ?? '')
+  return {
+    folder: d.folder,
+    newer: version === null || semver.gt(version, winner.manifest!.version),
+    error: { code: d.error?.code ?? 'RIG_ERR_MANIFEST_INVALID', message: d.error?.message ?? 'unknown error' },
+  }
 }

@@ -1,4 +1,5 @@
 import { OutriggerError } from '../errors.js'
+import type { BrokenVersion } from '../manifest/discovery.js'
 import type { ServiceSlots } from '../services/slots.js'
 import type { PluginHandle } from './plugin-handle.js'
 
@@ -15,7 +16,7 @@ export interface BootSteps {
  * that fails is marked failed and the others go on, unless it held a service slot nobody else
  * can take, or `strict` is set: then everything is stopped and the boot throws.
  */
-export async function bootPlugins(handles: readonly PluginHandle[], steps: BootSteps, opts: { strict?: boolean }): Promise<void> {
+export async function bootPlugins(handles: readonly PluginHandle[], steps: BootSteps, opts: { strict?: boolean; broken?: BrokenVersion[] }): Promise<void> {
   const startOne = async (h: PluginHandle): Promise<void> => {
     try {
       await h.start()
@@ -35,9 +36,11 @@ export async function bootPlugins(handles: readonly PluginHandle[], steps: BootS
     await steps.stop()
     throw new OutriggerError('RIG_ERR_PLUGIN_INIT', `${stuck.join(', ')} failed, and every plugin already holds what it provides; fix the plugin or disable it`)
   }
-  if (opts.strict && failed.length) {
-    const list = failed.map((h) => `${h.name}: ${h.status().lastError?.message}`).join('; ')
+  // A broken version folder counts too: the older version it leaves running is not what was deployed.
+  const broken = opts.broken ?? []
+  if (opts.strict && (failed.length || broken.length)) {
+    const list = [...failed.map((h) => `${h.name}: ${h.status().lastError?.message}`), ...broken.map((b) => `${b.folder} (broken version folder): ${b.error.message}`)].join('; ')
     await steps.stop()
-    throw new OutriggerError('RIG_ERR_STRICT_START', `--strict: ${failed.length} plugin(s) failed, refusing to start: ${list}`)
+    throw new OutriggerError('RIG_ERR_STRICT_START', `--strict: ${failed.length + broken.length} plugin(s) or version folder(s) failed, refusing to start: ${list}`)
   }
 }

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks'
+import { timeoutsFor, type PluginTimeouts } from '../config/config.js'
 import { OutriggerError, errorCode, errorMessage } from '../errors.js'
 import type { Manifest } from '../manifest/schema.js'
 import type { ActionFn, ActionRequest, HookFn, PluginContext, PluginDefinition } from '../plugin/types.js'
@@ -20,6 +21,7 @@ export class CorePlugin implements PluginHandle {
   readonly latency = new Latency()
   /** Names this plugin's calls for the host error policy; undefined when nobody handles them. */
   private readonly culprit: Culprit | undefined
+  private readonly timeouts: PluginTimeouts
 
   constructor(
     readonly name: string,
@@ -30,6 +32,7 @@ export class CorePlugin implements PluginHandle {
     private readonly shadowed: string[],
   ) {
     this.culprit = rt.blame ? Object.freeze({ plugin: name, owner: rt.blame }) : undefined
+    this.timeouts = timeoutsFor(rt.config, name)
   }
 
   /** Puts the plugin's hooks and pipes on the bus (before init, so init may emit to itself). */
@@ -104,12 +107,11 @@ export class CorePlugin implements PluginHandle {
   }
 
   async start(): Promise<void> {
-    const ms = this.rt.config.timeouts.initMs
-    await this.step('init', ms)
+    await this.step('init')
   }
 
   async ready(): Promise<void> {
-    await this.step('whenReady', this.rt.config.timeouts.whenReadyMs)
+    await this.step('whenReady')
     this.state = 'running'
   }
 
@@ -118,20 +120,27 @@ export class CorePlugin implements PluginHandle {
   async close(): Promise<void> {
     if (this.state === 'failed' || this.state === 'stopped') return
     try {
-      await this.step('close', this.rt.config.timeouts.closeMs)
+      await this.step('close')
     } finally {
       this.state = 'stopped'
     }
   }
 
-  private async step(name: 'init' | 'whenReady' | 'close', ms: number): Promise<void> {
+  /**
+   * Runs one lifecycle step under this plugin's limit. `close` fails with its own code: a plugin
+   * that cannot let go is a different fault from one that cannot start.
+   */
+  private async step(name: 'init' | 'whenReady' | 'close'): Promise<void> {
     const fn = this.def[name]
     if (!fn) return
+    const ms = this.timeouts[`${name}Ms`]
+    const timeoutCode = name === 'close' ? 'RIG_ERR_PLUGIN_CLOSE' : 'RIG_ERR_PLUGIN_INIT_TIMEOUT'
+    const raise = `raise plugins.${this.name}.timeouts.${name}Ms (or timeouts.${name}Ms for every plugin) in the host config, or fix the plugin`
     try {
-      await withTimeout(() => asPlugin(this.culprit, fn, this.ctx), ms, 'RIG_ERR_PLUGIN_INIT_TIMEOUT', `plugin "${this.name}": ${name} did not finish within ${ms} ms (raise timeouts.${name}Ms in the host config or fix the plugin)`)
+      await withTimeout(() => asPlugin(this.culprit, fn, this.ctx), ms, timeoutCode, `plugin "${this.name}": ${name} did not finish within ${ms} ms (${raise})`)
     } catch (err) {
-      if (err instanceof OutriggerError && err.code === 'RIG_ERR_PLUGIN_INIT_TIMEOUT') throw err
-      throw new OutriggerError('RIG_ERR_PLUGIN_INIT', `plugin "${this.name}": ${name} threw: ${errorMessage(err)}`, { cause: err })
+      if (err instanceof OutriggerError && err.code === timeoutCode) throw err
+      throw new OutriggerError(name === 'close' ? 'RIG_ERR_PLUGIN_CLOSE' : 'RIG_ERR_PLUGIN_INIT', `plugin "${this.name}": ${name} threw: ${errorMessage(err)}`, { cause: err })
     }
   }
 
@@ -157,7 +166,8 @@ export class CorePlugin implements PluginHandle {
     if (this.state === 'failed') throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `plugin "${this.name}" has failed, so "${this.name}.${fn}" cannot run: ${this.lastError?.message ?? 'no error recorded'}`)
     const f = own(this.def.functions, fn)
     if (!f) throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `plugin "${this.name}" has no function "${fn}" (it has: ${Object.keys(this.def.functions ?? {}).join(', ') || 'none'})`)
-    return asPlugin(this.culprit, f, args, this.ctx)
+    const ms = this.timeouts.callMs
+    return withTimeout(() => asPlugin(this.culprit, f, args, this.ctx), ms, 'RIG_ERR_CALL_TIMEOUT', `"${this.name}.${fn}" did not answer within ${ms} ms (raise plugins.${this.name}.timeouts.callMs or timeouts.callMs in the host config, or make it settle sooner)`)
   }
 
   /** An action of a plugin that has not failed (a failed plugin answers no route). */

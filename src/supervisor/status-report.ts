@@ -1,4 +1,5 @@
 import { droppedLines } from '../services/log-output.js'
+import type { BrokenVersion } from '../manifest/discovery.js'
 import { DropWatch, rollupHealth } from '../supervision/health.js'
 import { VERSION } from '../version.js'
 import type { EventLoopMonitor } from './event-loop.js'
@@ -13,11 +14,13 @@ export interface StatusSources {
   handles: readonly PluginHandle[]
   loop: EventLoopMonitor
   drops: DropWatch
+  /** The broken `name@version` folders beside a plugin's running version. */
+  brokenOf(name: string): BrokenVersion[]
 }
 
 /** The supervisor's status report: the host process, the roll-up of health, every plugin. */
 export function statusReport(s: StatusSources): StatusReport {
-  const plugins = s.handles.map((h) => h.status())
+  const plugins = s.handles.map((h) => ({ ...h.status(), shadowedBroken: s.brokenOf(h.name) }))
   const eventLoop = s.loop.snapshot()
   const mem = process.memoryUsage()
   return {

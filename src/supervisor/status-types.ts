@@ -1,3 +1,4 @@
+import type { BrokenVersion } from '../manifest/discovery.js'
 /** The status report (DESIGN.md §5, Contract): `sup.status()`, `outrigger status --json`, `GET /_status`. */
 
 export type SupervisorState = 'starting' | 'running' | 'stopping'
@@ -53,6 +54,8 @@ export interface PluginStatus {
   controllers: string[]
   functions: string[]
   shadowed: string[]
+  /** Which of `shadowed` are broken, and why (set by the status report). */
+  shadowedBroken?: BrokenVersion[]
   restarts: number
   lastError: { code: string | null; message: string } | null
   queue: QueueStatus

@@ -107,7 +107,8 @@ export class OutriggerSupervisor implements Supervisor {
   async boot(opts: { strict?: boolean } = {}): Promise<void> {
     for (const [i, l] of this.loaded.entries()) if (l.kind === 'core-factory') this.loaded[i] = await coreFromFactory(this.rt, l)
     for (const l of this.loaded) this.add(this.handleFor(l))
-    await bootPlugins(this.handles, { slots: this.slots, failed: (h, err) => this.failed(h, err), stop: () => this.stop() }, opts)
+    const broken = this.loaded.flatMap((l) => l.found.broken ?? [])
+    await bootPlugins(this.handles, { slots: this.slots, failed: (h, err) => this.failed(h, err), stop: () => this.stop() }, { ...opts, broken })
   }
 
   /** Once the faces listen: the supervisor is running. */
@@ -207,7 +208,8 @@ export class OutriggerSupervisor implements Supervisor {
   }
 
   status(): StatusReport {
-    return statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops })
+    const brokenOf = (name: string) => this.loaded.find((l) => l.found.name === name)?.found.broken ?? []
+    return statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops, brokenOf })
   }
 
   clusterStatus(): Promise<ClusterReport> {

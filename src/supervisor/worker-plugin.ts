@@ -1,3 +1,4 @@
+import { timeoutsFor } from '../config/config.js'
 import { deserializeError, errorCode, errorMessage, forLog, OutriggerError, type SerializedError } from '../errors.js'
 import { DeadLetters, type LetterSelection, type PurgeResult, type ReplayResult } from '../delivery/dead-letters.js'
 import { Dispatcher } from '../delivery/dispatcher.js'
@@ -120,7 +121,7 @@ export class WorkerPlugin implements PluginHandle {
   /** Runs `whenReady` in every running instance (they have all run `init`), each with the timeout. */
   async ready(): Promise<void> {
     this.readied = true
-    await Promise.all(this.instances.running().map((i) => i.ready(this.init.rt.config.timeouts.whenReadyMs)))
+    await Promise.all(this.instances.running().map((i) => i.ready(timeoutsFor(this.init.rt.config, this.name).whenReadyMs)))
   }
 
   operatorRestart(): Promise<void> {
@@ -133,7 +134,7 @@ export class WorkerPlugin implements PluginHandle {
     // A restarted or late instance is ready only once its own whenReady ran.
     if (this.readied) {
       try {
-        await instance.ready(this.init.rt.config.timeouts.whenReadyMs)
+        await instance.ready(timeoutsFor(this.init.rt.config, this.name).whenReadyMs)
       } catch (err) {
         await instance.kill()
         throw err

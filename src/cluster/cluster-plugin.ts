@@ -129,7 +129,11 @@ export class ClusterPlugin implements PlacedQueue {
         ev = decode(e.body)
       } catch (err) {
         this.n.log.error({ plugin: this.name, id: e.id, err }, `plugin "${this.name}": stream entry ${e.id} cannot be read (${errorMessage(err)}); it goes to the dead-letter stream`)
-        void this.r.xadd(this.n.keys.dead(this.name), '*', FIELD, e.body, 'error', errorMessage(err)).then(() => this.acks.add(stream, e.id))
+        this.r
+          .xadd(this.n.keys.dead(this.name), '*', FIELD, e.body, 'error', errorMessage(err))
+          .then(() => this.acks.add(stream, e.id))
+          // Not written: it stays pending here and is read again after the next reconnect.
+          .catch(() => undefined)
         continue
       }
       const token = this.nextToken++

@@ -3,17 +3,9 @@
  * a redacted URL for anything printed (status, logs, errors never show a password).
  */
 import { Redis, type RedisOptions } from 'ioredis'
+import { redact } from '../config/cluster-config.js'
 
-/** The URL with its password (and an ACL user's password) replaced by `***`. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url)
-    if (u.password) u.password = '***'
-    return u.toString().replace(/\/$/, '')
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@')
-  }
-}
+export { redact }
 
 /** The longest wait between two reconnect attempts. */
 export const MAX_BACKOFF_MS = 2000

@@ -62,10 +62,15 @@ export class GroupReader {
           continue
         }
         this.reading = streams
-        const got = await readGroup(this.link.client, this.consumer, streams, streams.map(() => '>'), Math.min(room, READ_MAX), this.blockMs).finally(() => (this.reading = []))
+        // COUNT applies per stream: the room is shared among them.
+        const count = Math.max(1, Math.floor(Math.min(room, READ_MAX) / streams.length))
+        const got = await readGroup(this.link.client, this.consumer, streams, streams.map(() => '>'), count, this.blockMs)
         failures = 0
         for (const [stream, entries] of got) if (!this.stopped) this.host.take(stream, entries)
+        // Only once its entries are taken (counted as held) is a stream free of this read.
+        this.reading = []
       } catch (err) {
+        this.reading = []
         if (this.stopped) break
         debug('cluster read failed: %s', (err as Error).message)
         if (/NOGROUP/.test((err as Error).message)) await this.host.regroup().catch(() => undefined)

@@ -1,5 +1,5 @@
 import type { HostConfig } from '../config/config.js'
-import { ClusterConfigSchema } from '../config/cluster-config.js'
+import { ClusterConfigSchema, withoutSecrets } from '../config/cluster-config.js'
 import { describeIssues } from '../manifest/load.js'
 import { OutriggerError } from '../errors.js'
 import type { PluginLogger } from '../plugin/types.js'
@@ -14,7 +14,7 @@ export async function joinCluster(url: string | undefined, config: HostConfig, o
   if (!url && !config.cluster) return undefined
   const raw = { ...config.cluster, ...(url ? { redis: url } : {}) }
   const parsed = ClusterConfigSchema.safeParse(raw)
-  if (!parsed.success) throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `cluster (--cluster or the config's "cluster"): ${describeIssues(parsed.error, raw).join('; ')}`)
+  if (!parsed.success) throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `cluster (--cluster or the config's "cluster"): ${describeIssues(parsed.error, (withoutSecrets({ cluster: raw }) as { cluster: unknown }).cluster).join('; ')}`)
   const node = new ClusterNode(parsed.data, { stateDir: opts.stateDir, commitMs: config.journal.commitMs, log: opts.log })
   await node.start()
   return node

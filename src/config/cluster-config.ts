@@ -23,3 +23,21 @@ export const ClusterConfigSchema = z
   .strict()
 
 export type ClusterConfig = z.output<typeof ClusterConfigSchema>
+
+/** The URL with its password (and an ACL user's password) replaced by `***`. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString().replace(/\/$/, '')
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//***@')
+  }
+}
+
+/** A config as its errors may quote it: `cluster.redis` without its password. */
+export function withoutSecrets(raw: unknown): unknown {
+  const c = (raw as { cluster?: { redis?: unknown } } | null)?.cluster
+  if (!c || typeof c.redis !== 'string') return raw
+  return { ...(raw as object), cluster: { ...c, redis: redact(c.redis) } }
+}

@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { OutriggerError } from '../errors.js'
 import { describeIssues } from '../manifest/load.js'
 import { timerMs } from '../manifest/schema.js'
-import { ClusterConfigSchema } from './cluster-config.js'
+import { ClusterConfigSchema, withoutSecrets } from './cluster-config.js'
 
 /**
  * The host config, `outrigger.config.json`. Every field is optional; `.describe()` texts are the
@@ -95,7 +95,7 @@ export type HostConfigInput = z.input<typeof HostConfigSchema>
 export function parseConfig(raw: unknown, source = 'config'): HostConfig {
   const parsed = HostConfigSchema.safeParse(raw ?? {})
   if (!parsed.success) {
-    throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `${source}: ${describeIssues(parsed.error, raw).join('; ')}`, { details: { source } })
+    throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `${source}: ${describeIssues(parsed.error, withoutSecrets(raw)).join('; ')}`, { details: { source } })
   }
   return parsed.data
 }

@@ -10,6 +10,7 @@
 import os from 'node:os'
 import { type Bench, type Row, fmt } from './common.js'
 import { cluster } from './cluster.js'
+import { confined } from './confined.js'
 import { durable } from './durable.js'
 import { emitCost } from './emit-cost.js'
 import { eventLoop } from './event-loop.js'
@@ -18,7 +19,7 @@ import { pipeChain } from './pipe-chain.js'
 import { restart } from './restart.js'
 import { workerThroughput } from './worker-throughput.js'
 
-const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, cluster]
+const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, cluster]
 
 function table(rows: Array<Row & { bench: string }>): string {
   const head = ['benchmark', 'metric', 'unit', 'raw', 'outrigger', 'ratio', 'target', 'met']

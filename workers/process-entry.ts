@@ -64,7 +64,9 @@ function fatal(err: unknown): void {
 /**
  * 'disconnect' needs this thread's event loop; a hook that holds it would make an orphan. A small
  * watchdog thread ends the process within 200 ms of the supervisor's death whatever the hook does.
- * Where threads are not allowed (a permission model), 'disconnect' alone remains.
+ * Under worker.permissions without workerThreads, Node refuses the thread (ERR_ACCESS_DENIED) and
+ * 'disconnect' alone remains: a hook holding the event loop when the supervisor dies keeps the
+ * child until it returns (docs/permissions.md says why threads are not opened for it).
  */
 function watchParent(): void {
   try {

@@ -13,6 +13,7 @@ import { MemoryWatch } from './memory-watch.js'
 import { lowerPriority } from './priority.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
 import { checkOptions, fromFactory, importEntry } from '../src/plugin/definition.js'
+import { describeDenied, explainDenied } from '../src/plugin/access-denied.js'
 import { keyString, pathGetter } from '../src/delivery/partition.js'
 import { RpcLink } from '../src/rpc-link.js'
 
@@ -241,7 +242,8 @@ export class Runtime {
   }
 
   private failed(run: Run, i: number, err: unknown): void {
-    run.failures.push({ i, error: serializeError(err) })
+    // A refusal of the permission model says which worker.permissions field would allow it.
+    run.failures.push({ i, error: serializeError(explainDenied(err)) })
     if (this.keyOf) this.heldKeys.set(keyString(this.keyOf(run.batch[i].payload)), ++this.failureCount)
   }
 
@@ -284,5 +286,6 @@ export class Runtime {
 }
 
 function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
+  // A refusal of the permission model says which worker.permissions field would allow it.
+  return describeDenied(err) ?? (err instanceof Error ? err.message : String(err))
 }

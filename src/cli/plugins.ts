@@ -114,6 +114,8 @@ function printDescription(p: PluginStatus & { folder?: { path: string; outside: 
     ['queue', `${p.queue.depth}/${p.queue.max} dropped ${p.queue.dropped} rejected ${p.queue.rejected}`],
     ['events', Object.entries(p.events).map(([k, v]) => `${k} ${v}`).join(' ')],
     ['handler', `p50 ${p.handlerMs.p50.toFixed(1)}ms p99 ${p.handlerMs.p99.toFixed(1)}ms`],
+    // A confined process worker: the Node flags its children run under (docs/permissions.md).
+    ['permissions', p.permissions ? p.permissions.flags.join(' ') : p.isolation === 'process' ? 'unconfined' : '-'],
   ]
   for (const line of renderTable(facts, { color })) println(line)
   const head = STATUS_HEADERS.map((text) => ({ text, tone: 'head' as const }))

@@ -4,12 +4,14 @@
  * answers control messages (ping, rpc) as they come, so a busy async hook does not delay them.
  */
 import { fork, type ChildProcess } from 'node:child_process'
+import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type {
   HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../worker-protocol.js'
 import { forwardOutput, stderrSink, stdoutSink } from '../services/log-output.js'
 import { BaseInstance, isCloneError, notCloneable } from './instance.js'
+import { permissionFlags, quietFlags } from './permission-flags.js'
 import type { InstanceSpec, WorkerHost, WorkerInstance } from './worker-host.js'
 
 const PROCESS_ENTRY = fileURLToPath(new URL('../../workers/process-entry.js', import.meta.url))
@@ -20,6 +22,12 @@ export const processHost: WorkerHost = {
     await instance.boot()
     return instance
   },
+}
+
+function confined(spec: InstanceSpec): string[] {
+  if (!spec.permissions) return []
+  // Absolute: Node 20 takes no relative path, and ctx.dataDir is checked as the plugin writes it.
+  return [...permissionFlags(spec.permissions, { rootPath: spec.rootPath, dataDir: path.resolve(spec.dataDir) }), ...quietFlags()]
 }
 
 interface Waiter<T> {
@@ -44,7 +52,8 @@ class ProcessInstance extends BaseInstance {
       // sinks, so a stalled or vanished reader of the host's output never blocks or kills a child.
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       // Not the supervisor's own flags (a test runner's or an inspector's would misbehave here).
-      execArgv: [`--max-old-space-size=${spec.limits.memoryMb}`],
+      // Under worker.permissions, Node's permission model confines the child (permission-flags.ts).
+      execArgv: [`--max-old-space-size=${spec.limits.memoryMb}`, ...confined(spec)],
     })
     this.pid = this.child.pid ?? 0
     forwardOutput(this.child.stdout, stdoutSink())

@@ -2,6 +2,7 @@
  * The contract between the dispatcher and one running worker instance, whatever isolates it.
  * Two adapters implement it (`thread-host.ts`, `process-host.ts`); `select.ts` picks one.
  */
+import type { Permissions } from '../manifest/permissions.js'
 import type { StateApi } from '../plugin/types.js'
 import type { EventResult, Heartbeat, MemoryFigures, StartInfo, WireEvent, WorkerSpec } from '../worker-protocol.js'
 
@@ -35,6 +36,8 @@ export interface InstanceSpec extends Omit<WorkerSpec, 'callTimeoutMs' | 'nice' 
   nice?: number
   /** See `WorkerSpec.holdKeysBy`; default null (no hold-back). */
   holdKeysBy?: string | null
+  /** Process isolation only: the child runs under Node's permission model (`permission-flags.ts`); unset: unconfined. */
+  permissions?: Permissions
   bridge: HostBridge
 }
 

@@ -1,5 +1,6 @@
 import semver from 'semver'
 import { z } from 'zod'
+import { PermissionsSchema, THREAD_PERMISSIONS } from './permissions.js'
 
 /** The plugin manifest, exactly as DESIGN.md §2 (Contract). Every default lives here. */
 export const PLUGIN_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/
@@ -72,9 +73,13 @@ export const WorkerSchema = z
       .prefault({}),
     restart: RestartSchema.prefault({}),
     limits: LimitsSchema.prefault({}),
+    permissions: PermissionsSchema.optional(),
     placement: z.enum(['local', 'cluster']).default('local'),
   })
   .strict()
+  .superRefine((w, ctx) => {
+    if (w.permissions && w.isolation === 'thread') ctx.addIssue({ code: 'custom', path: ['permissions'], message: THREAD_PERMISSIONS })
+  })
 
 export const ManifestSchema = z
   .object({

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { errorMessage } from '../errors.js'
+import { describeDenied } from './access-denied.js'
 
 /** How long `node --check` may take before the location is given up (the message stands alone). */
 const CHECK_TIMEOUT_MS = 5000
@@ -26,7 +27,7 @@ export interface SourceLocation {
  */
 export async function describeImportError(entry: string, err: unknown): Promise<string> {
   const message = errorMessage(err)
-  if (!isSyntaxError(err)) return message
+  if (!isSyntaxError(err)) return describeDenied(err) ?? message
   const where = await locateSyntaxError(entry)
   const hint = esmInCommonJs(message) ? await commonJsHint(entry) : ''
   return `${where ? `syntax error at ${where.file}:${where.line}:${where.column}: ` : 'syntax error: '}${message}${hint}`

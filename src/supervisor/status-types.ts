@@ -62,6 +62,8 @@ export interface PluginStatus {
   events: EventCounters
   handlerMs: { p50: number; p99: number }
   instances: InstanceStatus[]
+  /** Only for a process-isolated plugin under `worker.permissions`: the Node flags confining its children. */
+  permissions?: { flags: string[] }
 }
 
 export interface StatusReport {

@@ -159,6 +159,7 @@ export class WorkerPlugin implements PluginHandle {
       // At-least-once keeps a key's order across retries (see the dispatcher's holds).
       holdKeysBy: this.cfg.delivery !== 'at-most-once' ? this.cfg.partitionBy : null,
       nice: rt.config.workerNice,
+      permissions: this.cfg.permissions,
       bridge: workerBridge(rt, this.name),
     })
   }
@@ -287,7 +288,7 @@ export class WorkerPlugin implements PluginHandle {
 
   status(): PluginStatus {
     const { name, cfg, hooks, functions, dispatcher, durable, instances } = this
-    return workerStatus({ name, version: this.init.manifest.version, shadowed: this.init.shadowed, cfg, hooks, functions, lastError: this.lastError, dispatcher, durable, instances })
+    return workerStatus({ name, version: this.init.manifest.version, shadowed: this.init.shadowed, cfg, hooks, functions, lastError: this.lastError, dispatcher, durable, instances, rootPath: this.init.rootPath, stateDir: this.init.rt.stateDir })
   }
 
 }

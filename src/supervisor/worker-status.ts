@@ -2,6 +2,7 @@ import type { Dispatcher } from '../delivery/dispatcher.js'
 import type { DurableQueue } from '../delivery/durable-queue.js'
 import type { WorkerSettings } from '../manifest/schema.js'
 import type { InstanceSet } from '../supervision/instance-set.js'
+import { confinementFlags } from './confinement.js'
 import type { PluginStatus } from './status-types.js'
 
 /** What a worker plugin's status row is made of. */
@@ -16,6 +17,9 @@ export interface WorkerStatusParts {
   dispatcher: Dispatcher
   durable: DurableQueue | undefined
   instances: InstanceSet
+  /** Where the plugin's folder and state are: a confined plugin's flags name them. */
+  rootPath: string
+  stateDir: string
 }
 
 /** A worker plugin's row of the status report, its books balanced (DESIGN §5). */
@@ -41,5 +45,12 @@ export function workerStatus(p: WorkerStatusParts): PluginStatus {
     events: { received: c.received + parked, processed: c.processed, failed: c.failed, inFlight: c.inFlight, redelivered: c.redelivered, recovered: p.durable?.recovered ?? 0, deadLettered: c.deadLettered, lost: c.lost },
     handlerMs: p.dispatcher.latency.percentiles(),
     instances: p.instances.statuses(),
+    ...confinement(p),
   }
+}
+
+/** A confined plugin's row says which Node flags its children are forked with. */
+function confinement(p: WorkerStatusParts): Pick<PluginStatus, 'permissions'> {
+  const flags = confinementFlags(p.cfg, p.rootPath, p.stateDir, p.name)
+  return flags ? { permissions: { flags } } : {}
 }

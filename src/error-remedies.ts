@@ -36,6 +36,10 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
   RIG_ERR_NOT_CLONEABLE:
     'Emit plain data: no functions, symbols, sockets or class instances that must keep their prototype. Only this event is refused (counted in `queue.rejected`); the rest of its batch is delivered.',
   RIG_ERR_HTTP_LISTEN: 'Pick a free port (`--port`, `PORT`, or `http.port` in the host config; 0 picks one), a port above 1023, or an `http.host` this machine has; or stop the process that holds the port (`ss -ltnp` shows it). Nothing was started.',
+  RIG_ERR_ACTION_TIMEOUT:
+    'The action, or one of its pipes, did not answer in time (504): make it faster, stop its work when `request.signal` aborts, or raise `http.actionTimeoutMs` in the host config.',
+  RIG_ERR_REQUEST_INVALID:
+    'Send `{ controller: "<plugin>/<controller>", action, body?, query?, credentials?, requestId? }` (400); over WebSocket, one JSON text frame per request. The message names the field.',
   RIG_ERR_JOURNAL:
     "A durable plugin's journal (`<stateDir>/journal/<plugin>`) could not be opened or a commit failed: check that the state folder is writable, has free space, and is used by one supervisor only. After a failed commit, events are still delivered in memory but `emitDurable` and `flush` reject: restart the host once the disk is fixed.",
   RIG_ERR_CLUSTER_REQUIRED:

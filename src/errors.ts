@@ -37,6 +37,8 @@ export const ErrorCodes = {
   RIG_ERR_DEAD_LETTER_SELECTION: 'A dead-letter replay or purge got a malformed id, limit or time, or both ids and a time',
   RIG_ERR_SLOT_CONFLICT: 'Two plugins provide the same service slot',
   RIG_ERR_HTTP_LISTEN: 'The HTTP API cannot listen on its host and port (in use, not allowed, or not an address here)',
+  RIG_ERR_ACTION_TIMEOUT: 'A controller action (with its pipes) did not answer within http.actionTimeoutMs',
+  RIG_ERR_REQUEST_INVALID: 'A request to ctx.execute (or a protocol entry point built on it) is malformed',
   RIG_ERR_JOURNAL: 'A durable delivery journal cannot be opened, or one of its commits failed',
   RIG_ERR_CLUSTER_REQUIRED: 'A worker plugin says "placement": "cluster" but the host has no cluster config',
   RIG_ERR_CLUSTER_UNREACHABLE: "The cluster's Redis cannot be reached, so the cluster's status cannot be read",

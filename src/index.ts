@@ -14,3 +14,5 @@ export type { LetterSelection, PurgeResult, ReplayHalt, ReplayResult } from './d
 export type { HostConfig, HostConfigInput } from './config/config.js'
 export type { Manifest, WorkerSettings } from './manifest/schema.js'
 export type * from './supervisor/status-types.js'
+export type { Envelope, EnvelopeError } from './protocol/envelope.js'
+export type { ExecuteRequest } from './protocol/execute.js'

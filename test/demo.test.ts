@@ -5,13 +5,14 @@
  */
 import assert from 'node:assert/strict'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { cp, mkdtemp, readFile, rm, symlink } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import type { PluginStatus, StatusReport } from '../src/supervisor/status-types.js'
 import { alive, until } from './helpers/wait.js'
+import { WsClient } from './helpers/ws-client.js'
 
 /** The compiled test runs from dist/test. */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -51,6 +52,7 @@ describe('the demo (npm start)', () => {
   let exited: Promise<number | null>
   let output = ''
   let url: string
+  let wsUrl: string
   const env = (): NodeJS.ProcessEnv => ({ ...process.env, NO_COLOR: '1', OUTRIGGER_RUNTIME_DIR: path.join(dir, 'run') })
 
   const post = async (action: string, body: unknown) => {
@@ -69,15 +71,22 @@ describe('the demo (npm start)', () => {
     // the config, and node_modules where the shop finds zod. The state lands in the copy.
     dir = await mkdtemp(path.join(tmpdir(), 'outrigger-demo-'))
     await cp(path.join(ROOT, 'plugins'), path.join(dir, 'plugins'), { recursive: true, verbatimSymlinks: true })
-    await cp(path.join(ROOT, 'outrigger.config.json'), path.join(dir, 'outrigger.config.json'))
+    // The demo's config, with the WebSocket port set to 0 for the same reason as --port 0 below.
+    const config = JSON.parse(await readFile(path.join(ROOT, 'outrigger.config.json'), 'utf8'))
+    config.plugins['ws-protocol'].options.port = 0
+    await writeFile(path.join(dir, 'outrigger.config.json'), JSON.stringify(config))
     await symlink(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir')
     // `npm start` is `outrigger start`; port 0 only so the test never collides with a running demo.
     child = spawn(process.execPath, [BIN, 'start', '--port', '0'], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] })
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d))
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d))
     exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
-    const m = await lineOf(child, /running: 3 plugin\(s\);.*; http (http:\/\/\S+)/, () => output)
+    const m = await lineOf(child, /running: 4 plugin\(s\);.*; http (http:\/\/\S+)/, () => output)
     url = m[1]
+    // ws-protocol says where it listens in its init, before the host says it is running.
+    const ws = output.match(/ws-protocol listening on (ws:\/\/[^"\s]+)/)
+    assert.ok(ws, `ws-protocol did not say where it listens; output:\n${output}`)
+    wsUrl = ws[1]!
   })
 
   after(async () => {
@@ -102,6 +111,22 @@ describe('the demo (npm start)', () => {
     const bad = await post('create', { item: 'sprocket', qty: 1 })
     assert.equal(bad.status, 422)
     assert.match(bad.error!.message, /unknown item "sprocket": the shop sells widget, gizmo, gadget/)
+  })
+
+  it('serves the shop over WebSocket (ws-protocol) and pushes its order events to a subscriber', async () => {
+    const ws = await WsClient.open(wsUrl)
+    try {
+      const ack = await ws.request({ subscribe: 'shop/orders:after*' })
+      assert.equal(ack.status, 200, JSON.stringify(ack))
+      // A read, so the order counts below stay those of the HTTP orders.
+      const r = await ws.request({ controller: 'shop/orders', action: 'stock' })
+      assert.deepEqual([r.status, r.controller, r.action], [200, 'shop/orders', 'stock'])
+      assert.deepEqual(r.result, (await get<Envelope>('/_/shop/orders/stock')).result)
+      const event = await ws.next('the afterStock event', (f) => f.event === 'shop/orders:afterStock')
+      assert.deepEqual([event.subscription, event.payload.result], ['shop/orders:after*', r.result])
+    } finally {
+      ws.close()
+    }
   })
 
   it('reads the stock: the refused order took nothing', async () => {
@@ -143,7 +168,7 @@ describe('the demo (npm start)', () => {
     )
     const s = JSON.parse(out) as StatusReport
     assert.equal(s.pid, child.pid)
-    assert.deepEqual(s.plugins.map((p) => p.name).sort(), ['analytics', 'audit', 'shop'])
+    assert.deepEqual(s.plugins.map((p) => p.name).sort(), ['analytics', 'audit', 'shop', 'ws-protocol'])
   })
 
   it('stops on SIGTERM with exit code 0, leaving no child process and a complete audit log', async () => {

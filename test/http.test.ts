@@ -62,7 +62,7 @@ function splitRaw(raw: string): { status: number; body: Envelope } {
   return { status: Number(head.split(' ')[1]), body: JSON.parse(body) as Envelope }
 }
 
-const items = { controller: 'items', action: 'create' }
+const items = { controller: 'shop/items', action: 'create' }
 
 describe('HTTP API, behind a plugin that replaces the auth and permission slots', () => {
   let host: HttpHost
@@ -125,7 +125,7 @@ describe('HTTP API, behind a plugin that replaces the auth and permission slots'
 
   it('GET runs an action with the query string and the user the auth slot returned', async () => {
     const list = await as('alice', '/_/shop/items/list?color=red&size=2')
-    assertEnvelope(list.body, 200, null, { controller: 'items', action: 'list' })
+    assertEnvelope(list.body, 200, null, { controller: 'shop/items', action: 'list' })
     assert.deepEqual(list.body.result, { query: { color: 'red', size: '2' }, body: null })
     const who = await as('alice', '/_/shop/items/whoami')
     assert.deepEqual(who.body.result, { user: { name: 'alice' } })
@@ -134,7 +134,7 @@ describe('HTTP API, behind a plugin that replaces the auth and permission slots'
   it('401 when the auth slot refuses', async () => {
     const { res, body } = await as(undefined, '/_/shop/items/list')
     assert.equal(res.status, 401)
-    assertEnvelope(body, 401, 'RIG_ERR_HTTP_UNAUTHORIZED', { controller: 'items', action: 'list' })
+    assertEnvelope(body, 401, 'RIG_ERR_HTTP_UNAUTHORIZED', { controller: 'shop/items', action: 'list' })
     assert.match(body.error!.message, /who are you/)
     assert.equal(res.headers.get('www-authenticate'), 'Bearer')
     assert.equal((await fetch(host.url + '/_status')).status, 401)
@@ -162,7 +162,7 @@ describe('HTTP API, behind a plugin that replaces the auth and permission slots'
   it('an action that throws answers 500 with its code, or its own 4xx status', async () => {
     const broken = await as('alice', '/_/shop/items/broken')
     assert.equal(broken.res.status, 500)
-    assertEnvelope(broken.body, 500, 'SHOP_SHELF_COLLAPSED', { controller: 'items', action: 'broken' })
+    assertEnvelope(broken.body, 500, 'SHOP_SHELF_COLLAPSED', { controller: 'shop/items', action: 'broken' })
     assert.equal(broken.body.error!.message, 'the shelf collapsed')
     const teapot = await as('alice', '/_/shop/items/teapot')
     assert.equal(teapot.res.status, 418)
@@ -171,7 +171,7 @@ describe('HTTP API, behind a plugin that replaces the auth and permission slots'
 
   it('an error without a code answers 500 RIG_ERR_HTTP_INTERNAL; a result that is not JSON, RIG_ERR_HTTP_RESULT_NOT_JSON', async () => {
     const plain = await as('alice', '/_/shop/items/plain')
-    assertEnvelope(plain.body, 500, 'RIG_ERR_HTTP_INTERNAL', { controller: 'items', action: 'plain' })
+    assertEnvelope(plain.body, 500, 'RIG_ERR_HTTP_INTERNAL', { controller: 'shop/items', action: 'plain' })
     assert.equal(plain.body.error!.message, 'no code on this one')
     const big = await as('alice', '/_/shop/items/bigint')
     assert.equal(big.res.status, 500)
@@ -219,7 +219,7 @@ describe('HTTP API, behind a plugin that replaces the auth and permission slots'
     for (const path of ['/_/nobody/items/list', '/_/shop/nothing/list', '/_/shop/items/nothing', '/_/gatekeeper/x/y', ...inherited]) {
       const { res, body } = await as('alice', path)
       assert.equal(res.status, 404, path)
-      assertEnvelope(body, 404, 'RIG_ERR_UNKNOWN_TARGET', { controller: path.split('/')[3]!, action: path.split('/')[4]! })
+      assertEnvelope(body, 404, 'RIG_ERR_UNKNOWN_TARGET', { controller: `${path.split('/')[2]}/${path.split('/')[3]}`, action: path.split('/')[4]! })
     }
     for (const path of ['/', '/nope', '/_/shop/items', '/_/shop/items/list/extra']) {
       const { res, body } = await as('alice', path)
@@ -300,7 +300,7 @@ describe('HTTP API with the default slots', () => {
     try {
       const none = await call(host.url + '/_/shop/items/list')
       assert.equal(none.res.status, 401)
-      assertEnvelope(none.body, 401, 'RIG_ERR_HTTP_UNAUTHORIZED', { controller: 'items', action: 'list' })
+      assertEnvelope(none.body, 401, 'RIG_ERR_HTTP_UNAUTHORIZED', { controller: 'shop/items', action: 'list' })
       const wrong = await call(host.url + '/_/shop/items/list', { headers: { authorization: 'Bearer nope' } })
       assert.equal(wrong.res.status, 401)
       const right = await call(host.url + '/_/shop/items/whoami', { headers: { authorization: 'Bearer s3cret' } })
@@ -314,7 +314,7 @@ describe('HTTP API with the default slots', () => {
   })
 
   it('without a token, serves loopback callers and refuses others with a 401', async () => {
-    const auth = defaultAuth({ host: '0.0.0.0', port: 0, maxBodyBytes: 1, requestTimeoutMs: 1 })
+    const auth = defaultAuth({ host: '0.0.0.0', port: 0, maxBodyBytes: 1, requestTimeoutMs: 1, actionTimeoutMs: 1 })
     for (const addr of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) assert.deepEqual(auth({ headers: {}, remoteAddress: addr }), { kind: 'loopback' }, addr)
     for (const addr of ['10.0.0.1', '::ffff:192.168.1.2', 'fe80::1', undefined]) {
       assert.throws(() => auth({ headers: {}, remoteAddress: addr }), (err: Error & { status?: number }) => err.status === 401, String(addr))

@@ -56,6 +56,7 @@ export const HostConfigSchema = z
         port: z.number().int().min(0).max(65535).default(7411),
         maxBodyBytes: z.number().int().positive().default(1048576),
         requestTimeoutMs: timerMs().positive().default(10000),
+        actionTimeoutMs: timerMs().positive().default(30000).describe('A controller action, with its pipes, must answer within this long (on every entry point: HTTP, ctx.execute, protocol plugins); then 504 RIG_ERR_ACTION_TIMEOUT and request.signal aborts'),
         token: z.string().min(1).optional().describe('A static bearer token the default auth slot requires when set'),
       })
       .strict()

@@ -1,37 +1,43 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { ActionRequest } from '../plugin/types.js'
+import { Refusal } from '../protocol/envelope.js'
 import type { ActionTarget, Supervisor } from '../supervisor/types.js'
 import { readJsonBody } from './body.js'
-import { HttpError, sendEnvelope } from './envelope.js'
+import { sendEnvelope } from './envelope.js'
 
 /**
- * A controller action's life: auth slot → permission slot → body → `sup.runAction` (which runs the
- * `before` pipe, the action and the `after` event). The body is read only once the caller is
- * known and allowed, so a refused client cannot make the host read (or buffer) anything.
+ * A controller action over HTTP: the request path is `sup.execute` (src/protocol/execute.ts), the
+ * same one `ctx.execute` and protocol plugins take. HTTP only adds how it reads the body: once
+ * the caller is known and allowed, so a refused client cannot make the host read anything.
  */
 export async function runAction(
   sup: Supervisor,
   req: IncomingMessage,
   res: ServerResponse,
-  ctx: { requestId: string; target: ActionTarget; query: Record<string, string>; maxBodyBytes: number; user: unknown },
+  ctx: { requestId: string; target: ActionTarget; query: Record<string, string>; maxBodyBytes: number },
 ): Promise<void> {
-  const { target, requestId } = ctx
-  const allowed = await sup.services.permission(ctx.user, target)
-  if (allowed !== true) {
-    throw new HttpError(403, 'RIG_ERR_HTTP_FORBIDDEN', `not allowed to run ${target.plugin}/${target.controller}/${target.action}`)
-  }
-  const body = req.method === 'POST' ? await readJsonBody(req, ctx.maxBodyBytes) : null
-  const request: ActionRequest = {
-    requestId,
-    controller: target.controller,
-    action: target.action,
-    body,
-    query: ctx.query,
-    headers: req.headers,
-    user: ctx.user,
-  }
-  const result = await sup.runAction(target, request)
-  sendEnvelope(res, { requestId, status: 200, error: null, controller: target.controller, action: target.action, result: result ?? null })
+  const { target } = ctx
+  let headers: Record<string, string> = {}
+  const readBody = (): Promise<unknown> =>
+    req.method !== 'POST'
+      ? Promise.resolve(null)
+      : readJsonBody(req, ctx.maxBodyBytes).catch((err: unknown) => {
+          // A body refused half-read (413) must close the connection: keep what the refusal asks.
+          if (err instanceof Refusal) headers = err.headers
+          throw err
+        })
+  const env = await sup.execute(
+    {
+      requestId: ctx.requestId,
+      controller: `${target.plugin}/${target.controller}`,
+      action: target.action,
+      query: ctx.query,
+      credentials: { headers: req.headers, remoteAddress: req.socket.remoteAddress },
+    },
+    { readBody },
+  )
+  if (env.status === 401) headers = { ...headers, 'www-authenticate': 'Bearer' }
+  if (headers.connection === 'close') res.shouldKeepAlive = false
+  sendEnvelope(res, env, headers)
 }
 
 /**

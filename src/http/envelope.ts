@@ -1,46 +1,18 @@
 import type { ServerResponse } from 'node:http'
 
 // The HTTP layer's own codes live with every other code, in src/errors.ts.
-import { HttpErrorCodes, OutriggerError, type HttpErrorCode } from '../errors.js'
+import { HttpErrorCodes, type HttpErrorCode } from '../errors.js'
+import { Refusal, errorEnvelope, type Envelope } from '../protocol/envelope.js'
 export { HttpErrorCodes, type HttpErrorCode }
-
-/** The stable error shape of every envelope: a code to switch on, a message for people. */
-export interface EnvelopeError {
-  code: string
-  message: string
-}
-
-/** What every controller action, and every refusal, answers (DESIGN.md §5, Contract). */
-export interface Envelope {
-  requestId: string
-  status: number
-  error: EnvelopeError | null
-  controller: string | null
-  action: string | null
-  result: unknown
-}
+// The envelope is every entry point's (src/protocol/); HTTP re-exports it for its importers.
+export { errorEnvelope, type Envelope, type EnvelopeError } from '../protocol/envelope.js'
 
 /** A refusal decided by the HTTP layer, carrying the status it maps to. */
-export class HttpError extends OutriggerError {
+export class HttpError extends Refusal {
   override name = 'HttpError'
-  constructor(
-    readonly status: number,
-    code: HttpErrorCode,
-    message: string,
-    /** Extra response headers, e.g. `Allow` on a 405 or `WWW-Authenticate` on a 401. */
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(code, message)
+  constructor(status: number, code: HttpErrorCode, message: string, headers: Record<string, string> = {}) {
+    super(status, code, message, headers)
   }
-}
-
-export function errorEnvelope(
-  requestId: string,
-  status: number,
-  error: EnvelopeError,
-  target: { controller?: string; action?: string } = {},
-): Envelope {
-  return { requestId, status, error, controller: target.controller ?? null, action: target.action ?? null, result: null }
 }
 
 /**

@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { debuglog } from 'node:util'
 import { OutriggerError } from '../errors.js'
 import { createMetrics, type Metrics } from '../metrics/metrics.js'
-import type { ActionTarget, Supervisor } from '../supervisor/types.js'
+import type { Supervisor } from '../supervisor/types.js'
 import { authenticate, runAction } from './action.js'
 import { sendDashboard } from './dashboard.js'
 import { HttpError, errorEnvelope, sendEnvelope } from './envelope.js'
@@ -123,7 +123,6 @@ async function handle(sup: Supervisor, metrics: Metrics, events: StatusEvents, o
   res.setHeader('x-request-id', requestId)
   const url = new URL(req.url ?? '/', 'http://localhost')
   const route = matchRoute(req.method ?? 'GET', url.pathname)
-  let target: ActionTarget | undefined
   let envelopeTarget: { controller: string; action: string } | undefined
   try {
     switch (route.kind) {
@@ -160,10 +159,9 @@ async function handle(sup: Supervisor, metrics: Metrics, events: StatusEvents, o
         await authenticate(sup, req)
         return events.add(res)
       case 'action': {
-        target = route.target
-        const user = await authenticate(sup, req)
+        // Auth, permission and the envelope are the request path's (sup.execute), as for every entry point.
         const query = Object.fromEntries(url.searchParams)
-        return await runAction(sup, req, res, { requestId, target, query, maxBodyBytes: opts.maxBodyBytes, user })
+        return await runAction(sup, req, res, { requestId, target: route.target, query, maxBodyBytes: opts.maxBodyBytes })
       }
     }
   } catch (err) {
@@ -173,7 +171,7 @@ async function handle(sup: Supervisor, metrics: Metrics, events: StatusEvents, o
     if (mapped.status === 401) headers['www-authenticate'] = 'Bearer'
     // The rest of an oversized body is not worth reading: answer and close.
     if (headers.connection === 'close') res.shouldKeepAlive = false
-    sendEnvelope(res, errorEnvelope(requestId, mapped.status, mapped.error, target ?? envelopeTarget ?? {}), headers)
+    sendEnvelope(res, errorEnvelope(requestId, mapped.status, mapped.error, envelopeTarget ?? {}), headers)
   }
 }
 
@@ -186,7 +184,7 @@ function requestIdOf(res: ServerResponse): string {
 function actionOf(res: ServerResponse): { controller?: string; action?: string } {
   const route = matchRoute(res.req.method ?? 'GET', new URL(res.req.url ?? '/', 'http://localhost').pathname)
   if (route.kind === 'operation') return { controller: operationController(route.plugin), action: route.op }
-  return route.kind === 'action' ? route.target : {}
+  return route.kind === 'action' ? { controller: `${route.target.plugin}/${route.target.controller}`, action: route.target.action } : {}
 }
 
 function clientErrorRefusal(code: string | undefined): { status: number; code: HttpError['code']; message: string } | undefined {

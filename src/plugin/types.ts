@@ -1,5 +1,7 @@
 import type { ZodType } from 'zod'
 import type { StateStore } from './state-store.js'
+import type { Envelope } from '../protocol/envelope.js'
+import type { ExecuteRequest } from '../protocol/execute.js'
 
 /** The logger a plugin sees: pino's call shapes (an object and/or a message). */
 export interface PluginLogger {
@@ -40,6 +42,11 @@ export interface PluginContext<Options = unknown> {
   readonly dataDir: string
   /** Aborted when the supervisor (or this worker instance) shuts down. */
   readonly signal: AbortSignal
+  /**
+   * Core plugins only: runs a controller action on the same path as an HTTP request (auth and
+   * permission slots, pipes, the action, hooks) and answers its envelope; never throws.
+   */
+  execute?(request: ExecuteRequest): Promise<Envelope>
 }
 
 /** Which event fired and which of the plugin's subscriptions (maybe a wildcard) matched it. */
@@ -62,6 +69,8 @@ export interface ActionRequest {
   query: Record<string, string>
   headers: Record<string, string | string[] | undefined>
   user: unknown
+  /** Aborted at `http.actionTimeoutMs`, once the caller got a 504: stop the work. Not enumerable. */
+  readonly signal?: AbortSignal
 }
 export type ActionFn<O = any> = (request: ActionRequest, ctx: PluginContext<O>) => unknown
 

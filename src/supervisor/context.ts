@@ -15,6 +15,7 @@ export function coreContext(rt: SupervisorRuntime, name: string, version: string
     state: rt.blame ? neutralState(pluginState(rt.store, name)) : pluginState(rt.store, name),
     emit: (event, payload) => rt.emit(event, payload),
     call: (target, args) => rt.call(target, args) as Promise<any>,
+    execute: (request) => rt.execute(request),
     rootPath,
     dataDir: pluginDataDir(rt.stateDir, name),
     signal: rt.signal,

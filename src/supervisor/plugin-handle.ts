@@ -4,6 +4,7 @@ import type { HostConfig } from '../config/config.js'
 import type { PluginContext, PluginLogger } from '../plugin/types.js'
 import type { StateStore } from '../plugin/state-store.js'
 import type { PluginStatus } from './status-types.js'
+import type { Envelope } from '../protocol/envelope.js'
 
 /** What every plugin handle gets from the supervisor. */
 export interface SupervisorRuntime {
@@ -16,6 +17,8 @@ export interface SupervisorRuntime {
   store: StateStore
   emit(event: string, payload: unknown): void
   call(target: string, args: unknown): Promise<unknown>
+  /** `ctx.execute`: the request path of src/protocol/execute.ts. */
+  execute(request: unknown): Promise<Envelope>
   /** Aborted at shutdown; every ctx.signal follows it. */
   signal: AbortSignal
   /**

@@ -3,7 +3,7 @@ import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dea
 import type { HostConfig } from '../config/config.js'
 import { OutriggerError, errorMessage, forLog } from '../errors.js'
 import { entryOf, type Loaded } from '../plugin/load-plugins.js'
-import type { ActionRequest, PluginLogger } from '../plugin/types.js'
+import type { PluginLogger } from '../plugin/types.js'
 import type { ServiceSlots } from '../services/slots.js'
 import { DropWatch } from '../supervision/health.js'
 import { culprit as runningAs, outside, type Culprit } from '../supervision/blame.js'
@@ -12,6 +12,9 @@ import { coreContext } from './context.js'
 import { coreFromFactory } from './core-factory.js'
 import { CorePlugin } from './core-plugin.js'
 import { emitDurable, flushJournals } from './durable-emit.js'
+import { executeHost } from './execute-host.js'
+import { execute, type ExecuteHost, type ExecuteOptions, type ExecuteRequest } from '../protocol/execute.js'
+import type { Envelope } from '../protocol/envelope.js'
 import { EventLoopMonitor } from './event-loop.js'
 import { FailedPlugin } from './failed-plugin.js'
 import { isolateCore } from './isolate.js'
@@ -21,7 +24,7 @@ import type { ClusterPlacement } from '../cluster/placement.js'
 import type { ClusterReport } from '../cluster/report-types.js'
 import { statusReport } from './status-report.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
-import type { ActionTarget, DeadLetter, IsolateOutcome, Supervisor } from './types.js'
+import type { DeadLetter, IsolateOutcome, Supervisor } from './types.js'
 import { WorkerPlugin } from './worker-plugin.js'
 
 export interface CoreOptions {
@@ -47,6 +50,7 @@ export class OutriggerSupervisor implements Supervisor {
   private readonly loaded: Loaded[]
   private readonly bus: Bus
   private readonly rt: SupervisorRuntime
+  private readonly requests: ExecuteHost
   private readonly handles: PluginHandle[] = []
   private readonly byName = new Map<string, PluginHandle>()
   private readonly abort = new AbortController()
@@ -76,10 +80,12 @@ export class OutriggerSupervisor implements Supervisor {
       store: slots.store,
       emit: (event, payload) => this.emit(event, payload),
       call: (target, args) => this.call(target, args),
+      execute: (request) => this.execute(request as ExecuteRequest),
       signal: this.abort.signal,
       blame: opts.blame ? this : undefined,
       cluster: opts.cluster,
     }
+    this.requests = executeHost({ slots, log: this.log, actionTimeoutMs: config.http.actionTimeoutMs, bus: this.bus, pipe: (e, p) => this.pipe(e, p), byName: this.byName })
     this.onClose(() => slots.close())
   }
 
@@ -117,8 +123,6 @@ export class OutriggerSupervisor implements Supervisor {
     const failed = this.handles.filter((h) => h.status().state === 'failed').length
     this.log.info({ plugins: this.handles.length, failed }, `${this.app} running`)
   }
-
-
 
   private handleFor(l: Loaded): PluginHandle {
     const { found } = l
@@ -190,17 +194,9 @@ export class OutriggerSupervisor implements Supervisor {
     return isolateCore(this, this.byName, this.slots, (h) => this.offBus(h), who, error)
   }
 
-  async runAction(target: ActionTarget, request: ActionRequest): Promise<unknown> {
-    const plugin = this.byName.get(target.plugin)
-    // On the request path: ask the plugin directly rather than build its status report.
-    const fn = plugin instanceof CorePlugin ? plugin.action(target.controller, target.action) : undefined
-    if (!fn) throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `no action ${target.plugin}/${target.controller}/${target.action} (see GET /_info for the routes)`)
-    const scope = `${target.plugin}/${target.controller}`
-    const Action = target.action.charAt(0).toUpperCase() + target.action.slice(1)
-    const req = await this.pipe(`${scope}:before${Action}`, request)
-    const result = await (plugin as CorePlugin).runAction(fn, req)
-    this.bus.emit(`${scope}:after${Action}`, { request: req, result })
-    return result
+  /** The one request path (src/protocol/execute.ts); run unnamed, as `call` is. */
+  execute(request: ExecuteRequest, opts?: ExecuteOptions): Promise<Envelope> {
+    return outside(() => execute(this.requests, request, opts))
   }
 
   routes(): string[] {

@@ -1,9 +1,11 @@
 import type { ClusterReport } from '../cluster/report-types.js'
 import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dead-letters.js'
 import type { StateStore } from '../plugin/state-store.js'
-import type { ActionRequest, PluginLogger, ServiceProviders } from '../plugin/types.js'
+import type { PluginLogger, ServiceProviders } from '../plugin/types.js'
 import type { HostConfig, HostConfigInput } from '../config/config.js'
 import type { StatusReport } from './status-types.js'
+import type { Envelope } from '../protocol/envelope.js'
+import type { ExecuteOptions, ExecuteRequest } from '../protocol/execute.js'
 
 export interface SupervisorOptions {
   /** Names the control socket (`<runtimeDir>/<app>.sock`) and the logs. Default `outrigger`. */
@@ -83,10 +85,11 @@ export interface Supervisor {
   /** Calls `plugin.function`, core or worker. */
   call<R = unknown>(target: string, args?: unknown): Promise<R>
   /**
-   * Runs a controller action: pipe `<plugin>/<controller>:before<Action>` on the request, the
-   * action, then emits `<plugin>/<controller>:after<Action>` with `{ request, result }`.
+   * The request path of every entry point (src/protocol/execute.ts): auth and permission slots,
+   * the `before`, `after` and `error` pipes, the action, the hooks, `http.actionTimeoutMs`.
+   * Answers the envelope; never throws.
    */
-  runAction(target: ActionTarget, request: ActionRequest): Promise<unknown>
+  execute(request: ExecuteRequest, opts?: ExecuteOptions): Promise<Envelope>
   /** Every controller action as `plugin/controller/action`. */
   routes(): string[]
   status(): StatusReport

@@ -1,0 +1,50 @@
+import { WebSocket } from 'ws'
+import { until } from './wait.js'
+
+/** A real `ws` client that keeps every frame it got, and how its connection closed. */
+export class WsClient {
+  readonly frames: any[] = []
+  bytes = 0
+  closed: { code: number; reason: string } | undefined
+  private seq = 0
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data, isBinary) => {
+      this.bytes += (data as Buffer).length
+      this.frames.push(isBinary ? data : JSON.parse(String(data)))
+    })
+    ws.on('close', (code, reason) => (this.closed = { code, reason: String(reason) }))
+    ws.on('error', () => {})
+  }
+
+  static open(url: string, headers: Record<string, string> = {}): Promise<WsClient> {
+    const ws = new WebSocket(url, { headers, perMessageDeflate: false })
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(new WsClient(ws)))
+      ws.once('error', reject)
+    })
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame))
+  }
+
+  /** Sends a frame with a fresh requestId and waits for the frame that answers it. */
+  async request(frame: Record<string, unknown>, deadlineMs = 10_000): Promise<any> {
+    const requestId = (frame.requestId as string | undefined) ?? `r${++this.seq}`
+    this.send({ ...frame, requestId })
+    return this.next(`the answer to ${requestId}`, (f) => f.requestId === requestId, deadlineMs)
+  }
+
+  next(what: string, match: (frame: any) => boolean, deadlineMs = 10_000): Promise<any> {
+    return until(what, () => this.frames.find(match), deadlineMs)
+  }
+
+  whenClosed(deadlineMs = 10_000): Promise<{ code: number; reason: string }> {
+    return until('the connection to close', () => this.closed, deadlineMs)
+  }
+
+  close(): void {
+    this.ws.terminate()
+  }
+}

@@ -22,6 +22,8 @@ import { notRestartable, reloadFailed, type ReloadDeps } from './plugin-reload.j
 import { liveDeps } from './live-deps.js'
 import { reloadPlugin, startPlugin, stopPlugin } from './plugin-live.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
+import type { ClusterPlacement } from '../cluster/placement.js'
+import type { ClusterReport } from '../cluster/report-types.js'
 import { statusReport } from './status-report.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
 import type { DeadLetter, IsolateOutcome, ReloadResult, Supervisor } from './types.js'
@@ -38,6 +40,7 @@ export interface CoreOptions {
   /** Where a reload or a live start reads plugins and their config sections again. */
   pluginsDir?: string
   configFile?: string
+  cluster?: ClusterPlacement
 }
 
 /**
@@ -87,6 +90,7 @@ export class OutriggerSupervisor implements Supervisor {
       execute: (request) => this.execute(request as ExecuteRequest),
       signal: this.abort.signal,
       blame: opts.blame ? this : undefined,
+      cluster: opts.cluster,
     }
     this.requests = executeHost({ slots, log: this.log, actionTimeoutMs: config.http.actionTimeoutMs, bus: this.bus, pipe: (e, p) => this.pipe(e, p), byName: this.byName })
     this.onClose(() => slots.close())
@@ -209,6 +213,11 @@ export class OutriggerSupervisor implements Supervisor {
   status(): StatusReport {
     const brokenOf = (name: string) => this.loaded.find((l) => l.found.name === name)?.found.broken ?? []
     return statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops, brokenOf })
+  }
+
+  clusterStatus(): Promise<ClusterReport> {
+    if (!this.rt.cluster) return Promise.reject(new OutriggerError('RIG_ERR_CLUSTER_REQUIRED', `"${this.app}" is not in a cluster: give its host config "cluster": { "redis": "redis://…", "name": "…" } or start it with --cluster URL`))
+    return this.rt.cluster.report()
   }
 
   pluginFolder(name: string): { path: string; outside: boolean } | undefined {

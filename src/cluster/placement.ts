@@ -3,7 +3,7 @@
  * to a `PlacedQueue` instead of its own dispatcher, and the queue feeds the dispatcher with what
  * this node consumes. The supervisor imports these types only; `start.ts` builds the node.
  */
-import type { SerializedError } from '../errors.js'
+import { OutriggerError, type SerializedError } from '../errors.js'
 import type { Pending } from '../delivery/queue.js'
 import type { WorkerSettings } from '../manifest/schema.js'
 import type { ClusterReport } from './report-types.js'
@@ -42,4 +42,10 @@ export interface PlacedQueue {
 export interface ClusterPlacement {
   attach(plugin: PlacedPlugin): PlacedQueue
   report(): Promise<ClusterReport>
+}
+
+/** The cluster report of `app`, or why there is none (no cluster config). */
+export function clusterReport(app: string, cluster: ClusterPlacement | undefined): Promise<ClusterReport> {
+  if (!cluster) return Promise.reject(new OutriggerError('RIG_ERR_CLUSTER_REQUIRED', `"${app}" is not in a cluster: give its host config "cluster": { "redis": "redis://…", "name": "…" } or start it with --cluster URL`))
+  return cluster.report()
 }

@@ -22,7 +22,7 @@ import { notRestartable, reloadFailed, type ReloadDeps } from './plugin-reload.j
 import { liveDeps } from './live-deps.js'
 import { reloadPlugin, startPlugin, stopPlugin } from './plugin-live.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
-import type { ClusterPlacement } from '../cluster/placement.js'
+import { clusterReport, type ClusterPlacement } from '../cluster/placement.js'
 import type { ClusterReport } from '../cluster/report-types.js'
 import { statusReport } from './status-report.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
@@ -211,13 +211,11 @@ export class OutriggerSupervisor implements Supervisor {
   }
 
   status(): StatusReport {
-    const brokenOf = (name: string) => this.loaded.find((l) => l.found.name === name)?.found.broken ?? []
-    return statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops, brokenOf })
+    return statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops, brokenOf: (name) => this.loaded.find((l) => l.found.name === name)?.found.broken ?? [] })
   }
 
   clusterStatus(): Promise<ClusterReport> {
-    if (!this.rt.cluster) return Promise.reject(new OutriggerError('RIG_ERR_CLUSTER_REQUIRED', `"${this.app}" is not in a cluster: give its host config "cluster": { "redis": "redis://…", "name": "…" } or start it with --cluster URL`))
-    return this.rt.cluster.report()
+    return clusterReport(this.app, this.rt.cluster)
   }
 
   pluginFolder(name: string): { path: string; outside: boolean } | undefined {

@@ -16,6 +16,7 @@ import { workerBridge } from './worker-bridge.js'
 import { reloadRefused, rollOnto } from './worker-reload.js'
 import { storeDeadLetter } from './worker-dead-letter.js'
 import { publishState, workerStatus } from './worker-status.js'
+import { WorkerIo, sameList } from './worker-io.js'
 
 export interface WorkerPluginInit {
   name: string
@@ -38,6 +39,7 @@ export class WorkerPlugin implements PluginHandle {
   private readonly cfg: WorkerSettings
   private readonly dispatcher: Dispatcher
   private readonly instances: InstanceSet
+  private readonly io: WorkerIo
   /** Durable delivery: the journal and the window over it (opened by `start`; every receipt goes through it). */
   durable: DurableQueue | undefined
   private hooks: string[] = []
@@ -62,8 +64,9 @@ export class WorkerPlugin implements PluginHandle {
       deadLetter: (p, error) => this.toDeadLetters(p, error),
       onIdle: () => this.wakeIfIdle(),
       retired: (id) => this.instances.retired(id),
-      settled: (p, outcome) => this.durable?.settled(p, outcome),
+      settled: (p, outcome) => void (this.durable?.settled(p, outcome), this.io.settled(p, outcome)),
     })
+    this.io = new WorkerIo(this.name, init.rt, this.cfg.queue.max, (sub, batch) => void (this.durable ?? this.dispatcher).enqueue(sub, sub, batch), () => this.dispatcher.depth() + (this.durable?.parked ?? 0))
     this.instances = new InstanceSet({
       plugin: this.name,
       cfg: this.cfg,
@@ -177,10 +180,10 @@ export class WorkerPlugin implements PluginHandle {
       // A plugin function is held to the same limit as a hook.
       callTimeoutMs: this.cfg.limits.handlerTimeoutMs,
       // At-least-once keeps a key's order across retries (see the dispatcher's holds).
-      holdKeysBy: this.cfg.delivery !== 'at-most-once' ? this.cfg.partitionBy : null,
+      holdKeysBy: this.cfg.delivery !== 'at-most-once' ? this.cfg.partitionBy : null, instanceCount: this.cfg.instances,
       nice: rt.config.workerNice,
       permissions: this.cfg.permissions,
-      bridge: workerBridge(rt, this.name),
+      bridge: workerBridge(rt, this.name, this.deadLetters),
     })
   }
 
@@ -192,7 +195,7 @@ export class WorkerPlugin implements PluginHandle {
   private registerHooks(instance: WorkerInstance): void {
     const { hooks, functions } = instance.info
     this.functions = functions
-    if (this.registered && sameList(hooks, this.hooks)) return
+    if (this.registered && sameList(hooks, this.hooks) && this.io.same(instance.info.sinks)) return
     const bus = this.init.rt.bus
     if (this.registered) bus.hooks.removePlugin(this.name)
     this.registered = true
@@ -200,9 +203,11 @@ export class WorkerPlugin implements PluginHandle {
     for (const pattern of hooks) {
       bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
     }
+    this.io.register(bus, instance.info.sinks)
   }
 
   async drain(deadline: number): Promise<void> {
+    await this.io.beforeDrain(this.instances.running(), deadline)
     if (this.idle() || !this.instances.anyUp()) return
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
@@ -290,11 +295,6 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   status(): PluginStatus {
-    const { name, cfg, hooks, functions, dispatcher, durable, instances } = this
-    return workerStatus({ name, version: this.init.manifest.version, shadowed: this.init.shadowed, cfg, hooks, functions, lastError: this.lastError, dispatcher, durable, instances, rootPath: this.init.rootPath, stateDir: this.init.rt.stateDir })
+    return this.io.withSinks(workerStatus({ ...this, version: this.init.manifest.version, shadowed: this.init.shadowed, lastError: this.lastError, rootPath: this.init.rootPath, stateDir: this.init.rt.stateDir }))
   }
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i])
 }

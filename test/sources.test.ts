@@ -99,7 +99,7 @@ describe('sources', () => {
         emit: (event, payload) => void singles.push([event, payload]),
         emitBatch: (events) => {
           batches.push(events)
-          return true
+          return Number.MAX_SAFE_INTEGER
         },
         call: async () => undefined,
         log: () => undefined,

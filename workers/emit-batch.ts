@@ -1,9 +1,13 @@
 /**
  * `ctx.emit` in a worker: events gather for the rest of the tick (or until EMIT_BATCH_MAX) and
- * travel to the host as one message, in order, instead of one rpc each. The host answers each
- * batch with whether a worker plugin it fed is above its high-water mark; `ctx.emit` returns the
- * latest answer, so a source learns of backpressure one batch late, which the high-water mark's
- * headroom absorbs.
+ * travel to the host as one message, in order, instead of one rpc each.
+ *
+ * Backpressure across the boundary: the host answers each batch (and each `drained`) with the
+ * room left below the high-water mark of the fullest worker plugin this instance fed. The worker
+ * spends that room as it emits, counting what it sent since the answer's batch left, and
+ * `ctx.emit` answers false once it is spent. So a source that waits when told never has more on
+ * its way than fits, although every answer is one message late. Before the first answer the room
+ * is unknown, and taken as none: a source's first `drained()` asks for it.
  */
 import type { RemoteCall } from '../src/rpc-link.js'
 import { OutriggerError, errorMessage } from '../src/errors.js'
@@ -15,21 +19,26 @@ export class EmitBatch {
   /** Flat: [event, payload, event, payload, …]. */
   private buf: unknown[] = []
   private queued = false
-  private full = false
-  /** Answers are applied in the order the questions were sent (see `answer`). */
+  /** Events emitted so far, and the count when each unanswered batch left. */
+  private emitted = 0
+  private readonly sentAt = new Map<number, number>()
   private sent = 0
   private applied = 0
+  /** Room left below the high-water mark, as of the latest answer, less what was emitted since. */
+  private room = 0
 
   constructor(private readonly bridge: RemoteCall, private readonly failed: (err: Error) => void) {}
 
   emit(event: string, payload: unknown): boolean {
     this.buf.push(event, payload)
+    this.emitted++
+    this.room--
     if (this.buf.length >= EMIT_BATCH_MAX * 2) this.flush()
     else if (!this.queued) {
       this.queued = true
       queueMicrotask(this.flush)
     }
-    return !this.full
+    return this.room > 0
   }
 
   /**
@@ -41,35 +50,43 @@ export class EmitBatch {
     if (this.buf.length === 0) return
     const events = this.buf
     this.buf = []
-    const n = ++this.sent
-    this.bridge('emitBatch', [events]).then(
-      (ok) => this.answer(n, ok === false),
-      (err: Error) => (isCloneError(err) ? this.oneByOne(events) : this.failed(err)),
-    )
+    this.ask(this.bridge('emitBatch', [events]), (err) => (isCloneError(err) ? this.oneByOne(events) : this.failed(err)))
   }
 
   /** Resolves once the worker plugins this instance fed are below their low-water marks. */
   async drained(): Promise<void> {
     this.flush()
-    const n = this.sent
     // No timeout: waiting is the point. The host releases it at shutdown, and an exit rejects it.
-    await this.bridge('drained', [], 0)
-    this.answer(n, false)
+    await new Promise<void>((resolve, reject) => this.ask(this.bridge('drained', [], 0), reject, resolve))
   }
 
-  private answer(n: number, full: boolean): void {
-    if (n < this.applied) return
-    this.applied = n
-    this.full = full
+  /** Sends a question whose answer is the room; answers are applied in the order asked. */
+  private ask(answer: Promise<unknown>, failed: (err: Error) => void, then?: () => void): void {
+    const n = ++this.sent
+    this.sentAt.set(n, this.emitted)
+    answer.then(
+      (room) => {
+        const at = this.sentAt.get(n)!
+        this.sentAt.delete(n)
+        if (n > this.applied && typeof room === 'number') {
+          this.applied = n
+          this.room = room - (this.emitted - at)
+        }
+        then?.()
+      },
+      (err: Error) => {
+        this.sentAt.delete(n)
+        failed(err)
+      },
+    )
   }
 
   /** A payload that cannot be cloned refuses its whole batch: the others go on their own, the bad one is reported alone. */
   private oneByOne(events: unknown[]): void {
     for (let i = 0; i < events.length; i += 2) {
-      const n = ++this.sent
-      this.bridge('emitBatch', [[events[i], events[i + 1]]]).then(
-        (ok) => this.answer(n, ok === false),
-        (err: Error) => this.failed(isCloneError(err) ? new OutriggerError('RIG_ERR_NOT_CLONEABLE', `ctx.emit("${String(events[i])}"): the payload cannot be structured-cloned: ${errorMessage(err)}`, { cause: err }) : err),
+      const event = String(events[i])
+      this.ask(this.bridge('emitBatch', [[events[i], events[i + 1]]]), (err) =>
+        this.failed(isCloneError(err) ? new OutriggerError('RIG_ERR_NOT_CLONEABLE', `ctx.emit("${event}"): the payload cannot be structured-cloned: ${errorMessage(err)}`, { cause: err }) : err),
       )
     }
   }

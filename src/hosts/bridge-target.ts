@@ -9,7 +9,7 @@ export function bridgeTarget(spec: InstanceSpec): Record<BridgeMethod, (...args:
     emit: (event: string, payload: unknown) => bridge.emit(event, payload),
     // A bridge without them (a bare test host) takes batches as single emits and never pushes back.
     emitBatch: (events: unknown[]) => (bridge.emitBatch ? bridge.emitBatch(events) : emitEach(bridge, events)),
-    drained: () => bridge.drained?.(),
+    drained: () => bridge.drained?.() ?? Number.MAX_SAFE_INTEGER,
     deadLetter: (event: string, payload: unknown, reason: { code: string | null; message: string }) => bridge.deadLetter?.(event, payload, reason),
     call: (target: string, args: unknown) => bridge.call(target, args),
     log: (level: string, obj: unknown, msg?: string) => {
@@ -19,7 +19,7 @@ export function bridgeTarget(spec: InstanceSpec): Record<BridgeMethod, (...args:
   }
 }
 
-function emitEach(bridge: HostBridge, events: unknown[]): true {
+function emitEach(bridge: HostBridge, events: unknown[]): number {
   for (let i = 0; i < events.length; i += 2) bridge.emit(events[i] as string, events[i + 1])
-  return true
+  return Number.MAX_SAFE_INTEGER
 }

@@ -16,11 +16,12 @@ export interface HostBridge {
   emit(event: string, payload: unknown): void
   /**
    * Many `ctx.emit`s of one instance in one message, flat as [event, payload, event, payload, …],
-   * in order. False when a worker plugin they went to is above its high-water mark.
+   * in order. Answers the room left below the high-water mark of the fullest worker plugin this
+   * instance fed (0: above it).
    */
-  emitBatch?(events: unknown[]): boolean
-  /** `ctx.drained()`: resolves once the plugins this instance fed are below their low-water marks. */
-  drained?(): Promise<void>
+  emitBatch?(events: unknown[]): number
+  /** `ctx.drained()`: resolves, with the room then, once the plugins this instance fed are below their low-water marks. */
+  drained?(): Promise<number>
   /** `ctx.deadLetter`: keeps a record among the plugin's dead letters. */
   deadLetter?(event: string, payload: unknown, reason: { code: string | null; message: string }): Promise<void>
   /** `ctx.call('plugin.function', args)`. */

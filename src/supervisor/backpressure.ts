@@ -104,12 +104,30 @@ export class Feeder {
     return ok
   }
 
-  /** Resolves once every plugin fed since the last `drained` is at or below its low-water mark. */
-  async drained(): Promise<void> {
+  /**
+   * How many more events fit below the high-water mark of the fullest plugin fed since the last
+   * `drained` (a worker's `ctx.emit` spends it while its batches are on their way).
+   */
+  room(): number {
+    return roomIn(this.fed)
+  }
+
+  /** Resolves, with the room then, once every plugin fed since the last `drained` is at or below its low-water mark. */
+  async drained(): Promise<number> {
     const fed = this.fed
     this.fed = new Set()
     await this.bp.wait(fed)
+    return roomIn(fed)
   }
+}
+
+/** No worker plugin fed: no limit but the overflow policy's. */
+const UNBOUNDED = Number.MAX_SAFE_INTEGER
+
+function roomIn(fed: Set<Marked>): number {
+  let room = UNBOUNDED
+  for (const g of fed) room = Math.min(room, Math.max(0, g.high - g.depth()))
+  return room
 }
 
 function allLow(fed: Set<Marked>): boolean {

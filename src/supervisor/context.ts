@@ -21,7 +21,7 @@ export function coreContext(rt: SupervisorRuntime, name: string, version: string
       rt.emit(event, payload)
       return feed.emitted(event)
     },
-    drained: () => feed.drained(),
+    drained: async () => void (await feed.drained()),
     deadLetter: (event, payload, reason) => (letters ??= new DeadLetters(rt.store, name)).add(deadLetterOf(event, payload, reason)),
     instance: Object.freeze({ id: 0, count: 1 }),
     call: (target, args) => rt.call(target, args) as Promise<any>,

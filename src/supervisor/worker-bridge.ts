@@ -17,13 +17,12 @@ export function workerBridge(rt: SupervisorRuntime, plugin: string, deadLetters?
     state: pluginState(rt.store, plugin),
     emit: (event, payload) => rt.emit(event, payload),
     emitBatch: (events) => {
-      let ok = true
       for (let i = 0; i < events.length; i += 2) {
         const event = events[i] as string
         rt.emit(event, events[i + 1])
-        if (!feed.emitted(event)) ok = false
+        feed.emitted(event)
       }
-      return ok
+      return feed.room()
     },
     drained: () => feed.drained(),
     deadLetter: async (event, payload, error) => {

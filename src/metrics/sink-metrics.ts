@@ -1,7 +1,8 @@
 /** The `/metrics` series of sinks: per plugin and sink pattern, read from the status report's `sinks`. */
 import { Counter, Gauge, type Registry } from 'prom-client'
-import type { SinkCounters } from '../delivery/sink-batcher.js'
-import type { StatusReport } from '../supervisor/status-types.js'
+import type { PluginStatus, StatusReport } from '../supervisor/status-types.js'
+
+type SinkCounters = NonNullable<PluginStatus['sinks']>[string]
 
 const SINK_COUNTERS: Array<[metric: string, key: keyof SinkCounters, help: string]> = [
   ['batches', 'batches', 'Sink batches formed'],

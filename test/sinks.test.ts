@@ -60,10 +60,10 @@ describe('sinks', () => {
     })
   }
 
-  for (const isolation of ['thread', 'process'] as const) {
-    it(`a write that throws retries the whole batch under at-least-once, and nothing is lost (${isolation})`, async () => {
+  for (const [isolation, delivery] of [['thread', 'at-least-once'], ['process', 'at-least-once'], ['thread', 'durable']] as const) {
+    it(`a write that throws retries the whole batch under ${delivery}, and nothing is lost (${isolation})`, async () => {
       const file = path.join(dir.root, 'out.ndjson')
-      await dir.add('out', worker('out', { isolation, delivery: 'at-least-once', maxAttempts: 3, retry: { backoffMs: { initial: 10, max: 20 } } }), fileSink(file, { max: 8, maxWaitMs: 20 }, true))
+      await dir.add('out', worker('out', { isolation, delivery, maxAttempts: 3, retry: { backoffMs: { initial: 10, max: 20 } } }), fileSink(file, { max: 8, maxWaitMs: 20 }, true))
       sup = await dir.start()
       for (let i = 0; i < 40; i++) sup.emit('log:x', { i })
       const s = await until('five batches written', () => row(sup!, 'out').sinks?.['log:*']?.written === 5 && row(sup!, 'out').sinks!['log:*'], 20_000)

@@ -1,6 +1,7 @@
 /**
- * `ctx.emit` in a worker: events gather for the rest of the tick (or until EMIT_BATCH_MAX) and
- * travel to the host as one message, in order, instead of one rpc each.
+ * `ctx.emit` in a worker: the first event of a tick leaves at once; the others gather for the rest
+ * of the tick (or until EMIT_BATCH_MAX) and travel to the host as one message, in order, instead
+ * of one rpc each.
  *
  * Backpressure across the boundary: the host answers each batch (and each `drained`) with the
  * room left below the high-water mark of the fullest worker plugin this instance fed. The worker
@@ -33,11 +34,13 @@ export class EmitBatch {
     this.buf.push(event, payload)
     this.emitted++
     this.room--
-    if (this.buf.length >= EMIT_BATCH_MAX * 2) this.flush()
-    else if (!this.queued) {
+    if (!this.queued) {
+      // The first emit of a tick leaves at once: a hook that emits and then holds its event loop
+      // (or dies) has still told the host. The rest of the tick's emits gather behind it.
       this.queued = true
+      this.send()
       queueMicrotask(this.flush)
-    }
+    } else if (this.buf.length >= EMIT_BATCH_MAX * 2) this.send()
     return this.room > 0
   }
 
@@ -47,6 +50,10 @@ export class EmitBatch {
    */
   readonly flush = (): void => {
     this.queued = false
+    this.send()
+  }
+
+  private send(): void {
     if (this.buf.length === 0) return
     const events = this.buf
     this.buf = []

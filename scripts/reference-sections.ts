@@ -45,6 +45,7 @@ const MANIFEST_MEANING: Record<string, string> = {
   'worker.limits.handlerTimeoutMs': 'Longest run of one hook or function call; a hook past it fails its event (`RIG_ERR_HANDLER_TIMEOUT`) and the worker goes on',
   'worker.limits.profileMs': 'CPU profile taken of an unresponsive instance before it is killed, into `<stateDir>/profiles` ([diagnostics.md](diagnostics.md)); 0 turns it off',
   'worker.limits.heapSnapshot': 'Write one heap snapshot per instance start past 90 % of `memoryMb`, before the recycle, into `<stateDir>/heap-snapshots`',
+  'worker.placement': '`cluster`: events go to the plugin\'s Redis stream and every supervisor of the cluster running it consumes them through one consumer group, at-least-once (needs the host config\'s `cluster`; see docs/cluster.md)',
 }
 
 /** Config fields whose schema has no `.describe()` text. */

@@ -30,6 +30,8 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
     'A pipe listener refused the payload; its own error is the cause (over HTTP, with the status it set, else 400). Fix the input, or the listener if it should not have refused.',
   RIG_ERR_PIPE_TIMEOUT:
     'The pipe listener named in the message never answered (over HTTP, 504). Find what it waits for (a lost network answer, a promise never resolved) and fix it, or raise `timeouts.pipeTimeoutMs` in the host config if it is only slow. The listener is not cancelled: its late result is ignored.',
+  RIG_ERR_SOURCE_FAILED:
+    "The source's own error is the cause. A worker instance whose source fails is ended and restarted by its restart policy, and resumes from what it checkpointed in `ctx.state`; a core plugin is marked failed. Fix what the source reads, or catch the errors it can go on after (a bad record: `ctx.deadLetter`).",
   RIG_ERR_PIPE_BUSY: 'Retry later (HTTP 503). If it lasts, pipe listeners are too slow for the load: speed them up, or raise `maxConcurrentPipes`.',
   RIG_ERR_UNKNOWN_TARGET:
     'Name a loaded plugin and one of its functions as `plugin.function` (`outrigger plugins describe <plugin>` lists them); for HTTP, `GET /_info` lists the routes (404).',
@@ -47,6 +49,10 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
     'The instance ended during the profile, or the file could not be written under `<stateDir>/profiles`: check that the state folder is writable and has free space, then profile again.',
   RIG_ERR_JOURNAL:
     "A durable plugin's journal (`<stateDir>/journal/<plugin>`) could not be opened or a commit failed: check that the state folder is writable, has free space, and is used by one supervisor only. After a failed commit, events are still delivered in memory but `emitDurable` and `flush` reject: restart the host once the disk is fixed.",
+  RIG_ERR_CLUSTER_REQUIRED:
+    'Give the host a cluster: `"cluster": { "redis": "redis://127.0.0.1:6379", "name": "<cluster>" }` in the host config, or `outrigger start --cluster redis://…`; or set the plugin\'s `worker.placement` to "local" (docs/cluster.md).',
+  RIG_ERR_CLUSTER_UNREACHABLE:
+    'Start redis-server where `cluster.redis` points, or fix the URL, user or password (an ACL user needs the stream, key and script commands, docs/cluster.md). The host keeps running: events wait in the local outbox and go to the stream once Redis answers.',
   RIG_ERR_QUEUE_FULL:
     'The worker plugin falls behind under overflow `reject`: add `instances`, make the handler faster, raise `worker.queue.max`, or choose `drop-oldest` or `drop-newest`.',
   RIG_ERR_WORKER_EXITED:

@@ -23,6 +23,7 @@ export const ErrorCodes = {
   RIG_ERR_WORKER_EXITED: 'A worker instance exited',
   RIG_ERR_WORKER_UNRESPONSIVE: 'A worker instance stopped answering heartbeats',
   RIG_ERR_WORKER_START: 'A worker instance failed to start',
+  RIG_ERR_SOURCE_FAILED: "A plugin's source.start threw before it was told to stop",
   RIG_ERR_HANDLER_TIMEOUT: 'A worker hook did not settle within limits.handlerTimeoutMs; its event failed and the worker went on',
   RIG_ERR_CALL_TIMEOUT: "A plugin function (a worker's across the boundary, or a core plugin's) did not answer in time",
   RIG_ERR_CRASH_LOOP: 'A worker plugin restarted too often and is quarantined',
@@ -45,6 +46,8 @@ export const ErrorCodes = {
   RIG_ERR_PROFILE_FAILED: 'A CPU profile of a worker instance was started but did not finish or could not be written',
   RIG_ERR_RELOAD_FAILED: "A reload's new code or manifest failed to load or init; the running instances keep the old code",
   RIG_ERR_RELOAD_REFUSED: 'A plugin cannot be reloaded, started or stopped live that way; nothing was changed',
+  RIG_ERR_CLUSTER_REQUIRED: 'A worker plugin says "placement": "cluster" but the host has no cluster config',
+  RIG_ERR_CLUSTER_UNREACHABLE: "The cluster's Redis cannot be reached, so the cluster's status cannot be read",
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

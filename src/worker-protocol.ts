@@ -58,6 +58,8 @@ export interface Heartbeat extends MemoryFigures {
 export interface StartInfo {
   hooks: string[]
   functions: string[]
+  /** The plugin's sinks: each pattern's batches arrive as events of `sinkSubscription(pattern)`. */
+  sinks?: Array<{ pattern: string; max: number; maxWaitMs: number }>
 }
 
 /** Everything the runtime needs to start a plugin: the cloneable part of an instance spec. */
@@ -80,6 +82,8 @@ export interface WorkerSpec {
   nice: number
   /** `limits.heapSnapshot`: the folder the instance writes its heap snapshot into. */
   heapSnapshotDir?: string
+  /** How many instances the plugin runs (`ctx.instance.count`); absent: 1. */
+  instanceCount?: number
 }
 
 /** comlink traffic, tagged by channel so both directions can share one transport. */
@@ -156,7 +160,7 @@ export type HostToWorker = StartMsg | RunMsg | StopMsg | PingMsg | RpcMsg
 export type WorkerToHost = StartedMsg | StartFailedMsg | RanMsg | StoppedMsg | PongMsg | OverLimitMsg | HeapSnapshotMsg | FatalMsg | RpcMsg
 
 /** The methods the host exposes on the `bridge` channel (mirrors `HostBridge`). */
-export type BridgeMethod = 'emit' | 'call' | 'log'
+export type BridgeMethod = 'emit' | 'emitBatch' | 'drained' | 'deadLetter' | 'call' | 'log'
 
 /**
  * Every exposed rpc method answers with this envelope instead of throwing, because comlink's own

@@ -17,6 +17,8 @@ import { checkOptions, fromFactory, importEntry } from '../src/plugin/definition
 import { describeDenied, explainDenied } from '../src/plugin/access-denied.js'
 import { keyString, pathGetter } from '../src/delivery/partition.js'
 import { RpcLink } from '../src/rpc-link.js'
+import { sinkHooks, sinkInfo } from '../src/plugin/io-shape.js'
+import { runSource } from './source.js'
 
 /** A batch's outcome, as `RanMsg` carries it. */
 export type RanOutcome = { ms: Float64Array; failures: BatchFailure[]; held: number[] }
@@ -42,6 +44,7 @@ export class Runtime {
   private hooks: Record<string, HookFn> = {}
   private functions: Record<string, FunctionFn> = {}
   private ctx: PluginContext | undefined
+  private source: ReturnType<typeof runSource>
   private rpc: RpcLink | undefined
   private readonly abort = new AbortController()
   // Batches may arrive while earlier ones still run (the host pipelines them); chaining them here
@@ -90,11 +93,11 @@ export class Runtime {
       // A factory entry is called here, once per instance, so each instance has its own state.
       const exported = await importEntry(spec.entry, 'worker', spec.plugin)
       this.def = typeof exported === 'function' ? await fromFactory(exported, ctx, 'worker', spec.plugin, spec.entry) : exported
-      this.hooks = this.def.hooks ?? {}
+      this.hooks = { ...this.def.hooks, ...sinkHooks(this.def) }
       this.functions = this.def.functions ?? {}
       // The options as the plugin's own schema reads them (defaults filled in), before init.
       options.value = checkOptions(this.def, spec.options, spec.plugin)
-      rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx), ready: () => this.whenReady(ctx) })
+      rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx), ready: () => this.whenReady(ctx), stopSource: (ms: number) => this.source?.stop(ms) })
       if (this.def.init) {
         try {
           await this.def.init(ctx)
@@ -102,7 +105,7 @@ export class Runtime {
           throw new OutriggerError('RIG_ERR_PLUGIN_INIT', `init of plugin "${spec.plugin}" threw: ${message(err)}`, { cause: err })
         }
       }
-      return { code: 'started', info: { hooks: Object.keys(this.hooks), functions: Object.keys(this.functions) } }
+      return { code: 'started', info: { hooks: Object.keys(this.def.hooks ?? {}), functions: Object.keys(this.functions), sinks: sinkInfo(this.def) } }
     } catch (err) {
       return { code: 'start-failed', error: serializeError(err) }
     }
@@ -111,14 +114,15 @@ export class Runtime {
   /**
    * The plugin's `whenReady`, asked for by the host once every instance has run `init` (and for
    * an instance started later, right after its own `init`). The host holds it to its timeout.
+   * The plugin's source starts after it: what it emits then has somewhere to go.
    */
   private async whenReady(ctx: PluginContext): Promise<void> {
-    if (!this.def.whenReady) return
     try {
-      await this.def.whenReady(ctx)
+      await this.def.whenReady?.(ctx)
     } catch (err) {
       throw new OutriggerError('RIG_ERR_PLUGIN_INIT', `whenReady of plugin "${this.spec?.plugin}" threw: ${message(err)}`, { cause: err })
     }
+    this.source ??= runSource(this.def, ctx)
   }
 
   /** Runs a batch after every batch handed in before it; never rejects. `seen`: see `RunMsg.seen`. */
@@ -138,6 +142,7 @@ export class Runtime {
 
   /** Finishes the batches already handed in, aborts `ctx.signal`, then runs `close`. */
   async stop(): Promise<StoppedMsg> {
+    await this.source?.stop(this.spec!.limits.stopTimeoutMs / 2)
     await this.tail
     clearTimeout(this.watchdog)
     this.abort.abort()

@@ -8,10 +8,11 @@ import { pathToFileURL } from 'node:url'
 import { OutriggerError, errorMessage } from '../errors.js'
 import { describeIssues } from '../manifest/issues.js'
 import { describeImportError } from './import-error.js'
+import { checkIo } from './io-shape.js'
 import type { PluginContext, PluginDefinition, PluginFactory } from './types.js'
 
 /** Every key a definition may have. */
-export const DEFINITION_KEYS = ['hooks', 'pipes', 'controllers', 'functions', 'init', 'whenReady', 'close', 'options', 'provides'] as const
+export const DEFINITION_KEYS = ['hooks', 'pipes', 'controllers', 'functions', 'init', 'whenReady', 'close', 'options', 'provides', 'source', 'sinks'] as const
 /** Keys only a core plugin may fill: a worker's events arrive asynchronously and it runs no slot. */
 export const CORE_ONLY_KEYS = ['pipes', 'controllers', 'provides'] as const
 
@@ -47,6 +48,7 @@ export function checkShape(def: unknown, type: 'core' | 'worker'): string[] {
   }
   for (const k of LIFECYCLE) if (d[k] !== undefined && typeof d[k] !== 'function') problems.push(`"${k}" must be a function`)
   if (d.options !== undefined && typeof (d.options as { safeParse?: unknown })?.safeParse !== 'function') problems.push('"options" must be a zod schema')
+  problems.push(...checkIo(d))
   if (type === 'worker') {
     const refused = coreOnlyIn(d)
     if (refused.length) problems.push(workerRefusal(refused))

@@ -40,6 +40,11 @@ export interface ProfileReport extends ProfileWritten {
 export class InstanceDiagnostics {
   constructor(private readonly opts: InstanceDiagnosticsOptions) {}
 
+  /** An on-demand profile's default length: `limits.profileMs`, or 2 s when hangs are not profiled. */
+  get defaultProfileMs(): number {
+    return this.opts.cfg.limits.profileMs || 2000
+  }
+
   /** Where heap snapshots go when `limits.heapSnapshot` is on. */
   get heapSnapshotDir(): string {
     return path.join(this.opts.stateDir, HEAP_SNAPSHOTS_DIR)

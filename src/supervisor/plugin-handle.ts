@@ -1,7 +1,9 @@
 import type { Bus } from '../bus/bus.js'
+import type { ClusterPlacement } from '../cluster/placement.js'
 import type { HostConfig } from '../config/config.js'
 import type { PluginContext, PluginLogger } from '../plugin/types.js'
 import type { StateStore } from '../plugin/state-store.js'
+import type { Backpressure } from './backpressure.js'
 import type { PluginStatus } from './status-types.js'
 import type { Envelope } from '../protocol/envelope.js'
 
@@ -18,6 +20,8 @@ export interface SupervisorRuntime {
   call(target: string, args: unknown): Promise<unknown>
   /** `ctx.execute`: the request path of src/protocol/execute.ts. */
   execute(request: unknown): Promise<Envelope>
+  /** Which worker plugins' queues are full, for `ctx.emit`'s answer and `ctx.drained()`. */
+  pressure: Backpressure
   /** Aborted at shutdown; every ctx.signal follows it. */
   signal: AbortSignal
   /**
@@ -25,6 +29,8 @@ export interface SupervisorRuntime {
    * with this as the owner (src/supervision/blame.ts). Undefined: plain calls.
    */
   blame?: object
+  /** The cluster this host is a node of (host config `cluster`); where `placement: "cluster"` plugins go. */
+  cluster?: ClusterPlacement
 }
 
 /** One loaded plugin, core or worker, as the supervisor drives it. */

@@ -1,13 +1,14 @@
 import { Bus } from '../bus/bus.js'
 import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dead-letters.js'
 import type { HostConfig } from '../config/config.js'
-import { OutriggerError, errorMessage, forLog, type ErrorCode } from '../errors.js'
-import { checkProfileOptions, type ProfileOptions } from '../diagnostics/profile-options.js'
+import { OutriggerError, errorMessage, forLog } from '../errors.js'
+import { profileWorker, type ProfileOptions, type ProfileReport } from './profile-worker.js'
 import { entryOf, type Loaded } from '../plugin/load-plugins.js'
 import type { PluginLogger } from '../plugin/types.js'
 import type { ServiceSlots } from '../services/slots.js'
 import { DropWatch } from '../supervision/health.js'
 import { culprit as runningAs, outside, type Culprit } from '../supervision/blame.js'
+import { Backpressure } from './backpressure.js'
 import { bootPlugins } from './boot.js'
 import { coreContext } from './context.js'
 import { coreFromFactory } from './core-factory.js'
@@ -23,6 +24,8 @@ import { notRestartable, reloadFailed, type ReloadDeps } from './plugin-reload.j
 import { liveDeps } from './live-deps.js'
 import { reloadPlugin, startPlugin, stopPlugin } from './plugin-live.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
+import { clusterReport, type ClusterPlacement } from '../cluster/placement.js'
+import type { ClusterReport } from '../cluster/report-types.js'
 import { statusReport } from './status-report.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
 import type { DeadLetter, IsolateOutcome, ReloadResult, Supervisor } from './types.js'
@@ -39,6 +42,7 @@ export interface CoreOptions {
   /** Where a reload or a live start reads plugins and their config sections again. */
   pluginsDir?: string
   configFile?: string
+  cluster?: ClusterPlacement
 }
 
 /**
@@ -87,7 +91,9 @@ export class OutriggerSupervisor implements Supervisor {
       call: (target, args) => this.call(target, args),
       execute: (request) => this.execute(request as ExecuteRequest),
       signal: this.abort.signal,
+      pressure: new Backpressure(this.bus.hooks, this.abort.signal),
       blame: opts.blame ? this : undefined,
+      cluster: opts.cluster,
     }
     this.requests = executeHost({ slots, log: this.log, actionTimeoutMs: config.http.actionTimeoutMs, bus: this.bus, pipe: (e, p) => this.pipe(e, p), byName: this.byName })
     this.onClose(() => slots.close())
@@ -208,8 +214,11 @@ export class OutriggerSupervisor implements Supervisor {
   }
 
   status(): StatusReport {
-    const brokenOf = (name: string) => this.loaded.find((l) => l.found.name === name)?.found.broken ?? []
-    return statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops, brokenOf })
+    return statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops, brokenOf: (name) => this.loaded.find((l) => l.found.name === name)?.found.broken ?? [] })
+  }
+
+  clusterStatus(): Promise<ClusterReport> {
+    return clusterReport(this.app, this.rt.cluster)
   }
 
   pluginFolder(name: string): { path: string; outside: boolean } | undefined {
@@ -217,17 +226,15 @@ export class OutriggerSupervisor implements Supervisor {
     return found && { path: found.dir, outside: found.outside }
   }
 
-  private workerPlugin(name: string, only: ErrorCode = 'RIG_ERR_UNKNOWN_PLUGIN', why = 'only worker plugins keep dead letters'): WorkerPlugin {
+  private workerPlugin(name: string): WorkerPlugin {
     const h = this.byName.get(name)
     if (!h) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded (loaded: ${[...this.byName.keys()].join(', ') || 'none'})`)
-    if (!(h instanceof WorkerPlugin)) throw new OutriggerError(only, `plugin "${name}" is not a running worker plugin; ${why}`)
+    if (!(h instanceof WorkerPlugin)) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `plugin "${name}" is not a running worker plugin; only worker plugins keep dead letters`)
     return h
   }
 
-  async profile(name: string, opts: ProfileOptions = {}) {
-    const { instance, seconds } = checkProfileOptions(opts, `profile "${name}"`)
-    const w = this.workerPlugin(name, 'RIG_ERR_PROFILE_UNAVAILABLE', 'a core plugin runs in the host\'s own thread: profile the host (node --cpu-prof)')
-    return w.profile(instance, seconds === undefined ? w.profileMs : Math.round(seconds * 1000))
+  profile(name: string, opts: ProfileOptions = {}): Promise<ProfileReport> {
+    return profileWorker(this.byName.get(name), name, opts, [...this.byName.keys()])
   }
 
   /**

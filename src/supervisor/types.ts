@@ -1,3 +1,4 @@
+import type { ClusterReport } from '../cluster/report-types.js'
 import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dead-letters.js'
 import type { StateStore } from '../plugin/state-store.js'
 import type { PluginLogger, ServiceProviders } from '../plugin/types.js'
@@ -29,6 +30,8 @@ export interface SupervisorOptions {
    * plugin that provides the storage slot wins over this option.
    */
   store?: 'lmdb' | 'memory' | StateStore
+  /** A Redis URL that puts this host in a cluster (`outrigger start --cluster URL`); overrides `cluster.redis` of the config. */
+  cluster?: string
   /** Replace the default logger (pino at `config.logLevel`). */
   logger?: PluginLogger
   /**
@@ -104,6 +107,11 @@ export interface Supervisor {
   /** Every controller action as `plugin/controller/action`. */
   routes(): string[]
   status(): StatusReport
+  /**
+   * Every node of the cluster as its Redis knows it (docs/cluster.md). Rejects with
+   * RIG_ERR_CLUSTER_REQUIRED on a host without a cluster, RIG_ERR_CLUSTER_UNREACHABLE while Redis is down.
+   */
+  clusterStatus(): Promise<ClusterReport>
   /**
    * Where a plugin was loaded from: its real folder, and whether that lies outside the plugins
    * folder and its sibling `available/` (reached through a symlink). Undefined for an unknown name.

@@ -9,15 +9,15 @@ import type { WorkerInstance } from '../hosts/worker-host.js'
 import { hostFor } from '../hosts/select.js'
 import type { Manifest, WorkerSettings } from '../manifest/schema.js'
 import { InstanceSet } from '../supervision/instance-set.js'
-import type { ProfileReport } from '../supervision/instance-diagnostics.js'
+import type { InstanceDiagnostics } from '../supervision/instance-diagnostics.js'
 import { instanceSpec } from './instance-spec.js'
-import { MAX_PROFILE_SECONDS } from '../diagnostics/profile-options.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { PluginStatus } from './status-types.js'
-import { workerBridge } from './worker-bridge.js'
 import { reloadRefused, rollOnto } from './worker-reload.js'
 import { storeDeadLetter } from './worker-dead-letter.js'
 import { publishState, workerStatus } from './worker-status.js'
+import { clusterSettings, placeInCluster, type PlacedQueue } from './cluster-placement.js'
+import { WorkerIo, sameList } from './worker-io.js'
 
 export interface WorkerPluginInit {
   name: string
@@ -40,8 +40,11 @@ export class WorkerPlugin implements PluginHandle {
   private readonly cfg: WorkerSettings
   private readonly dispatcher: Dispatcher
   private readonly instances: InstanceSet
+  private readonly io: WorkerIo
   /** Durable delivery: the journal and the window over it (opened by `start`; every receipt goes through it). */
   durable: DurableQueue | undefined
+  /** Cluster placement: accepted events go to the plugin's stream; what this node consumes comes back through it. */
+  private placed: PlacedQueue | undefined
   private hooks: string[] = []
   private functions: string[] = []
   private registered = false
@@ -57,15 +60,16 @@ export class WorkerPlugin implements PluginHandle {
   // Not readonly: a reload replaces it (code, manifest, options), and new instances start from it.
   constructor(private init: WorkerPluginInit) {
     this.name = init.name
-    this.cfg = init.manifest.worker!
+    this.cfg = clusterSettings(init.manifest.worker!)
     this.deadLetters = new DeadLetters(init.rt.store, this.name)
     this.dispatcher = new Dispatcher(this.cfg, {
       report: (event, error) => this.report(event, error),
       deadLetter: (p, error) => this.toDeadLetters(p, error),
       onIdle: () => this.wakeIfIdle(),
       retired: (id) => this.instances.retired(id),
-      settled: (p, outcome) => this.durable?.settled(p, outcome),
+      settled: (p, outcome) => void ((this.placed ?? this.durable)?.settled(p, outcome), this.io.settled(p, outcome)),
     })
+    this.io = new WorkerIo(this.name, init.rt, this.cfg.queue.max, (sub, batch) => void (this.placed ?? this.durable ?? this.dispatcher).enqueue(sub, sub, batch), () => this.dispatcher.depth() + (this.durable?.parked ?? 0))
     this.instances = new InstanceSet({
       plugin: this.name,
       cfg: this.cfg,
@@ -97,6 +101,7 @@ export class WorkerPlugin implements PluginHandle {
 
   start(): Promise<void> {
     if (this.cfg.delivery === 'durable') this.durable = this.openJournal()
+    if (this.cfg.placement === 'cluster') this.placed = placeInCluster(this.init.rt, this.name, this.cfg, this.dispatcher, (event, err) => this.report(event, err))
     return this.instances.start()
   }
 
@@ -114,7 +119,7 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private idle(): boolean {
-    return this.dispatcher.idle() && (this.durable?.empty() ?? true)
+    return this.dispatcher.idle() && (this.durable?.empty() ?? true) && (this.placed?.empty() ?? true)
   }
 
   private wakeIfIdle(): void {
@@ -167,17 +172,12 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private startInstance(id: number): Promise<WorkerInstance> {
-    return hostFor(this.cfg.isolation).start(instanceSpec(this.init, this.cfg, id, this.instances.diagnostics.heapSnapshotDir))
+    return hostFor(this.cfg.isolation).start(instanceSpec(this.init, this.cfg, id, this.deadLetters, this.instances.diagnostics.heapSnapshotDir))
   }
 
-  /** An on-demand profile's default length: `limits.profileMs`, or 2 s when hangs are not profiled. */
-  get profileMs(): number {
-    return Math.min(this.cfg.limits.profileMs || 2000, MAX_PROFILE_SECONDS * 1000)
-  }
-
-  /** `outrigger profile`: a CPU profile of instance `id` (default: the first running one). */
-  profile(id: number | undefined, ms: number): Promise<ProfileReport> {
-    return this.instances.diagnostics.onDemand(id, ms)
+  /** CPU profiles and heap snapshots of its instances (`sup.profile`). */
+  get diagnostics(): InstanceDiagnostics {
+    return this.instances.diagnostics
   }
 
   /**
@@ -188,17 +188,20 @@ export class WorkerPlugin implements PluginHandle {
   private registerHooks(instance: WorkerInstance): void {
     const { hooks, functions } = instance.info
     this.functions = functions
-    if (this.registered && sameList(hooks, this.hooks)) return
+    if (this.registered && sameList(hooks, this.hooks) && this.io.same(instance.info.sinks)) return
     const bus = this.init.rt.bus
     if (this.registered) bus.hooks.removePlugin(this.name)
     this.registered = true
     this.hooks = hooks
     for (const pattern of hooks) {
-      bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
+      bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.placed ?? this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
     }
+    this.io.register(bus, instance.info.sinks)
   }
 
   async drain(deadline: number): Promise<void> {
+    this.placed?.stop()
+    await this.io.beforeDrain(this.instances.running(), deadline)
     if (this.idle() || !this.instances.anyUp()) return
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
@@ -220,6 +223,7 @@ export class WorkerPlugin implements PluginHandle {
     const left = this.dispatcher.counters.deadLettered - before
     if (left > 0) this.log.warn({ plugin: this.name, deadLettered: left }, `plugin "${this.name}": ${left} event(s) not delivered before the stop were dead-lettered; replay them with "outrigger dead-letters replay ${this.name}"`)
     await this.durable?.close()
+    await this.placed?.close()
     this.instances.closed()
   }
 
@@ -245,6 +249,8 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private toDeadLetters(p: Pending, error: SerializedError | null): void {
+    // Left over at a stop, a cluster event stays pending in its stream for another node: no local letter.
+    if (this.placed?.deadLettered(p, error)) return
     storeDeadLetter({ plugin: this.name, log: this.log, letters: this.deadLetters, durable: this.durable, noteError: (e) => this.noteHandlerError(e) }, p, error)
   }
 
@@ -256,7 +262,7 @@ export class WorkerPlugin implements PluginHandle {
     return this.deadLetters.replay(
       sel,
       // Durable: through the journal, like any receipt.
-      (l) => (this.durable ?? this.dispatcher).offer(l.subscription, l.event, l.payload),
+      (l) => (this.placed ?? this.durable ?? this.dispatcher).offer(l.subscription, l.event, l.payload),
       () => (this.dispatcher.intake ? 'queue-full' : 'plugin-stopped'),
     )
   }
@@ -286,11 +292,6 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   status(): PluginStatus {
-    const { name, cfg, hooks, functions, dispatcher, durable, instances } = this
-    return workerStatus({ name, version: this.init.manifest.version, shadowed: this.init.shadowed, cfg, hooks, functions, lastError: this.lastError, dispatcher, durable, instances, rootPath: this.init.rootPath, stateDir: this.init.rt.stateDir })
+    return this.io.withSinks(workerStatus({ ...this, version: this.init.manifest.version, shadowed: this.init.shadowed, lastError: this.lastError, rootPath: this.init.rootPath, stateDir: this.init.rt.stateDir }))
   }
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i])
 }

@@ -296,7 +296,5 @@ export class Runtime {
   }
 }
 
-function message(err: unknown): string {
-  // A refusal of the permission model says which worker.permissions field would allow it.
-  return describeDenied(err) ?? (err instanceof Error ? err.message : String(err))
-}
+// A refusal of the permission model says which worker.permissions field would allow it.
+const message = (err: unknown): string => describeDenied(err) ?? (err instanceof Error ? err.message : String(err))

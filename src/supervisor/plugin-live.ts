@@ -1,6 +1,7 @@
 /**
- * Live changes to the running plugin set: reload a plugin from disk (`outrigger reload`), start
- * one that was just enabled and stop one that was just disabled (`plugins enable|disable --now`).
+ * Live changes to the running plugin set: reload a plugin from disk (`outrigger reload`), restart
+ * one (`outrigger restart`), start one that was just enabled and stop one that was just disabled
+ * (`plugins enable|disable --now`).
  */
 import { OutriggerError, errorMessage, forLog, isOutriggerError } from '../errors.js'
 import { entryOf, loadPlugins, type Loaded } from '../plugin/load-plugins.js'
@@ -59,6 +60,23 @@ async function reloadWorker(w: WorkerPlugin, d: ReloadDeps): Promise<{ rolled: n
     if (!(err instanceof OutriggerError) || !['RIG_ERR_RELOAD_FAILED', 'RIG_ERR_RELOAD_REFUSED'].includes(err.code)) d.failed(w, err)
     throw err
   }
+}
+
+/**
+ * Operator restart. A worker plugin comes back whatever stopped it (quarantine, a failed first
+ * start): its instances import the entry afresh. A plugin that failed to load is read from disk
+ * again, so "fix it, then restart it" works; a worker plugin's code is never imported here, so
+ * that is safe. A core plugin is refused: see `notRestartable` (plugin-reload.ts).
+ */
+export async function restartPlugin(name: string, d: ReloadDeps): Promise<void> {
+  const h = known(name, d)
+  if (h instanceof CorePlugin) throw notRestartable(name, d.app)
+  if (h instanceof FailedPlugin) return reloadFailed(h, d)
+  const w = h as WorkerPlugin
+  await w.operatorRestart().catch((err) => {
+    d.failed(w, err)
+    throw err
+  })
 }
 
 /** `plugins enable <name> --now`: loads a plugin that is not running yet and starts it. */

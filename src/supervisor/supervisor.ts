@@ -20,9 +20,9 @@ import type { Envelope } from '../protocol/envelope.js'
 import { EventLoopMonitor } from './event-loop.js'
 import { FailedPlugin } from './failed-plugin.js'
 import { isolateCore } from './isolate.js'
-import { notRestartable, reloadFailed, type ReloadDeps } from './plugin-reload.js'
+import type { ReloadDeps } from './plugin-reload.js'
 import { liveDeps } from './live-deps.js'
-import { reloadPlugin, startPlugin, stopPlugin } from './plugin-live.js'
+import { reloadPlugin, restartPlugin, startPlugin, stopPlugin } from './plugin-live.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import { clusterReport, type ClusterPlacement } from '../cluster/placement.js'
 import type { ClusterReport } from '../cluster/report-types.js'
@@ -237,23 +237,9 @@ export class OutriggerSupervisor implements Supervisor {
     return profileWorker(this.byName.get(name), name, opts, [...this.byName.keys()])
   }
 
-  /**
-   * Operator restart. A worker plugin comes back whatever stopped it (quarantine, a failed first
-   * start): its instances import the entry afresh. A plugin that failed to load is read from disk
-   * again, so "fix it, then restart it" works; a worker plugin's code is never imported here, so
-   * that is safe. A core plugin is refused: see `notRestartable` (plugin-reload.ts).
-   */
+  /** Operator restart (plugin-live.ts): a worker plugin comes back, a core plugin is refused. */
   async restartPlugin(name: string): Promise<void> {
-    const h = this.byName.get(name)
-    if (!h) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded (loaded: ${[...this.byName.keys()].join(', ') || 'none'})`)
-    if (this.state === 'stopping') throw new OutriggerError('RIG_ERR_CLOSED', `restart "${name}": the supervisor is stopping`)
-    if (h instanceof CorePlugin) throw notRestartable(name, this.app)
-    if (h instanceof FailedPlugin) return reloadFailed(h, this.deps(`restart "${name}"`))
-    const w = h as WorkerPlugin
-    await w.operatorRestart().catch((err) => {
-      this.failed(w, err)
-      throw err
-    })
+    return restartPlugin(name, this.deps(`restart "${name}"`))
   }
 
   /** Live reload, start and stop of one plugin (plugin-live.ts). */

@@ -40,6 +40,10 @@ export const ErrorCodes = {
   RIG_ERR_ACTION_TIMEOUT: 'A controller action (with its pipes) did not answer within http.actionTimeoutMs',
   RIG_ERR_REQUEST_INVALID: 'A request to ctx.execute (or a protocol entry point built on it) is malformed',
   RIG_ERR_JOURNAL: 'A durable delivery journal cannot be opened, or one of its commits failed',
+  RIG_ERR_COORD_ENTRY: "A coordination log entry's type is not the plugin's own, or its args are not plain JSON",
+  RIG_ERR_COORD_ENTRY_TOO_LARGE: 'A coordination log entry is over 64 KiB as JSON',
+  RIG_ERR_COORD_HANDLER: "A plugin's apply, diff or reactions threw on a coordination log entry",
+  RIG_ERR_COORD_LOG: 'The coordination log cannot be opened, or one of its writes failed',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -78,8 +78,9 @@ export interface WorkerSpec {
 export interface RpcMsg {
   code: 'rpc'
   /**
-   * `bridge`: worker calls host services (emit, call, log). `state`: the worker calls the plugin's
-   * `ctx.state` object itself, served by the host. `fn`: host calls the plugin's functions (`call`) and its `whenReady` (`ready`).
+   * `bridge`: worker calls host services (emit, call, log, and `append` to the coordination log). `state`: the worker calls the plugin's
+   * `ctx.state` object itself, served by the host. `fn`: host calls the plugin's functions (`call`), its `whenReady` (`ready`),
+   * and hands it coordination log entries (`coord`: a `CoordBatch`, answered with a `CoordReply`).
    */
   ch: RpcChannel
   data: unknown
@@ -121,7 +122,7 @@ export type HostToWorker = StartMsg | RunMsg | StopMsg | PingMsg | RpcMsg
 export type WorkerToHost = StartedMsg | StartFailedMsg | RanMsg | StoppedMsg | PongMsg | OverLimitMsg | FatalMsg | RpcMsg
 
 /** The methods the host exposes on the `bridge` channel (mirrors `HostBridge`). */
-export type BridgeMethod = 'emit' | 'call' | 'log'
+export type BridgeMethod = 'emit' | 'call' | 'log' | 'append'
 
 /**
  * Every exposed rpc method answers with this envelope instead of throwing, because comlink's own

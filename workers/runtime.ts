@@ -9,6 +9,7 @@ import type {
   BatchFailure, Heartbeat, HostToWorker, MemoryFigures, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../src/worker-protocol.js'
 import { buildContext } from './context.js'
+import { WorkerCoordination } from './coordination.js'
 import { MemoryWatch } from './memory-watch.js'
 import { lowerPriority } from './priority.js'
 import { OutriggerError, serializeError } from '../src/errors.js'
@@ -16,6 +17,7 @@ import { checkOptions, fromFactory, importEntry } from '../src/plugin/definition
 import { describeDenied, explainDenied } from '../src/plugin/access-denied.js'
 import { keyString, pathGetter } from '../src/delivery/partition.js'
 import { RpcLink } from '../src/rpc-link.js'
+import type { CoordBatch } from '../src/coordination/types.js'
 
 /** A batch's outcome, as `RanMsg` carries it. */
 export type RanOutcome = { ms: Float64Array; failures: BatchFailure[]; held: number[] }
@@ -82,15 +84,18 @@ export class Runtime {
     try {
       const rpc = (this.rpc = new RpcLink((msg) => this.post(msg), spec.callTimeoutMs))
       const options = { value: spec.options }
-      const ctx = (this.ctx = buildContext(spec, rpc.remote('bridge'), rpc.remote('state'), this.abort.signal, options))
+      const bridge = rpc.remote('bridge')
+      const coord = new WorkerCoordination(spec.plugin, spec.instanceId, bridge, (msg, err) => ctx.log.error({ err }, msg))
+      const ctx = (this.ctx = buildContext(spec, bridge, rpc.remote('state'), this.abort.signal, options, coord.api))
       // A factory entry is called here, once per instance, so each instance has its own state.
       const exported = await importEntry(spec.entry, 'worker', spec.plugin)
       this.def = typeof exported === 'function' ? await fromFactory(exported, ctx, 'worker', spec.plugin, spec.entry) : exported
       this.hooks = this.def.hooks ?? {}
       this.functions = this.def.functions ?? {}
+      coord.use(this.def.coordination)
       // The options as the plugin's own schema reads them (defaults filled in), before init.
       options.value = checkOptions(this.def, spec.options, spec.plugin)
-      rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx), ready: () => this.whenReady(ctx) })
+      rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx), ready: () => this.whenReady(ctx), coord: (b: CoordBatch) => coord.apply(b) })
       if (this.def.init) {
         try {
           await this.def.init(ctx)

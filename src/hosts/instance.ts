@@ -11,6 +11,7 @@ import type {
 } from '../worker-protocol.js'
 import { RpcLink, type RemoteCall } from '../rpc-link.js'
 import type { ExitInfo, HostBridge, InstanceSpec, WorkerInstance } from './worker-host.js'
+import type { CoordBatch, CoordReply } from '../coordination/types.js'
 
 const debug = debuglog('outrigger')
 const DEFAULT_CALL_TIMEOUT_MS = 30000
@@ -83,6 +84,10 @@ export abstract class BaseInstance implements WorkerInstance {
 
   onOverLimit(listener: (memory: MemoryFigures, halted: boolean) => void): void {
     this.overLimit = listener
+  }
+
+  coordinate(batch: CoordBatch): Promise<CoordReply> {
+    return this.state === 'exited' ? Promise.reject(this.exitedError) : (this.callFn('coord', [batch]) as Promise<CoordReply>)
   }
 
   call(fn: string, args: unknown): Promise<unknown> {
@@ -281,6 +286,7 @@ function bridgeTarget(spec: InstanceSpec): Record<BridgeMethod, (...args: any[])
   return {
     emit: (event: string, payload: unknown) => bridge.emit(event, payload),
     call: (target: string, args: unknown) => bridge.call(target, args),
+    append: (type: string, args: unknown) => (bridge.append ? bridge.append(type, args) : Promise.reject(new OutriggerError('RIG_ERR_CLOSED', 'this host keeps no coordination log'))),
     log: (level: string, obj: unknown, msg?: string) => {
       const fields = obj !== null && typeof obj === 'object' && !(obj instanceof Error) ? obj : obj === undefined ? {} : { err: obj }
       bridge.log(level, { ...fields, ...stamp }, msg)

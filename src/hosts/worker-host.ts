@@ -4,6 +4,7 @@
  */
 import type { Permissions } from '../manifest/permissions.js'
 import type { StateApi } from '../plugin/types.js'
+import type { CoordBatch, CoordReply } from '../coordination/types.js'
 import type { EventResult, Heartbeat, MemoryFigures, StartInfo, WireEvent, WorkerSpec } from '../worker-protocol.js'
 
 export type { EventResult, Heartbeat, MemoryFigures, StartInfo, WireEvent } from '../worker-protocol.js'
@@ -21,6 +22,8 @@ export interface HostBridge {
    * (an error logged on its own arrives as `{ err }`).
    */
   log(level: string, obj: unknown, msg?: string): void
+  /** `ctx.coordination.append(type, args)`: resolves with the entry's seq. */
+  append?(type: string, args: unknown): Promise<number>
 }
 
 /**
@@ -80,6 +83,8 @@ export interface WorkerInstance {
    * between heartbeats); `halted`: it runs no more hooks and should be ended. One listener.
    */
   onOverLimit(listener: (memory: MemoryFigures, halted: boolean) => void): void
+  /** Hands the instance coordination log entries to apply (workers/coordination.ts); its answer. */
+  coordinate?(batch: CoordBatch): Promise<CoordReply>
   /** Calls one of the plugin's `functions`; rejects `RIG_ERR_CALL_TIMEOUT` after `callTimeoutMs`. */
   call(fn: string, args: unknown): Promise<unknown>
   /**

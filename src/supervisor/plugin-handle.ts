@@ -4,6 +4,7 @@ import type { PluginContext, PluginLogger } from '../plugin/types.js'
 import type { StateStore } from '../plugin/state-store.js'
 import type { PluginStatus } from './status-types.js'
 import type { Envelope } from '../protocol/envelope.js'
+import type { Coordinator } from '../coordination/coordinator.js'
 
 /** What every plugin handle gets from the supervisor. */
 export interface SupervisorRuntime {
@@ -25,6 +26,8 @@ export interface SupervisorRuntime {
    * with this as the owner (src/supervision/blame.ts). Undefined: plain calls.
    */
   blame?: object
+  /** The coordination log (src/coordination/); absent where no supervisor keeps one. */
+  coordination?: Coordinator
 }
 
 /** One loaded plugin, core or worker, as the supervisor drives it. */

@@ -21,6 +21,8 @@ export interface InstanceStatus {
   externalMb: number
   eventLoopP99Ms: number
   lastHeartbeatMs: number
+  /** The coordination log seq this instance has applied (behind `log.head`: a lagging replica). */
+  appliedSeq?: number
 }
 
 export interface QueueStatus {
@@ -77,5 +79,7 @@ export interface StatusReport {
   memory: { rssMb: number; heapUsedMb: number }
   /** The host's own output: lines dropped because stdout/stderr could not take them. */
   logs: { dropped: number }
+  /** The coordination log: the last seq appended, and the last one durable. */
+  log?: { head: number; committed: number }
   plugins: PluginStatus[]
 }

@@ -24,6 +24,8 @@ import { statusReport } from './status-report.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
 import type { DeadLetter, IsolateOutcome, Supervisor } from './types.js'
 import { WorkerPlugin } from './worker-plugin.js'
+import { Coordinator } from '../coordination/coordinator.js'
+import { coreEntry, withLogFigures } from './coordination-wiring.js'
 
 export interface CoreOptions {
   app: string
@@ -59,6 +61,8 @@ export class OutriggerSupervisor implements Supervisor {
   private handlerSink: ((plugin: string, ms: number) => void) | undefined
   /** Run at the end of shutdown, last registered first. */
   private readonly closers: Array<() => Promise<void>> = []
+  /** The coordination log (src/coordination/): the supervisor is its single writer. */
+  readonly coordination: Coordinator
 
   constructor(opts: CoreOptions) {
     const { app, config, slots } = opts
@@ -68,7 +72,10 @@ export class OutriggerSupervisor implements Supervisor {
     this.loaded = opts.loaded
     this.log = slots.logger
     this.bus = new Bus({ log: this.log, pipeWarnMs: config.timeouts.pipeWarnMs, pipeTimeoutMs: config.timeouts.pipeTimeoutMs, maxConcurrentPipes: config.maxConcurrentPipes })
+    const fail = (p: string, err: unknown) => this.byName.get(p) && this.failed(this.byName.get(p)!, err)
+    this.coordination = new Coordinator({ stateDir: opts.stateDir, snapshotEvery: config.coordination.snapshotEvery, log: this.log, fail })
     this.rt = {
+      coordination: this.coordination,
       app,
       config,
       bus: this.bus,
@@ -83,6 +90,7 @@ export class OutriggerSupervisor implements Supervisor {
     }
     this.requests = executeHost({ slots, log: this.log, actionTimeoutMs: config.http.actionTimeoutMs, bus: this.bus, pipe: (e, p) => this.pipe(e, p), byName: this.byName })
     this.onClose(() => slots.close())
+    this.onClose(() => this.coordination.close())
   }
 
   /** The auth and permission slots in force (a provider that failed is no longer one). */
@@ -110,7 +118,9 @@ export class OutriggerSupervisor implements Supervisor {
     for (const [i, l] of this.loaded.entries()) if (l.kind === 'core-factory') this.loaded[i] = await coreFromFactory(this.rt, l)
     for (const l of this.loaded) this.add(this.handleFor(l))
     const broken = this.loaded.flatMap((l) => l.found.broken ?? [])
+    await this.coordination.open()
     await bootPlugins(this.handles, { slots: this.slots, failed: (h, err) => this.failed(h, err), stop: () => this.stop() }, { ...opts, broken })
+    for (const h of this.handles) if (h.status().state === 'running') coreEntry(this.coordination, h, 'plugin/started')
   }
 
   /** Once the faces listen: the supervisor is running. */
@@ -131,6 +141,7 @@ export class OutriggerSupervisor implements Supervisor {
     if (l.kind === 'worker') return new WorkerPlugin({ name: m.name, manifest: m, entry: entryOf(found), rootPath: found.dir, options: l.options, shadowed: found.shadowed, rt: this.rt })
     if (l.kind === 'core-factory') throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `plugin "${m.name}": its factory was not called`)
     const plugin = new CorePlugin(m.name, m, l.def, l.ctx ?? coreContext(this.rt, m.name, m.version, found.dir, l.options), this.rt, found.shadowed)
+    this.coordination.useHandlers(m.name, l.def.coordination)
     plugin.register()
     return plugin
   }
@@ -142,6 +153,7 @@ export class OutriggerSupervisor implements Supervisor {
 
   private failed(h: PluginHandle, err: unknown): void {
     h.fail(err)
+    coreEntry(this.coordination, h, 'plugin/failed')
     this.offBus(h)
     this.log.error({ plugin: h.name, err: forLog(err) }, `plugin "${h.name}" failed: ${errorMessage(err)}`)
   }
@@ -201,7 +213,7 @@ export class OutriggerSupervisor implements Supervisor {
 
   status(): StatusReport {
     const brokenOf = (name: string) => this.loaded.find((l) => l.found.name === name)?.found.broken ?? []
-    return statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops, brokenOf })
+    return withLogFigures(statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops, brokenOf }), this.coordination)
   }
 
   pluginFolder(name: string): { path: string; outside: boolean } | undefined {
@@ -277,6 +289,7 @@ export class OutriggerSupervisor implements Supervisor {
     this.abort.abort(new OutriggerError('RIG_ERR_CLOSED', 'the supervisor is stopping'))
     for (const h of [...this.handles].reverse()) {
       await h.close().catch((err) => this.log.error({ plugin: h.name, err }, `close of "${h.name}" failed: ${errorMessage(err)}`))
+      if (h.status().state === 'stopped') coreEntry(this.coordination, h, 'plugin/stopped')
     }
     for (const close of [...this.closers].reverse()) await close().catch((err) => this.log.error({ err }, 'shutdown step failed'))
     this.loop.close()

@@ -14,6 +14,7 @@ import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { PluginState, PluginStatus } from './status-types.js'
 import { workerBridge } from './worker-bridge.js'
 import { workerStatus } from './worker-status.js'
+import { withCoordination } from './coordination-wiring.js'
 
 export interface WorkerPluginInit {
   name: string
@@ -64,7 +65,7 @@ export class WorkerPlugin implements PluginHandle {
       cfg: this.cfg,
       log: init.rt.log,
       launch: (id) => this.launch(id),
-      on: {
+      on: withCoordination(this.name, init.rt.coordination, () => this.instances.lastError, init.rt.signal, {
         up: (id, instance) => {
           this.registerHooks(instance)
           this.dispatcher.attach(id, instance)
@@ -77,7 +78,7 @@ export class WorkerPlugin implements PluginHandle {
           this.dispatcher.intake = next !== 'stopped'
           this.published(next, prev)
         },
-      },
+      }),
     })
   }
 

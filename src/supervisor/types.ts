@@ -1,4 +1,5 @@
 import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dead-letters.js'
+import type { Coordinator } from '../coordination/coordinator.js'
 import type { StateStore } from '../plugin/state-store.js'
 import type { PluginLogger, ServiceProviders } from '../plugin/types.js'
 import type { HostConfig, HostConfigInput } from '../config/config.js'
@@ -90,6 +91,8 @@ export interface Supervisor {
   /** Every controller action as `plugin/controller/action`. */
   routes(): string[]
   status(): StatusReport
+  /** The coordination log (docs/coordination.md): its entries, the replica, each instance's. */
+  readonly coordination: Coordinator
   /**
    * Where a plugin was loaded from: its real folder, and whether that lies outside the plugins
    * folder and its sibling `available/` (reached through a symlink). Undefined for an unknown name.

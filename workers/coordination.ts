@@ -14,6 +14,7 @@ import type { RemoteCall } from '../src/rpc-link.js'
 export class WorkerCoordination {
   private current: Replica = EMPTY_REPLICA
   private seq = 0
+  private reactFrom = 0
   private readonly peer: PluginPeer
   readonly api: CoordinationApi
 
@@ -22,6 +23,7 @@ export class WorkerCoordination {
     this.api = Object.freeze({
       replica: () => this.current,
       applied: () => this.seq,
+      peer: Object.freeze({ plugin, id }),
       append: async (type: string, args?: unknown) => {
         const clean = checkEntry(plugin, type, args)
         this.tryOwn(type, clean)
@@ -53,6 +55,7 @@ export class WorkerCoordination {
     if (batch.reset) {
       this.current = deepFreeze(batch.reset.replica)
       this.seq = batch.reset.seq
+      this.reactFrom = batch.reactFrom ?? 0
     }
     const every = batch.snapshotEvery
     const reply: CoordReply = { applied: this.seq, proposals: [], failures: [], snapshots: [] }
@@ -68,7 +71,7 @@ export class WorkerCoordination {
         continue
       }
       this.current = a.next
-      if (!this.peer.interested(e.type)) continue
+      if (e.seq < this.reactFrom || !this.peer.interested(e.type)) continue
       const r = this.peer.after(e, old, a.next, a.diff)
       if (r.failure) reply.failures.push(r.failure)
       for (const p of r.proposals) reply.proposals.push({ ...p, cause: e.seq })

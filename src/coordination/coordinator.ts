@@ -4,7 +4,7 @@
  * It knows no plugin handles: the supervisor wires it in and tells it how to fail a plugin.
  */
 import path from 'node:path'
-import { OutriggerError, errorMessage } from '../errors.js'
+import { OutriggerError, errorCode, errorMessage } from '../errors.js'
 import type { PluginLogger } from '../plugin/types.js'
 import { type BuiltInType } from './builtin.js'
 import { checkEntry } from './entry.js'
@@ -56,6 +56,7 @@ export class Coordinator {
     return {
       replica: () => this.log.replica,
       applied: () => this.log.committed,
+      peer: p.peer,
       append: (type, args) => this.propose(plugin, type, args),
       on: (type, fn) => p.on(type, fn),
     }
@@ -76,7 +77,7 @@ export class Coordinator {
 
   /** A built-in entry, appended by the supervisor; a failure to write is logged, never thrown. */
   builtIn(type: BuiltInType, args: Record<string, unknown>): void {
-    this.log.append(type, JSON.parse(JSON.stringify(args))).catch((err) => this.opts.log.error({ err, type }, `coordination log: "${type}" not appended: ${errorMessage(err)}`))
+    this.log.append(type, JSON.parse(JSON.stringify(args))).catch((err) => errorCode(err) !== 'RIG_ERR_CLOSED' && this.opts.log.error({ err, type }, `coordination log: "${type}" not appended: ${errorMessage(err)}`))
   }
 
   /**
@@ -110,7 +111,8 @@ export class Coordinator {
   }
 
   private proposeQuietly(plugin: string, type: string, args: unknown, cause: number): void {
-    this.propose(plugin, type, args, cause).catch((err) => this.opts.log.error({ plugin, err, type }, `plugin "${plugin}": the entry "${type}" its reaction to entry ${cause} proposed was refused: ${errorMessage(err)}`))
+    // At shutdown the log closes while instances still react to their peers leaving: no news.
+    this.propose(plugin, type, args, cause).catch((err) => errorCode(err) !== 'RIG_ERR_CLOSED' && this.opts.log.error({ plugin, err, type }, `plugin "${plugin}": the entry "${type}" its reaction to entry ${cause} proposed was refused: ${errorMessage(err)}`))
   }
 
   // ── worker instances ─────────────────────────────────────────────────────────────────────
@@ -122,7 +124,9 @@ export class Coordinator {
     let set = this.replicas.get(plugin)
     if (!set) this.replicas.set(plugin, (set = new Map()))
     set.set(id, r)
-    this.catchUpPoint(plugin).then((p) => r.start(p), (err) => this.opts.log.error({ plugin, err }, `coordination log: no catch-up point for "${plugin}": ${errorMessage(err)}`))
+    // Called right after its `instance/joined` was appended: that entry is the first it reacts to.
+    const joined = this.log.head
+    this.catchUpPoint(plugin).then((p) => r.start(p, joined), (err) => this.opts.log.error({ plugin, err }, `coordination log: no catch-up point for "${plugin}": ${errorMessage(err)}`))
   }
 
   detach(plugin: string, id: number): void {

@@ -23,6 +23,7 @@ export class Replicator {
   private again = false
   private stopped = false
   private reset: { seq: number; replica: Replica } | undefined
+  private reactFrom = 0
 
   constructor(
     private readonly plugin: string,
@@ -32,9 +33,13 @@ export class Replicator {
     private readonly onReply: (reply: CoordReply) => void,
   ) {}
 
-  /** Starts from a catch-up point (its seq and the instance's part of the replica there). */
-  start(point: { seq: number; replica: Replica }): void {
+  /**
+   * Starts from a catch-up point (its seq and the instance's part of the replica there); the
+   * instance reacts to entries from `reactFrom` on.
+   */
+  start(point: { seq: number; replica: Replica }, reactFrom: number): void {
     this.reset = point
+    this.reactFrom = reactFrom
     this.applied = point.seq
     this.poke()
   }
@@ -73,7 +78,7 @@ export class Replicator {
         const all = await this.log.read(this.applied + 1, BATCH)
         const upTo = all.length ? all[all.length - 1].seq : this.applied
         const entries = all.filter((e) => isBuiltIn(e.type) || ownerOf(e.type) === this.plugin)
-        const batch: CoordBatch = { entries, upTo, snapshotEvery: this.snapshotEvery, ...(this.reset ? { reset: this.reset } : {}) }
+        const batch: CoordBatch = { entries, upTo, snapshotEvery: this.snapshotEvery, ...(this.reset ? { reset: this.reset, reactFrom: this.reactFrom } : {}) }
         this.reset = undefined
         const reply = await this.instance.coordinate(batch)
         if (this.stopped) return

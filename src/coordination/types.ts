@@ -86,6 +86,8 @@ export interface CoordinationApi {
   replica(): Replica
   /** The seq of the last entry this instance applied. */
   applied(): number
+  /** Who this is: the plugin and the instance id (0 for a core plugin), as reactions get it. */
+  readonly peer: Peer
   /** Appends an entry of one of the plugin's own types; resolves with its seq once it is in the log. */
   append(type: string, args?: unknown): Promise<number>
   /** A side effect for `type` (a convenience over `coordination[type].sideEffects`); returns its removal. */
@@ -98,6 +100,11 @@ export interface CoordBatch {
   entries: LogEntry[]
   /** The seq the instance stands at after the batch (entries of other plugins are not sent). */
   upTo: number
+  /**
+   * With `reset`: the first seq the instance reacts to (its own `instance/joined`). What came
+   * before it joined is applied, not reacted to: the instances that were there did that.
+   */
+  reactFrom?: number
   /** Asks for the instance's replica in the reply. */
   wantReplica?: boolean
   /** The supervisor snapshots every `snapshotEvery` entries: the instance reports its namespace at those seqs. */

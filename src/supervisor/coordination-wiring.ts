@@ -60,7 +60,7 @@ export function coreEntry(c: Coordinator, h: PluginHandle, type: 'plugin/started
 /** `ctx.coordination` where the host keeps no log (a plugin context built outside a supervisor). */
 export function noCoordination(plugin: string): CoordinationApi {
   const none = () => Promise.reject(new OutriggerError('RIG_ERR_CLOSED', `plugin "${plugin}": this host keeps no coordination log`))
-  return { replica: () => ({}), applied: () => 0, append: none, on: () => () => undefined }
+  return { replica: () => ({}), applied: () => 0, peer: { plugin, id: 0 }, append: none, on: () => () => undefined }
 }
 
 /** The status report with the log's head, and the seq each worker instance has applied. */

@@ -1,6 +1,7 @@
 /** Runs one validated control request against the supervisor. */
 import { OutriggerError, errorCode } from '../errors.js'
 import type { Supervisor } from '../supervisor/types.js'
+import { readPage } from '../coordination/read.js'
 import type { ArgsOf, ControlCommand, ControlRequest } from './protocol.js'
 
 type Handler<C extends ControlCommand> = (sup: Supervisor, args: ArgsOf<C>) => unknown
@@ -31,6 +32,8 @@ const handlers: { [C in ControlCommand]: Handler<C> } = {
   'dead-letters.list': (sup, { plugin }) => sup.listDeadLetters(plugin),
   'dead-letters.replay': (sup, { plugin, ...sel }) => sup.replayDeadLetters(plugin, sel),
   'dead-letters.purge': (sup, { plugin, ...sel }) => sup.purgeDeadLetters(plugin, sel),
+  'log.read': (sup, args) => readPage(sup.coordination.log, args),
+  'log.replica': (sup, { plugin }) => sup.coordination.replica(plugin),
 }
 
 export async function dispatch(sup: Supervisor, req: ControlRequest): Promise<unknown> {

@@ -10,6 +10,7 @@
 import os from 'node:os'
 import { type Bench, type Row, fmt } from './common.js'
 import { confined } from './confined.js'
+import { coordination } from './coordination.js'
 import { durable } from './durable.js'
 import { emitCost } from './emit-cost.js'
 import { eventLoop } from './event-loop.js'
@@ -19,7 +20,7 @@ import { restart } from './restart.js'
 import { workerThroughput } from './worker-throughput.js'
 import { wsVsHttp } from './ws-vs-http.js'
 
-const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp]
+const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp, coordination]
 
 function table(rows: Array<Row & { bench: string }>): string {
   const head = ['benchmark', 'metric', 'unit', 'raw', 'outrigger', 'ratio', 'target', 'met']

@@ -32,6 +32,10 @@ export class CoordinationLog {
   private readonly owners = new Set<string>()
   private readonly listeners = new Set<Committed>()
   private persisting: Promise<void> = Promise.resolve()
+  private writing = false
+  private readonly pending: Array<{ entry: LogEntry; old: Replica; next: Replica; diff: unknown; snap: LogSnapshot | undefined }> = []
+  /** Waiters for `durable` to move (see `whenDurable`). */
+  private wake: Array<() => void> = []
   private failure: Error | undefined
   private closed = false
 
@@ -95,27 +99,53 @@ export class CoordinationLog {
     if (!isBuiltIn(type)) this.owners.add(ownerOf(type))
     this.keep(entry)
     const snap: LogSnapshot | undefined = entry.seq % this.opts.snapshotEvery === 0 ? { seq: entry.seq, replica: applied.next, owners: [...this.owners] } : undefined
-    // Writes go in order (lmdb commits them in order too); listeners hear of an entry only once
-    // it is durable, so no instance ever applies an entry a crash could take back.
-    this.persisting = this.persisting.then(async () => {
-      if (this.failure) return
-      try {
-        await this.opts.store.append([entry])
-        if (snap) await this.opts.store.writeSnapshot(snap)
-      } catch (err) {
-        this.failure = new OutriggerError('RIG_ERR_COORD_LOG', `coordination log: the write of entry ${entry.seq} ("${type}") failed: ${(err as Error).message}`, { cause: err })
-        return
-      }
-      this.durable = entry.seq
-      for (const l of this.listeners) l(entry, old, applied.next, applied.diff)
-    })
+    this.pending.push({ entry, old, next: applied.next, diff: applied.diff, snap })
+    if (!this.writing) this.persisting = this.writeLoop()
     return this.whenDurable(entry)
   }
 
+  /**
+   * Group commit: what was appended while a write was under way goes in the next one, as one
+   * batch (one lmdb transaction). Batches are written one after another, so listeners hear of
+   * entries in seq order, each only once it is durable: no instance ever applies an entry that a
+   * crash could take back.
+   */
+  private async writeLoop(): Promise<void> {
+    this.writing = true
+    try {
+      // Let the appends of this turn join the first batch.
+      await new Promise<void>((r) => setImmediate(r))
+      while (this.pending.length && !this.failure) {
+        const batch = this.pending.splice(0)
+        try {
+          await this.opts.store.append(batch.map((b) => b.entry))
+          for (const b of batch) if (b.snap) await this.opts.store.writeSnapshot(b.snap)
+        } catch (err) {
+          const first = batch[0].entry
+          this.failure = new OutriggerError('RIG_ERR_COORD_LOG', `coordination log: the write of entries ${first.seq}–${batch[batch.length - 1].entry.seq} failed: ${(err as Error).message}`, { cause: err })
+          break
+        }
+        for (const b of batch) {
+          this.durable = b.entry.seq
+          for (const l of this.listeners) l(b.entry, b.old, b.next, b.diff)
+        }
+        this.wake.splice(0).forEach((f) => f())
+      }
+    } finally {
+      this.writing = false
+      this.wake.splice(0).forEach((f) => f())
+    }
+  }
+
   private whenDurable(entry: LogEntry): Promise<LogEntry> {
-    return this.persisting.then(() => {
-      if (this.durable < entry.seq) throw this.failure ?? new OutriggerError('RIG_ERR_COORD_LOG', `coordination log: entry ${entry.seq} was not written`)
-      return entry
+    if (this.durable >= entry.seq) return Promise.resolve(entry)
+    return new Promise<LogEntry>((resolve, reject) => {
+      const check = (): void => {
+        if (this.durable >= entry.seq) resolve(entry)
+        else if (this.failure || !this.writing) reject(this.failure ?? new OutriggerError('RIG_ERR_COORD_LOG', `coordination log: entry ${entry.seq} was not written`))
+        else this.wake.push(check)
+      }
+      this.wake.push(check)
     })
   }
 

@@ -113,8 +113,8 @@ export class CoordinationLog {
   private async writeLoop(): Promise<void> {
     this.writing = true
     try {
-      // Let the appends of this turn join the first batch.
-      await new Promise<void>((r) => setImmediate(r))
+      // Appends made in the same synchronous run join the first batch; later ones queue behind it.
+      await null
       while (this.pending.length && !this.failure) {
         const batch = this.pending.splice(0)
         try {

@@ -6,6 +6,7 @@
  *   (a) rate: N entries appended as fast as the log takes them, until all 4 replicas applied the
  *       last one (entries/s);
  *   (b) latency: one entry at a time, from `append` to applied in every instance, p50 and p99.
+ * The instances run at the host's priority (`workerNice` 0), as the raw threads do.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -154,7 +155,7 @@ export const coordination: Bench = {
           { metric: 'append → applied everywhere, p50', unit: 'ms', raw: percentile(rawLat, 50), system: percentile(sysLat, 50), ratio: null, target: 'info', met: null },
           { metric: 'append → applied everywhere, p99', unit: 'ms', raw: percentile(rawLat, 99), system: percentile(sysLat, 99), ratio: null, target: 'info', met: null },
         ]
-      })
+      }, { workerNice: 0 })
     } finally {
       await raw.close()
       await rm(dir, { recursive: true, force: true })

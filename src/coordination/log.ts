@@ -34,8 +34,8 @@ export class CoordinationLog {
   private persisting: Promise<void> = Promise.resolve()
   private writing = false
   private readonly pending: Array<{ entry: LogEntry; old: Replica; next: Replica; diff: unknown; snap: LogSnapshot | undefined }> = []
-  /** Waiters for `durable` to move (see `whenDurable`). */
-  private wake: Array<() => void> = []
+  /** Appends waiting to be durable, in seq order (see `whenDurable`). */
+  private readonly waiters: Array<{ seq: number; resolve: () => void; reject: (err: Error) => void }> = []
   private failure: Error | undefined
   private closed = false
 
@@ -129,23 +129,31 @@ export class CoordinationLog {
           this.durable = b.entry.seq
           for (const l of this.listeners) l(b.entry, b.old, b.next, b.diff)
         }
-        this.wake.splice(0).forEach((f) => f())
+        this.settleWaiters()
       }
     } finally {
       this.writing = false
-      this.wake.splice(0).forEach((f) => f())
+      this.settleWaiters()
     }
+  }
+
+  /** Resolves the waiters whose entry is durable; once writing stopped, rejects the rest. */
+  private settleWaiters(): void {
+    let n = 0
+    while (n < this.waiters.length && this.waiters[n].seq <= this.durable) this.waiters[n++].resolve()
+    this.waiters.splice(0, n)
+    if (this.writing && !this.failure) return
+    const err = this.failure ?? new OutriggerError('RIG_ERR_COORD_LOG', 'coordination log: an entry was not written')
+    for (const w of this.waiters.splice(0)) w.reject(err)
   }
 
   private whenDurable(entry: LogEntry): Promise<LogEntry> {
     if (this.durable >= entry.seq) return Promise.resolve(entry)
     return new Promise<LogEntry>((resolve, reject) => {
-      const check = (): void => {
-        if (this.durable >= entry.seq) resolve(entry)
-        else if (this.failure || !this.writing) reject(this.failure ?? new OutriggerError('RIG_ERR_COORD_LOG', `coordination log: entry ${entry.seq} was not written`))
-        else this.wake.push(check)
-      }
-      this.wake.push(check)
+      const w = { seq: entry.seq, resolve: () => resolve(entry), reject }
+      // Appends come in seq order; a duplicate's older entry may wait behind newer ones.
+      const at = this.waiters.findLastIndex((x) => x.seq <= entry.seq)
+      this.waiters.splice(at + 1, 0, w)
     })
   }
 

@@ -38,6 +38,7 @@ export class CoordinationLog {
   private readonly waiters: Array<{ seq: number; resolve: () => void; reject: (err: Error) => void }> = []
   private failure: Error | undefined
   private closed = false
+  private opened = false
 
   constructor(private readonly opts: LogOptions) {}
 
@@ -56,6 +57,7 @@ export class CoordinationLog {
       for (const e of batch) this.replay(e)
     }
     this.durable = this.last
+    this.opened = true
   }
 
   private replay(e: LogEntry): void {
@@ -82,7 +84,7 @@ export class CoordinationLog {
    * Throws RIG_ERR_COORD_HANDLER, appending nothing, when a core plugin's apply or diff throws.
    */
   append(type: string, args: unknown, cause?: number): Promise<LogEntry> {
-    if (this.closed || this.failure) return Promise.reject(this.failure ?? new OutriggerError('RIG_ERR_CLOSED', `coordination log: "${type}" refused: the log is closed`))
+    if (this.closed || this.failure || !this.opened) return Promise.reject(this.failure ?? new OutriggerError('RIG_ERR_CLOSED', `coordination log: "${type}" refused: the log is ${this.opened ? 'closed' : 'not open yet (a plugin factory runs before it opens; append from init on)'}`))
     if (cause !== undefined) {
       const dup = this.duplicate(type, args, cause)
       if (dup) return this.whenDurable(dup)

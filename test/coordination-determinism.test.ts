@@ -157,6 +157,16 @@ describe('coordination log: determinism', () => {
     await store.close()
   })
 
+  it('refuses an append before the log is open, so a restart never writes over the old log', async () => {
+    const store = new LmdbLogStore(path.join(dir, 'log'))
+    const log = new CoordinationLog({ store, snapshotEvery: 10, handlersOf: () => undefined })
+    await assert.rejects(log.append('early/x', {}), (err: OutriggerError) => err.code === 'RIG_ERR_CLOSED' && /not open yet/.test(err.message))
+    await log.open()
+    assert.equal((await log.append('early/x', {})).seq, 1)
+    await log.close()
+    await store.close()
+  })
+
   it('a replica is frozen: a plugin that changes it in place fails instead of diverging', () => {
     const r = applyEntry(EMPTY_REPLICA, { seq: 1, type: 'instance/joined', args: { plugin: 'p', id: 0, pid: 1 }, at: 0 }, () => undefined).next
     const sneaky: CoordinationMap = { 'p/x': { apply: (_a, rep: Replica) => { (rep.plugins as Record<string, unknown>).p = null; return 1 } } }

@@ -293,7 +293,6 @@ export class WorkerPlugin implements PluginHandle {
     const { name, cfg, hooks, functions, dispatcher, durable, instances } = this
     return workerStatus({ name, version: this.init.manifest.version, shadowed: this.init.shadowed, cfg, hooks, functions, lastError: this.lastError, dispatcher, durable, instances, rootPath: this.init.rootPath, stateDir: this.init.rt.stateDir })
   }
-
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

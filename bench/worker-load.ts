@@ -46,7 +46,7 @@ const procCpuMs = (): number => {
   return (u.user + u.system) / 1000
 }
 
-function measure<T>(fn: () => Promise<T>): Promise<{ ms: number; mainCpuMs: number | null; procCpuMs: number; value: T }> {
+export function measure<T>(fn: () => Promise<T>): Promise<{ ms: number; mainCpuMs: number | null; procCpuMs: number; value: T }> {
   const m0 = mainThreadCpuMs()
   const p0 = procCpuMs()
   const t0 = performance.now()
@@ -84,7 +84,8 @@ export async function driveSystem(sup: Supervisor, n: number): Promise<LoadSampl
 /** A raw transport: post a batch, hear one ack per batch. */
 export interface RawChannel {
   post(batch: unknown[]): void
-  onAck(fn: () => void): void
+  /** `fn` hears the number of events the batch held. */
+  onAck(fn: (count: number) => void): void
   close(): Promise<void>
 }
 
@@ -125,16 +126,16 @@ export function driveRaw(ch: RawChannel, n: number): Promise<LoadSample> {
 export async function rawThread(): Promise<RawChannel> {
   const w = new Worker(fileURLToPath(new URL('./raw-thread-worker.js', import.meta.url)))
   await new Promise((r) => w.once('online', r))
-  let ack: () => void = () => {}
-  w.on('message', () => ack())
+  let ack: (count: number) => void = () => {}
+  w.on('message', (count: number) => ack(count))
   return { post: (b) => w.postMessage(b), onAck: (fn) => (ack = fn), close: () => w.terminate().then(() => undefined) }
 }
 
 export async function rawFork(): Promise<RawChannel> {
   const child: ChildProcess = fork(fileURLToPath(new URL('./raw-fork-child.js', import.meta.url)), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] })
   await new Promise((r) => child.once('spawn', r))
-  let ack: () => void = () => {}
-  child.on('message', () => ack())
+  let ack: (count: number) => void = () => {}
+  child.on('message', (count) => ack(count as number))
   return {
     post: (b) => void child.send(b),
     onAck: (fn) => (ack = fn),

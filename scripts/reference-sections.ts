@@ -22,6 +22,7 @@ const MANIFEST_MEANING: Record<string, string> = {
   main: 'The entry module (an ES module), inside the plugin folder',
   engine: 'A semver range of Outrigger versions; a mismatch refuses the plugin',
   description: 'Free text',
+  reloadable: 'Core plugins: its `close` leaves nothing behind, so `outrigger reload` may close it and import its entry afresh, and `plugins disable --now` may stop it (see `reload.md`); worker plugins always reload',
   worker: 'Worker plugins only; every field is optional and a partial object takes the defaults for the rest',
   'worker.isolation': '`thread` (worker_threads, via piscina) or `process` (child_process.fork)',
   'worker.instances': 'How many instances share the events',

@@ -71,7 +71,11 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
   RIG_ERR_CONTROL_REQUEST: 'Use a CLI of the same version as the supervisor; the message names the command or field it refused.',
   RIG_ERR_UNKNOWN_PLUGIN: '`outrigger plugins list` shows the loaded plugins, by their manifest names.',
   RIG_ERR_NOT_RESTARTABLE:
-    "Core plugins run in the host's event loop and their modules stay in its module cache, so one cannot be loaded again on its own: fix it, then restart the host (`pm2 restart <app>`). Worker plugins restart alone.",
+    "Core plugins run in the host's event loop and their modules stay in its module cache, so one cannot be loaded again on its own: fix it, then restart the host (`pm2 restart <app>`). Worker plugins restart alone. A core plugin whose manifest says `\"reloadable\": true` can be reloaded (`outrigger reload <plugin>`) and stopped live.",
+  RIG_ERR_RELOAD_FAILED:
+    'The cause (in the message and the log) names the file and what failed: fix the plugin, its manifest or its `plugins.<name>` config section, then `outrigger reload <plugin>` again. The old instances kept serving meanwhile (when some ids were already rolled, the message says which run the new code).',
+  RIG_ERR_RELOAD_REFUSED:
+    'Read the message: a change to `worker.instances`, `delivery`, `partitionBy`, `queue`, `maxAttempts`, `retry` or `restart` needs a host restart (the queue and the books are built around them); a plugin that provides a service slot, or changes between core and worker, needs one too; a reload already under way must finish first; a plugin already loaded is reloaded, not started.',
   RIG_ERR_UNKNOWN_DEAD_LETTER:
     '`outrigger dead-letters list <plugin>` shows the ids the plugin has (a replayed or purged letter is gone). Nothing was done: send the request again without the unknown ids (HTTP 404, CLI exit 1).',
   RIG_ERR_DEAD_LETTER_SELECTION:

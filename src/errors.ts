@@ -44,6 +44,8 @@ export const ErrorCodes = {
   RIG_ERR_COORD_ENTRY_TOO_LARGE: 'A coordination log entry is over 64 KiB as JSON',
   RIG_ERR_COORD_HANDLER: "A plugin's apply, diff or reactions threw on a coordination log entry",
   RIG_ERR_COORD_LOG: 'The coordination log cannot be opened, or one of its writes failed',
+  RIG_ERR_RELOAD_FAILED: "A reload's new code or manifest failed to load or init; the running instances keep the old code",
+  RIG_ERR_RELOAD_REFUSED: 'A plugin cannot be reloaded, started or stopped live that way; nothing was changed',
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -9,7 +9,7 @@ export type {
 } from './plugin/types.js'
 export type { StateStore } from './plugin/state-store.js'
 export type { StartedSupervisor as Supervisor, StartedSupervisor } from './start.js'
-export type { DeadLetter, SupervisorOptions } from './supervisor/types.js'
+export type { DeadLetter, ReloadResult, SupervisorOptions } from './supervisor/types.js'
 export type { LetterSelection, PurgeResult, ReplayHalt, ReplayResult } from './delivery/dead-letters.js'
 export type { HostConfig, HostConfigInput } from './config/config.js'
 export type { Manifest, WorkerSettings } from './manifest/schema.js'

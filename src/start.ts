@@ -31,7 +31,7 @@ export async function startSupervisor(opts: SupervisorOptions = {}): Promise<Sta
   const slots = await resolveSlots(loaded, { app, config, stateDir, logger: opts.logger, store: opts.store })
   for (const w of found.warnings) slots.logger.warn(w)
 
-  const sup = new OutriggerSupervisor({ app, config, stateDir, loaded, slots, blame: opts.handleProcessErrors === true })
+  const sup = new OutriggerSupervisor({ app, config, stateDir, loaded, slots, blame: opts.handleProcessErrors === true, pluginsDir, configFile: typeof opts.config === 'string' ? opts.config : undefined })
   if (opts.handleProcessErrors) {
     // Before boot: an error escaping from a plugin's init is already handled by the policy. The
     // handlers go last at stop (closers run last registered first).

@@ -28,6 +28,12 @@ export type EventResult =
   | { seq: number; ok: false; ms: number; error: SerializedError; held?: true }
 
 /**
+ * A batch's results, and whether the instance had nothing to run when the batch reached it
+ * (`RanMsg.waited`): the dispatcher widens its window when an instance waits with events queued.
+ */
+export type RunResults = EventResult[] & { waited?: boolean }
+
+/**
  * An instance's memory. V8 keeps heap and external figures per isolate, so a thread's are its own
  * (its RSS would be the whole host's).
  */
@@ -94,7 +100,21 @@ export interface StartMsg { code: 'start'; spec: WorkerSpec; port?: unknown }
  * `seen`: how many of this instance's failed events the host had taken in when it sent the batch
  * (the runtime numbers its failures the same way; see `holdKeysBy`).
  */
-export interface RunMsg { code: 'run'; id: number; batch: WireEvent[]; seen: number }
+export interface RunMsg { code: 'run'; id: number; batch: WireBatch; seen: number }
+
+/**
+ * A batch on the wire, by columns: the payloads, and each event's name and subscription as two
+ * indexes into `names` (the few distinct names of the batch, sent once). One object and two
+ * strings per event cost about as much to clone, both ways, as a small payload; the worker
+ * rebuilds `WireEvent`s from this, and `seq` there is the event's position in the batch (the
+ * host matches results to its own copy of the batch).
+ */
+export interface WireBatch {
+  names: string[]
+  /** `refs[2i]`: event i's name, `refs[2i + 1]`: its subscription, both indexes into `names`. */
+  refs: number[]
+  payloads: unknown[]
+}
 export interface StopMsg { code: 'stop' }
 export interface PingMsg { code: 'ping'; id: number }
 
@@ -106,7 +126,15 @@ export interface StartFailedMsg { code: 'start-failed'; error: SerializedError }
  * failed. The host rebuilds `EventResult`s from its own copy of the batch; sending one object per
  * event back would cost as much cloning as the events themselves.
  */
-export interface RanMsg { code: 'ran'; id: number; ms: Float64Array; failures: BatchFailure[]; held: number[] }
+export interface RanMsg {
+  code: 'ran'
+  id: number
+  ms: Float64Array
+  failures: BatchFailure[]
+  held: number[]
+  /** The runtime had no batch running or waiting when this one arrived: the instance waited for work. */
+  waited?: boolean
+}
 export interface BatchFailure { i: number; error: SerializedError }
 export interface StoppedMsg { code: 'stopped'; error?: SerializedError }
 export interface PongMsg { code: 'pong'; id: number; heartbeat: Heartbeat }

@@ -365,6 +365,7 @@ describe('dead-letters replay and purge, from the CLI and over HTTP', () => {
         { methods: ['POST'], path: '/_/_plugins/:plugin/dead-letters/replay' },
         { methods: ['POST'], path: '/_/_plugins/:plugin/dead-letters/purge' },
         { methods: ['POST'], path: '/_/_plugins/:plugin/restart' },
+        { methods: ['POST'], path: '/_/_plugins/:plugin/reload' },
       ],
     )
   })

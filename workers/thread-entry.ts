@@ -6,6 +6,8 @@ import { getHeapStatistics } from 'node:v8'
 import type { MessagePort } from 'node:worker_threads'
 import type { HostToWorker, MemoryFigures, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg } from '../src/worker-protocol.js'
 import { OutriggerError } from '../src/errors.js'
+import { decodeBatch } from './batch-codec.js'
+import { RunCount } from './run-count.js'
 import { Runtime } from './runtime.js'
 
 let runtime: Runtime | undefined
@@ -28,10 +30,15 @@ export default async function task(msg: HostToWorker): Promise<StartedMsg | Star
       const port = msg.port as MessagePort
       const rt = (runtime = new Runtime((reply) => port.postMessage(reply), memory, true))
       // A throw here (an unknown control message) is uncaught on purpose: the thread dies loudly.
+      const running = new RunCount()
       port.on('message', (m: HostToWorker) => {
         if (m.code !== 'run') return rt.onControl(m)
         const id = m.id
-        void rt.run(m.batch, m.seen).then(({ ms, failures, held }) => port.postMessage({ code: 'ran', id, ms, failures, held } satisfies RanMsg))
+        const waited = running.arrived()
+        void rt.run(decodeBatch(m.batch), m.seen).then(({ ms, failures, held }) => {
+          running.done()
+          port.postMessage({ code: 'ran', id, ms, failures, held, waited } satisfies RanMsg)
+        })
       })
       return rt.start(msg.spec)
     }

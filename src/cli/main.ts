@@ -9,6 +9,7 @@ import { EXIT, reportError } from './context.js'
 import { registerLog } from './log.js'
 import { registerOps } from './ops.js'
 import { registerPlugins } from './plugins.js'
+import { registerReload } from './reload.js'
 import { registerNew } from './scaffold.js'
 import { registerStart } from './start.js'
 import { registerStatus } from './status.js'
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerTop(program)
   registerOps(program)
   registerLog(program)
+  registerReload(program)
   registerPlugins(program)
   registerValidate(program)
   registerNew(program)

@@ -1,7 +1,8 @@
 /**
  * `plugins list|describe` ask the running supervisor (`list` falls back to the folder on disk when
  * none answers); `plugins enable|disable` manage the `plugins/enabled/<name>` →
- * `../available/<name>` symlinks on disk (applied at the next start).
+ * `../available/<name>` symlinks on disk (applied at the next start, or at once with `--now`:
+ * the running supervisor starts the plugin, or drains, closes and removes it).
  */
 import { lstat, mkdir, readlink, stat, symlink, unlink } from 'node:fs/promises'
 import path from 'node:path'
@@ -12,6 +13,7 @@ import { discover, type BrokenVersion } from '../manifest/discovery.js'
 import { checkManifest } from '../manifest/load.js'
 import type { PluginStatus } from '../supervisor/status-types.js'
 import { EXIT, printJson, println, reportError, targetOf, wantsJson } from './context.js'
+import { RELOAD_TIMEOUT_MS } from './reload.js'
 import { STATUS_HEADERS, STATUS_NUMERIC, statusRows, toneOf } from './status-view.js'
 import { renderTable, useColor, type CellInput } from './table.js'
 
@@ -58,15 +60,28 @@ export function registerPlugins(program: Command): void {
 
   plugins
     .command('enable <name>')
-    .description('link ../available/<name> into the enabled folder (applies at the next start)')
+    .description('link ../available/<name> into the enabled folder (applies at the next start, or at once with --now)')
     .option('--plugins <dir>', 'the enabled plugins folder', DEFAULT_ENABLED)
-    .action(async (name: string, opts: { plugins: string }) => enable(name, opts.plugins))
+    .option('--now', 'also start it in the running supervisor')
+    .action(async (name: string, opts: { plugins: string; now?: boolean }, cmd: Command) => {
+      await enable(name, opts.plugins, !opts.now)
+      // Already linked by hand before the start, or not: the supervisor says if it already runs it.
+      if (!opts.now) return
+      await request(targetOf(cmd), 'plugins.start', { name }, RELOAD_TIMEOUT_MS)
+      println(`started ${name} in the running supervisor`)
+    })
 
   plugins
     .command('disable <name>')
-    .description('remove the enabled link of a plugin (applies at the next start)')
+    .description('remove the enabled link of a plugin (applies at the next start, or at once with --now)')
     .option('--plugins <dir>', 'the enabled plugins folder', DEFAULT_ENABLED)
-    .action(async (name: string, opts: { plugins: string }) => disable(name, opts.plugins))
+    .option('--now', 'also stop it in the running supervisor: drain, close, remove')
+    .action(async (name: string, opts: { plugins: string; now?: boolean }, cmd: Command) => {
+      await disable(name, opts.plugins, !opts.now)
+      if (!opts.now) return
+      await request(targetOf(cmd), 'plugins.stop', { name }, RELOAD_TIMEOUT_MS)
+      println(`stopped ${name} in the running supervisor (drained, closed, removed)`)
+    })
 }
 
 /** The plugins folder as the next start would load it, from the manifests alone. */
@@ -135,7 +150,7 @@ function brokenLine(b: BrokenVersion): string {
   return `${b.folder}: broken${b.newer ? ' (newer than the running version)' : ''}: ${b.error.code} ${b.error.message}`
 }
 
-async function enable(name: string, enabledDir: string): Promise<void> {
+async function enable(name: string, enabledDir: string, later: boolean): Promise<void> {
   const enabled = path.resolve(enabledDir)
   const target = path.join('..', 'available', name)
   const source = path.resolve(enabled, target)
@@ -157,20 +172,21 @@ async function enable(name: string, enabledDir: string): Promise<void> {
   // A new project has plugins/available but no plugins/enabled yet: the first enable makes it.
   await mkdir(enabled, { recursive: true })
   await symlink(target, link, 'dir')
-  println(`enabled ${name} (${link} → ${target}); restart the supervisor to load it`)
+  println(`enabled ${name} (${link} → ${target})${later ? '; restart the supervisor to load it, or pass --now' : ''}`)
 }
 
-async function disable(name: string, enabledDir: string): Promise<void> {
+async function disable(name: string, enabledDir: string, later: boolean): Promise<void> {
   const link = path.join(path.resolve(enabledDir), name)
   const st = await lstat(link).catch(() => null)
   if (!st) {
     println(`${name} is not enabled (no ${link})`)
-    process.exitCode = EXIT.failure
+    // With --now the running supervisor still decides (it may have loaded it before the link went).
+    if (later) process.exitCode = EXIT.failure
     return
   }
   if (!st.isSymbolicLink()) {
     throw new Error(`cannot disable "${name}": ${link} is a real folder, not a link; move it to ../available and enable it from there`)
   }
   await unlink(link)
-  println(`disabled ${name} (removed ${link}); restart the supervisor to unload it`)
+  println(`disabled ${name} (removed ${link})${later ? '; restart the supervisor to unload it, or pass --now' : ''}`)
 }

@@ -15,6 +15,15 @@ const handlers: { [C in ControlCommand]: Handler<C> } = {
     await sup.restartPlugin(plugin)
     return { plugin, restarted: true }
   },
+  reload: (sup, { plugin }) => sup.reload(plugin),
+  'plugins.start': async (sup, { name }) => {
+    await sup.startPlugin(name)
+    return { name, started: true }
+  },
+  'plugins.stop': async (sup, { name }) => {
+    await sup.stopPlugin(name)
+    return { name, stopped: true }
+  },
   'plugins.list': (sup) => sup.status().plugins,
   'plugins.describe': (sup, { name }) => {
     const found = sup.status().plugins.find((p) => p.name === name)

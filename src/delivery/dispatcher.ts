@@ -1,6 +1,6 @@
 import { OutriggerError, errorCode, errorMessage, type SerializedError } from '../errors.js'
 import type { WorkerSettings } from '../manifest/schema.js'
-import type { EventResult, WireEvent, WorkerInstance } from '../hosts/worker-host.js'
+import type { EventResult, RunResults, WorkerInstance } from '../hosts/worker-host.js'
 import { Latency } from '../supervision/latency.js'
 import { keyString, partitionOf, pathGetter } from './partition.js'
 import { EventQueue, type Pending } from './queue.js'
@@ -10,7 +10,8 @@ import { RetryBackoff } from './retry-backoff.js'
 import { sortUnanswered, type DownInfo } from './instance-down.js'
 import { isolateUncloneable } from './uncloneable.js'
 import { failedAttempt, retryLater, type FailureBooks } from './failed-attempts.js'
-import { hasRoom, newTarget, type Target } from './targets.js'
+import { answered, batchRoom, hasRoom, newTarget, sending, serve, type Target } from './targets.js'
+import { toWire } from './wire.js'
 
 export { INFLIGHT_BATCHES } from './targets.js'
 export type { DispatchEvents, DownInfo }
@@ -117,7 +118,8 @@ export class Dispatcher {
       // A partition's events go to the instance of the same id, and only to it.
       for (const t of this.targets) {
         while (hasRoom(t) && this.queue.length(t.id) > 0) {
-          const batch = this.queue.take(t.id, this.queue.peek(t.id)!.suspect ? 1 : BATCH_MAX)
+          const head = this.queue.peek(t.id)!
+          const batch = this.queue.take(t.id, head.suspect ? 1 : Math.min(BATCH_MAX, batchRoom(t, head.payload)))
           if (this.holds.size === 0) this.send(t, batch)
           else {
             const free = this.holds.withoutHeld(batch)
@@ -138,22 +140,17 @@ export class Dispatcher {
       if (!best) return
       // A burst is shared evenly among the instances with room. An ack covers a whole batch, so
       // a few costly events sent to one instance would keep the others idle until all are done.
-      const size = Math.min(BATCH_MAX, Math.ceil(this.queue.depth / free))
-      this.send(best, this.queue.take(0, this.queue.peek(0)!.suspect ? 1 : size))
+      const head = this.queue.peek(0)!
+      const size = Math.min(BATCH_MAX, Math.ceil(this.queue.depth / free), batchRoom(best, head.payload))
+      this.send(best, this.queue.take(0, head.suspect ? 1 : size))
     }
   }
 
   private send(t: Target, batch: Pending[]): void {
     const instance = t.instance!
-    const wire: WireEvent[] = new Array(batch.length)
-    for (let i = 0; i < batch.length; i++) {
-      const p = batch[i]
-      p.attempts++
-      wire[i] = { seq: p.seq, event: p.event, subscription: p.subscription, payload: p.payload }
-    }
+    const wire = toWire(batch)
     this.counters.inFlight += batch.length
-    t.batches.push(batch)
-    t.load += batch.length
+    sending(t, batch)
     let sent: Promise<EventResult[]>
     try {
       sent = instance.run(wire, t.failuresSeen)
@@ -177,8 +174,9 @@ export class Dispatcher {
     return true
   }
 
-  private acked(t: Target, instance: WorkerInstance, batch: Pending[], results: EventResult[]): void {
+  private acked(t: Target, instance: WorkerInstance, batch: Pending[], results: RunResults): void {
     if (!this.settle(t, instance, batch)) return
+    answered(t, batch, results.waited === true, this.queue.length(this.key ? t.id : 0) > 0)
     const retry: Pending[] = []
     const held: Pending[] = []
     for (let i = 0; i < batch.length; i++) {
@@ -245,9 +243,7 @@ export class Dispatcher {
   /** `instance` now serves `id` and takes work. */
   attach(id: number, instance: WorkerInstance): void {
     const t = this.targets[id]
-    t.instance = instance
-    t.accepting = true
-    t.failuresSeen = 0
+    serve(t, instance)
     this.flush()
   }
 

@@ -7,7 +7,7 @@
 import { debuglog } from 'node:util'
 import { deserializeError, errorCode, errorMessage, isOutriggerError, OutriggerError, serializeError, type SerializedError } from '../errors.js'
 import type {
-  BridgeMethod, EventResult, Heartbeat, HostToWorker, MemoryFigures, RanMsg, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
+  BridgeMethod, EventResult, Heartbeat, HostToWorker, MemoryFigures, RanMsg, RunResults, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../worker-protocol.js'
 import { RpcLink, type RemoteCall } from '../rpc-link.js'
 import type { ExitInfo, HostBridge, InstanceSpec, WorkerInstance } from './worker-host.js'
@@ -263,8 +263,9 @@ export function notCloneable(what: string, cause: unknown): OutriggerError {
 const HELD: SerializedError = { name: 'Error', message: 'not run: an earlier event of its partitionBy key failed in this instance' }
 
 /** Rebuilds one result per event from the compact wire form. */
-function toResults(batch: WireEvent[], { ms, failures, held }: RanMsg): EventResult[] {
-  const results: EventResult[] = new Array(batch.length)
+function toResults(batch: WireEvent[], { ms, failures, held, waited }: RanMsg): RunResults {
+  const results: RunResults = new Array(batch.length)
+  if (waited) results.waited = true
   for (let i = 0; i < batch.length; i++) results[i] = { seq: batch[i].seq, ok: true, ms: ms[i] }
   for (const { i, error } of failures) results[i] = { seq: batch[i].seq, ok: false, ms: ms[i], error }
   for (const i of held) results[i] = { seq: batch[i].seq, ok: false, ms: 0, held: true, error: HELD }

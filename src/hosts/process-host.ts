@@ -10,6 +10,7 @@ import type {
   HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../worker-protocol.js'
 import { forwardOutput, stderrSink, stdoutSink } from '../services/log-output.js'
+import { encodeBatch } from './batch-codec.js'
 import { BaseInstance, isCloneError, notCloneable } from './instance.js'
 import { permissionFlags, quietFlags } from './permission-flags.js'
 import type { InstanceSpec, WorkerHost, WorkerInstance } from './worker-host.js'
@@ -92,7 +93,7 @@ class ProcessInstance extends BaseInstance {
     return new Promise((resolve, reject) => {
       const id = this.nextRunId++
       try {
-        this.send({ code: 'run', id, batch, seen }, 'a payload in the batch')
+        this.send({ code: 'run', id, batch: encodeBatch(batch), seen }, 'a payload in the batch')
       } catch (err) {
         return reject(err)
       }

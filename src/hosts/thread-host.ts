@@ -10,6 +10,7 @@ import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threa
 import { Piscina } from 'piscina'
 import type { HostToWorker, RanMsg, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost } from '../worker-protocol.js'
 import { forwardOutput, stderrSink, stdoutSink } from '../services/log-output.js'
+import { encodeBatch } from './batch-codec.js'
 import { BaseInstance, isCloneError, notCloneable } from './instance.js'
 import type { InstanceSpec, WorkerHost, WorkerInstance } from './worker-host.js'
 
@@ -78,7 +79,7 @@ class ThreadInstance extends BaseInstance {
     return new Promise((resolve, reject) => {
       const id = this.nextRunId++
       try {
-        this.port.postMessage({ code: 'run', id, batch, seen } satisfies HostToWorker)
+        this.port.postMessage({ code: 'run', id, batch: encodeBatch(batch), seen } satisfies HostToWorker)
       } catch (err) {
         // Cloning happens before anything is sent: the port and the thread are unharmed.
         return reject(isCloneError(err) ? notCloneable('a payload in the batch', err) : err)

@@ -7,7 +7,7 @@ import type { StateApi } from '../plugin/types.js'
 import type { CoordBatch, CoordReply } from '../coordination/types.js'
 import type { EventResult, Heartbeat, MemoryFigures, StartInfo, WireEvent, WorkerSpec } from '../worker-protocol.js'
 
-export type { EventResult, Heartbeat, MemoryFigures, StartInfo, WireEvent } from '../worker-protocol.js'
+export type { EventResult, Heartbeat, MemoryFigures, RunResults, StartInfo, WireEvent } from '../worker-protocol.js'
 
 /** Host-side services a worker's `ctx` reaches over rpc. One bridge per instance is fine. */
 export interface HostBridge {

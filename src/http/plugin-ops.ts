@@ -7,7 +7,7 @@ import { HttpError, sendEnvelope } from './envelope.js'
 import type { PluginOperation } from './routes.js'
 
 /**
- * An operator's operation on one plugin over HTTP (the CLI's `dead-letters list|replay|purge` and `restart`):
+ * An operator's operation on one plugin over HTTP (the CLI's `dead-letters list|replay|purge`, `restart` and `reload`):
  * auth slot (done by the caller) → permission slot → body → the supervisor. The permission slot
  * sees `{ plugin: '_plugins', controller: <plugin>, action: <op> }`, so a slot written for
  * controller actions refuses or allows operations by that reserved name, never by accident.
@@ -40,6 +40,9 @@ export async function runPluginOperation(
     case 'restart':
       await sup.restartPlugin(plugin)
       result = { plugin, restarted: true }
+      break
+    case 'reload':
+      result = await sup.reload(plugin)
       break
   }
   sendEnvelope(res, { requestId, status: 200, error: null, controller: operationController(plugin), action: op, result })

@@ -27,6 +27,7 @@ export const PLUGIN_OPERATIONS = [
   { op: 'dead-letters/replay', methods: ['POST'] },
   { op: 'dead-letters/purge', methods: ['POST'] },
   { op: 'restart', methods: ['POST'] },
+  { op: 'reload', methods: ['POST'] },
 ] as const
 
 export type PluginOperation = (typeof PLUGIN_OPERATIONS)[number]['op']

@@ -92,6 +92,8 @@ export const ManifestSchema = z
       .refine((r) => semver.validRange(r) !== null, 'a semver range such as ">=0.1.0"')
       .optional(),
     description: z.string().optional(),
+    /** Core plugins: `close` leaves nothing behind, so a live reload may close it and import it afresh. */
+    reloadable: z.boolean().default(false),
     worker: WorkerSchema.optional(),
   })
   .strict()

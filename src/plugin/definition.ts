@@ -71,10 +71,13 @@ function workerRefusal(keys: string[]): string {
  * is no plugin, RIG_ERR_WORKER_DEFINITION when a worker plugin fills core-only keys. A factory
  * (`export default (ctx) => definition`) comes back as it is, to be called with `fromFactory`.
  */
-export async function importEntry(entry: string, type: 'core' | 'worker', plugin: string): Promise<PluginDefinition | PluginFactory> {
+export async function importEntry(entry: string, type: 'core' | 'worker', plugin: string, fresh?: string): Promise<PluginDefinition | PluginFactory> {
   let mod: Record<string, unknown>
   try {
-    mod = await import(pathToFileURL(path.resolve(entry)).href)
+    // `fresh` (a live reload of a core plugin): a new URL is a new module, not the cached one.
+    const url = pathToFileURL(path.resolve(entry))
+    if (fresh) url.searchParams.set('reload', fresh)
+    mod = await import(url.href)
   } catch (err) {
     throw await importFailure(entry, plugin, err)
   }

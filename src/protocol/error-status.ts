@@ -32,6 +32,8 @@ export function mapError(err: unknown): MappedError {
   }
   if (code !== undefined && UNAVAILABLE.has(code)) return plain(503, code, errorMessage(err))
   if (code !== undefined && TIMED_OUT.has(code)) return plain(504, code, errorMessage(err))
+  // A live change the plugin's current state does not allow (a reload under way, a fixed setting).
+  if (code === 'RIG_ERR_RELOAD_REFUSED') return plain(409, code, errorMessage(err))
   const status = clientStatus(err)
   if (status !== undefined) return plain(status, code ?? statusCode(status), errorMessage(err))
   return plain(500, code ?? 'RIG_ERR_HTTP_INTERNAL', errorMessage(err))

@@ -8,8 +8,13 @@ export interface InstanceLife {
   state: InstanceState
   startedAt: number
   restarts: number
-  /** Set when we asked the instance to go (stop, recycle): not a crash. */
-  expected?: 'stop' | 'recycle'
+  /**
+   * Set when we asked the instance to go (stop, recycle) or to hand over to newer code (reload,
+   * see instance-roll.ts): not a crash.
+   */
+  expected?: 'stop' | 'recycle' | 'reload'
+  /** A reload waits on this: called once the instance holds no batches, or is gone. */
+  drained?: () => void
   unwatch?: () => void
   timer?: NodeJS.Timeout
   /** A start under way: `close` waits for it, or the new instance would outlive the stop. */

@@ -1,39 +1,15 @@
 import { OutriggerError, errorCode, errorMessage } from '../errors.js'
 import type { Heartbeat, WorkerInstance } from '../hosts/worker-host.js'
 import type { WorkerSettings } from '../manifest/schema.js'
-import type { PluginLogger } from '../plugin/types.js'
 import type { InstanceStatus, PluginState, PluginStatus } from '../supervisor/status-types.js'
 import { watchHeartbeat } from './heartbeat.js'
 import { instanceStatus, roundFigures, type InstanceLife } from './instance-life.js'
 import { MemoryLimit } from './memory-limit.js'
 import { RestartPolicy, crashLoopError, stayDownError } from './restart-policy.js'
+import { rollInstances, type RollResult } from './instance-roll.js'
+import type { InstanceSetOptions } from './instance-set-types.js'
 
-/** How an instance set tells its owner what happened. */
-export interface InstanceSetEvents {
-  /** Instance `id` is up and may take work (first start, respawn, operator restart). */
-  up(id: number, instance: WorkerInstance): void
-  /**
-   * Instance `id` is gone; whatever it held must be accounted for. `hung`: it was killed for not
-   * answering heartbeats (its event loop was blocked).
-   */
-  down(id: number, cause: Error, how: { hung: boolean }): void
-  /**
-   * Instance `id` must take no new work (it is being recycled). Returns true when it holds none,
-   * so it may go now; otherwise the owner calls `retired(id)` once it has answered everything.
-   */
-  retire(id: number): boolean
-  /** The plugin's state moved from `prev` to `next`. */
-  stateChanged(next: PluginState, prev: PluginState): void
-}
-
-export interface InstanceSetOptions {
-  plugin: string
-  cfg: WorkerSettings
-  log: PluginLogger
-  /** Starts instance `id` and resolves once its plugin is loaded and `init` finished. */
-  launch(id: number): Promise<WorkerInstance>
-  on: InstanceSetEvents
-}
+export type { InstanceSetEvents, InstanceSetOptions } from './instance-set-types.js'
 
 /**
  * The life of a worker plugin's instances: spawn, exit, heartbeat, recycle past the memory limit,
@@ -49,6 +25,8 @@ export class InstanceSet {
   private error: PluginStatus['lastError'] = null
   private restartCount = 0
   private closing = false
+  /** A reload's roll under way: `close` waits for it. */
+  private rolling: Promise<RollResult> | undefined
 
   constructor(private readonly opts: InstanceSetOptions) {
     this.cfg = opts.cfg
@@ -110,6 +88,8 @@ export class InstanceSet {
     // A start under way ends first (it sees `closing` and kills what it started).
     await Promise.all(this.lives.map((l) => l.spawning?.catch(() => undefined)))
     await Promise.all(this.lives.map((l) => this.halt(l, true)))
+    // A reload under way sees `closing` and ends the instance it started.
+    await this.rolling?.catch(() => undefined)
   }
 
   /** After `close`: the plugin is stopped, unless it had failed. */
@@ -122,10 +102,26 @@ export class InstanceSet {
     this.setState('failed')
   }
 
-  /** A retired instance has answered all it held: now it goes (and comes back fresh). */
+  /** A retired instance has answered all it held: now it goes (and comes back fresh), or hands over (a reload). */
   retired(id: number): void {
     const l = this.lives[id]
     if (l.expected === 'recycle' && l.instance) void l.instance.stop()
+    else if (l.expected === 'reload') l.drained?.()
+  }
+
+  /** A reload: each instance in turn is replaced by one of the current code (instance-roll.ts). */
+  async roll(): Promise<RollResult> {
+    if (this.closing) throw new OutriggerError('RIG_ERR_CLOSED', `plugin "${this.opts.plugin}": the supervisor is stopping`)
+    const { handlerTimeoutMs, unresponsiveMs } = this.cfg.limits
+    return (this.rolling = rollInstances({
+      plugin: this.opts.plugin,
+      lives: this.lives,
+      closing: () => this.closing,
+      launch: (id) => this.opts.launch(id),
+      retire: (id) => this.opts.on.retire(id),
+      adopt: (l, instance) => (this.adopt(l, instance), this.refreshState()),
+      drainMs: handlerTimeoutMs + unresponsiveMs,
+    }))
   }
 
   statuses(now = Date.now()): InstanceStatus[] {
@@ -157,6 +153,11 @@ export class InstanceSet {
       l.state = 'stopped'
       return
     }
+    this.adopt(l, instance)
+  }
+
+  /** `instance` now serves `l`: watched, and given work. */
+  private adopt(l: InstanceLife, instance: WorkerInstance): void {
     l.instance = instance
     l.state = 'running'
     l.startedAt = Date.now()
@@ -191,7 +192,7 @@ export class InstanceSet {
   }
 
   private unresponsive(l: InstanceLife, instance: WorkerInstance, why: string): void {
-    if (l.instance !== instance || l.expected) return
+    if (l.instance !== instance || (l.expected && l.expected !== 'reload')) return
     l.state = 'unresponsive'
     this.noteError(new OutriggerError('RIG_ERR_WORKER_UNRESPONSIVE', `plugin "${this.opts.plugin}" instance ${l.id}: ${why}; terminating it`))
     void instance.kill()
@@ -205,7 +206,9 @@ export class InstanceSet {
     l.instance = undefined
     this.opts.on.down(l.id, cause, { hung: l.state === 'unresponsive' })
     const uptime = Date.now() - l.startedAt
-    if (this.closing || l.expected === 'stop') {
+    // Handing over to a new instance (a reload): that one takes the id; no respawn.
+    l.drained?.()
+    if (this.closing || l.expected === 'stop' || l.expected === 'reload') {
       l.state = 'stopped'
       return
     }

@@ -18,11 +18,13 @@ import type { Envelope } from '../protocol/envelope.js'
 import { EventLoopMonitor } from './event-loop.js'
 import { FailedPlugin } from './failed-plugin.js'
 import { isolateCore } from './isolate.js'
-import { notRestartable, reloadFailed } from './plugin-reload.js'
+import { notRestartable, reloadFailed, type ReloadDeps } from './plugin-reload.js'
+import { liveDeps } from './live-deps.js'
+import { reloadPlugin, startPlugin, stopPlugin } from './plugin-live.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import { statusReport } from './status-report.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
-import type { DeadLetter, IsolateOutcome, Supervisor } from './types.js'
+import type { DeadLetter, IsolateOutcome, ReloadResult, Supervisor } from './types.js'
 import { WorkerPlugin } from './worker-plugin.js'
 import { Coordinator } from '../coordination/coordinator.js'
 import { coreEntry, withLogFigures } from './coordination-wiring.js'
@@ -35,6 +37,9 @@ export interface CoreOptions {
   slots: ServiceSlots
   /** Name every core plugin call, for a host error policy that acts on it (src/supervision/blame.ts). */
   blame?: boolean
+  /** Where a reload or a live start reads plugins and their config sections again. */
+  pluginsDir?: string
+  configFile?: string
 }
 
 /**
@@ -47,6 +52,7 @@ export class OutriggerSupervisor implements Supervisor {
   readonly log: PluginLogger
   private readonly slots: ServiceSlots
   private readonly loaded: Loaded[]
+  private readonly opts: CoreOptions
   private readonly bus: Bus
   private readonly rt: SupervisorRuntime
   private readonly requests: ExecuteHost
@@ -70,6 +76,7 @@ export class OutriggerSupervisor implements Supervisor {
     this.config = config
     this.slots = slots
     this.loaded = opts.loaded
+    this.opts = opts
     this.log = slots.logger
     this.bus = new Bus({ log: this.log, pipeWarnMs: config.timeouts.pipeWarnMs, pipeTimeoutMs: config.timeouts.pipeTimeoutMs, maxConcurrentPipes: config.maxConcurrentPipes })
     const fail = (p: string, err: unknown) => this.byName.get(p) && this.failed(this.byName.get(p)!, err)
@@ -239,7 +246,7 @@ export class OutriggerSupervisor implements Supervisor {
     if (!h) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded (loaded: ${[...this.byName.keys()].join(', ') || 'none'})`)
     if (this.state === 'stopping') throw new OutriggerError('RIG_ERR_CLOSED', `restart "${name}": the supervisor is stopping`)
     if (h instanceof CorePlugin) throw notRestartable(name, this.app)
-    if (h instanceof FailedPlugin) return this.reload(h)
+    if (h instanceof FailedPlugin) return reloadFailed(h, this.deps(`restart "${name}"`))
     const w = h as WorkerPlugin
     await w.operatorRestart().catch((err) => {
       this.failed(w, err)
@@ -247,22 +254,23 @@ export class OutriggerSupervisor implements Supervisor {
     })
   }
 
-  /** Reads a plugin that failed to load from disk again and, if it is a worker plugin now, starts it. */
-  private reload(old: FailedPlugin): Promise<void> {
-    return reloadFailed(old, {
-      app: this.app,
-      config: this.config,
+  /** Live reload, start and stop of one plugin (plugin-live.ts). */
+  async reload(name: string): Promise<ReloadResult> { return reloadPlugin(name, this.deps(`reload "${name}"`)) }
+  async startPlugin(name: string): Promise<void> { return startPlugin(name, this.deps(`start "${name}"`)) }
+  async stopPlugin(name: string): Promise<void> { return stopPlugin(name, this.deps(`stop "${name}"`)) }
+
+  /** What a live change needs; refused once stopping. */
+  private deps(what: string): ReloadDeps {
+    if (this.state === 'stopping') throw new OutriggerError('RIG_ERR_CLOSED', `${what}: the supervisor is stopping`)
+    const { pluginsDir, configFile } = this.opts
+    return liveDeps({
+      app: this.app, config: this.config, rt: this.rt, pluginsDir, configFile, providers: this.slots.providers,
+      handles: this.handles, byName: this.byName, loaded: this.loaded,
       handleFor: (l) => this.handleFor(l),
-      replace: (o, h) => this.replace(o, h),
+      offBus: (h) => this.offBus(h),
       failed: (h, err) => this.failed(h, err),
       handlerSink: () => this.handlerSink,
     })
-  }
-
-  private replace(old: PluginHandle, h: PluginHandle): void {
-    this.handles[this.handles.indexOf(old)] = h
-    if (this.byName.get(old.name) === old) this.byName.delete(old.name)
-    this.byName.set(h.name, h)
   }
 
   listDeadLetters(plugin: string): Promise<DeadLetter[]> {

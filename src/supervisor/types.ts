@@ -54,6 +54,18 @@ export interface DeadLetter {
   at: string
 }
 
+/** What `sup.reload` answers. */
+export interface ReloadResult {
+  plugin: string
+  /** The version that ran before, and the one that runs now. */
+  from: string
+  to: string
+  /** Worker plugins: how many instances now run the new code (0 for a core plugin). */
+  instances: number
+  /** From the request to the last instance handed over. */
+  ms: number
+}
+
 /** What the HTTP API needs to answer a controller action (Kuzzle's request life cycle). */
 export interface ActionTarget {
   plugin: string
@@ -104,6 +116,18 @@ export interface Supervisor {
    * RIG_ERR_NOT_RESTARTABLE: it shares the host's module cache and event loop.
    */
   restartPlugin(name: string): Promise<void>
+  /**
+   * Live reload (docs/reload.md): reads the plugin's manifest, config section and code from disk
+   * again. A worker plugin rolls its instances one at a time, each new one ready before an old one
+   * hands over, without losing or doubling an event; a core plugin must say `"reloadable": true`.
+   * Rejects RIG_ERR_RELOAD_FAILED (the old code keeps serving), RIG_ERR_RELOAD_REFUSED or
+   * RIG_ERR_NOT_RESTARTABLE.
+   */
+  reload(name: string): Promise<ReloadResult>
+  /** Loads and starts a plugin of the plugins folder that is not running yet (`plugins enable --now`). */
+  startPlugin(name: string): Promise<void>
+  /** Takes a plugin off the bus, drains it, closes it and removes it (`plugins disable --now`). */
+  stopPlugin(name: string): Promise<void>
   listDeadLetters(plugin: string): Promise<DeadLetter[]>
   /**
    * Re-enqueues a plugin's dead letters (all, or `sel.ids`, at most `sel.limit`), oldest first,

@@ -1,5 +1,5 @@
 import { timeoutsFor } from '../config/config.js'
-import { deserializeError, errorCode, errorMessage, forLog, OutriggerError, type SerializedError } from '../errors.js'
+import { deserializeError, errorCode, errorMessage, OutriggerError, type SerializedError } from '../errors.js'
 import { DeadLetters, type LetterSelection, type PurgeResult, type ReplayResult } from '../delivery/dead-letters.js'
 import { Dispatcher } from '../delivery/dispatcher.js'
 import { DurableQueue } from '../delivery/durable-queue.js'
@@ -11,9 +11,11 @@ import type { Manifest, WorkerSettings } from '../manifest/schema.js'
 import { InstanceSet } from '../supervision/instance-set.js'
 import { pluginDataDir } from './context.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
-import type { PluginState, PluginStatus } from './status-types.js'
+import type { PluginStatus } from './status-types.js'
 import { workerBridge } from './worker-bridge.js'
-import { workerStatus } from './worker-status.js'
+import { reloadRefused, rollOnto } from './worker-reload.js'
+import { storeDeadLetter } from './worker-dead-letter.js'
+import { publishState, workerStatus } from './worker-status.js'
 import { withCoordination } from './coordination-wiring.js'
 
 export interface WorkerPluginInit {
@@ -48,8 +50,11 @@ export class WorkerPlugin implements PluginHandle {
   private idleWaiters: Array<() => void> = []
   /** The last handler failure, and the instances' last error when it happened (see `lastError`). */
   private handlerError: { error: PluginStatus['lastError']; over: PluginStatus['lastError'] } | undefined
+  /** A reload under way: the bus keeps the old hook list until every instance has rolled. */
+  private reloading = false
 
-  constructor(private readonly init: WorkerPluginInit) {
+  // Not readonly: a reload replaces it (code, manifest, options), and new instances start from it.
+  constructor(private init: WorkerPluginInit) {
     this.name = init.name
     this.cfg = init.manifest.worker!
     this.deadLetters = new DeadLetters(init.rt.store, this.name)
@@ -67,7 +72,7 @@ export class WorkerPlugin implements PluginHandle {
       launch: (id) => this.launch(id),
       on: withCoordination(this.name, init.rt.coordination, () => this.instances.lastError, init.rt.signal, {
         up: (id, instance) => {
-          this.registerHooks(instance)
+          if (!this.reloading) this.registerHooks(instance)
           this.dispatcher.attach(id, instance)
         },
         down: (id, cause, how) => this.dispatcher.detach(id, cause, how),
@@ -76,7 +81,7 @@ export class WorkerPlugin implements PluginHandle {
           // A plugin its restart policy left stopped drops new events (counted) rather than
           // queueing them for nobody; an operator restart (→ starting) takes them again.
           this.dispatcher.intake = next !== 'stopped'
-          this.published(next, prev)
+          publishState(this.init.rt, this.name, this.instances.lastError, next, prev)
         },
       }),
     })
@@ -87,7 +92,6 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   // ── lifecycle ────────────────────────────────────────────────────────────────────────────
-
   start(): Promise<void> {
     if (this.cfg.delivery === 'durable') this.durable = this.openJournal()
     return this.instances.start()
@@ -123,6 +127,26 @@ export class WorkerPlugin implements PluginHandle {
   operatorRestart(): Promise<void> {
     this.handlerError = undefined
     return this.instances.operatorRestart()
+  }
+
+  /**
+   * A live reload onto `next` (read from disk again): every instance is replaced by one of the new
+   * code, started and ready before the old one hands over (worker-reload.ts). Throws
+   * RIG_ERR_RELOAD_FAILED (the old code keeps serving) or RIG_ERR_RELOAD_REFUSED.
+   */
+  async reload(next: WorkerPluginInit): Promise<{ rolled: number }> {
+    if (this.reloading) throw reloadRefused(this.name, 'a reload is already under way; wait for its answer')
+    const prev = this.init
+    const fresh = { ...next, manifest: { ...next.manifest, worker: this.cfg } }
+    this.reloading = true
+    try {
+      return await rollOnto({ plugin: this.name, cfg: this.cfg, next: next.manifest.worker!, instances: this.instances, use: (f) => (this.init = f ? fresh : prev) })
+    } finally {
+      this.reloading = false
+      // The hook list of the new code (or of the old one, when nothing rolled) goes on the bus.
+      const first = this.instances.running()[0]
+      if (first) this.registerHooks(first)
+    }
   }
 
   private async launch(id: number): Promise<WorkerInstance> {
@@ -225,20 +249,7 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private toDeadLetters(p: Pending, error: SerializedError | null): void {
-    // Durable: the journal forgets the event once its dead letter is stored, not before (so
-    // `settled`, which follows this call, finds no journal number to ack).
-    const seq = p.journal
-    p.journal = undefined
-    // At shutdown, `close` says in one line how many were left over, not one line each.
-    if (error?.code !== 'RIG_ERR_CLOSED') {
-      const why = error ? `: ${error.message}` : ''
-      if (error) this.noteHandlerError({ code: error.code ?? null, message: error.message })
-      this.log.error({ plugin: this.name, event: p.event, attempts: p.attempts, ...(error ? { err: forLog(error) } : {}) }, `plugin "${this.name}": event "${p.event}" dead-lettered after ${p.attempts} attempt(s)${why}; list or replay it with "outrigger dead-letters list|replay ${this.name}"`)
-    }
-    this.deadLetters
-      .add({ event: p.event, subscription: p.subscription, payload: p.payload, attempts: p.attempts, error: error ? { code: error.code ?? null, message: error.message } : null })
-      .then(() => seq !== undefined && this.durable?.journal.ack(seq))
-      .catch((err) => this.log.error({ plugin: this.name, err }, `could not store a dead letter of "${p.event}": ${errorMessage(err)}`))
+    storeDeadLetter({ plugin: this.name, log: this.log, letters: this.deadLetters, durable: this.durable, noteError: (e) => this.noteHandlerError(e) }, p, error)
   }
 
   /**
@@ -276,17 +287,6 @@ export class WorkerPlugin implements PluginHandle {
   private get lastError(): PluginStatus['lastError'] {
     const h = this.handlerError
     return h && h.over === this.instances.lastError ? h.error : this.instances.lastError
-  }
-
-  /** Every transition is logged and published as `outrigger:plugin:<state>`. */
-  private published(next: PluginState, prev: PluginState): void {
-    const lastError = this.instances.lastError
-    // The supervisor logs a failure itself, once, with its cause: the move to failed says nothing more.
-    if (next !== 'failed') {
-      const level = next === 'running' || next === 'starting' || next === 'stopped' ? 'info' : 'warn'
-      this.log[level]({ plugin: this.name, from: prev, to: next, lastError }, `plugin "${this.name}": ${prev} → ${next}`)
-    }
-    this.init.rt.bus.emit(`outrigger:plugin:${next}`, { plugin: this.name, from: prev, lastError })
   }
 
   status(): PluginStatus {

@@ -3,7 +3,8 @@ import type { DurableQueue } from '../delivery/durable-queue.js'
 import type { WorkerSettings } from '../manifest/schema.js'
 import type { InstanceSet } from '../supervision/instance-set.js'
 import { confinementFlags } from './confinement.js'
-import type { PluginStatus } from './status-types.js'
+import type { SupervisorRuntime } from './plugin-handle.js'
+import type { PluginState, PluginStatus } from './status-types.js'
 
 /** What a worker plugin's status row is made of. */
 export interface WorkerStatusParts {
@@ -53,4 +54,14 @@ export function workerStatus(p: WorkerStatusParts): PluginStatus {
 function confinement(p: WorkerStatusParts): Pick<PluginStatus, 'permissions'> {
   const flags = confinementFlags(p.cfg, p.rootPath, p.stateDir, p.name)
   return flags ? { permissions: { flags } } : {}
+}
+
+/** Every transition of a worker plugin is logged and published as `outrigger:plugin:<state>`. */
+export function publishState(rt: SupervisorRuntime, plugin: string, lastError: PluginStatus['lastError'], next: PluginState, prev: PluginState): void {
+  // The supervisor logs a failure itself, once, with its cause: the move to failed says nothing more.
+  if (next !== 'failed') {
+    const level = next === 'running' || next === 'starting' || next === 'stopped' ? 'info' : 'warn'
+    rt.log[level]({ plugin, from: prev, to: next, lastError }, `plugin "${plugin}": ${prev} → ${next}`)
+  }
+  rt.bus.emit(`outrigger:plugin:${next}`, { plugin, from: prev, lastError })
 }

@@ -43,6 +43,7 @@ const MANIFEST_MEANING: Record<string, string> = {
   'worker.limits.stopTimeoutMs': 'Time an instance has to close before it is killed',
   'worker.limits.unresponsiveMs': 'No heartbeat answer within this marks the instance unresponsive; it is restarted',
   'worker.limits.handlerTimeoutMs': 'Longest run of one hook or function call; a hook past it fails its event (`RIG_ERR_HANDLER_TIMEOUT`) and the worker goes on',
+  'worker.placement': '`cluster`: events go to the plugin\'s Redis stream and every supervisor of the cluster running it consumes them through one consumer group, at-least-once (needs the host config\'s `cluster`; see docs/cluster.md)',
 }
 
 /** Config fields whose schema has no `.describe()` text. */

@@ -50,6 +50,10 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
     'The coordination log (`<stateDir>/coordination`) could not be opened or written: check that the state folder is writable, has free space, and belongs to one supervisor only, then restart the host.',
   RIG_ERR_JOURNAL:
     "A durable plugin's journal (`<stateDir>/journal/<plugin>`) could not be opened or a commit failed: check that the state folder is writable, has free space, and is used by one supervisor only. After a failed commit, events are still delivered in memory but `emitDurable` and `flush` reject: restart the host once the disk is fixed.",
+  RIG_ERR_CLUSTER_REQUIRED:
+    'Give the host a cluster: `"cluster": { "redis": "redis://127.0.0.1:6379", "name": "<cluster>" }` in the host config, or `outrigger start --cluster redis://…`; or set the plugin\'s `worker.placement` to "local" (docs/cluster.md).',
+  RIG_ERR_CLUSTER_UNREACHABLE:
+    'Start redis-server where `cluster.redis` points, or fix the URL, user or password (an ACL user needs the stream, key and script commands, docs/cluster.md). The host keeps running: events wait in the local outbox and go to the stream once Redis answers.',
   RIG_ERR_QUEUE_FULL:
     'The worker plugin falls behind under overflow `reject`: add `instances`, make the handler faster, raise `worker.queue.max`, or choose `drop-oldest` or `drop-newest`.',
   RIG_ERR_WORKER_EXITED:

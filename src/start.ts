@@ -8,6 +8,7 @@ import { loadConfig, parseConfig, timeoutsFor, type HostConfig } from './config/
 import { discover } from './manifest/discovery.js'
 import { loadPlugins } from './plugin/load-plugins.js'
 import { resolveSlots } from './services/slots.js'
+import { joinCluster } from './cluster/join.js'
 import { handleProcessErrors } from './supervision/host-errors.js'
 import { OutriggerSupervisor } from './supervisor/supervisor.js'
 import type { Supervisor, SupervisorOptions } from './supervisor/types.js'
@@ -31,7 +32,10 @@ export async function startSupervisor(opts: SupervisorOptions = {}): Promise<Sta
   const slots = await resolveSlots(loaded, { app, config, stateDir, logger: opts.logger, store: opts.store })
   for (const w of found.warnings) slots.logger.warn(w)
 
-  const sup = new OutriggerSupervisor({ app, config, stateDir, loaded, slots, blame: opts.handleProcessErrors === true, pluginsDir, configFile: typeof opts.config === 'string' ? opts.config : undefined })
+  const cluster = await joinCluster(opts.cluster, config, { stateDir, log: slots.logger })
+  const sup = new OutriggerSupervisor({ app, config, stateDir, loaded, slots, blame: opts.handleProcessErrors === true, pluginsDir, configFile: typeof opts.config === 'string' ? opts.config : undefined, cluster })
+  // After the plugins closed (their last acks sent): the node leaves the cluster.
+  if (cluster) sup.onClose(() => cluster.close())
   if (opts.handleProcessErrors) {
     // Before boot: an error escaping from a plugin's init is already handled by the policy. The
     // handlers go last at stop (closers run last registered first).

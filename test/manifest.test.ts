@@ -78,6 +78,7 @@ describe('manifest', () => {
       queue: { max: 10000, overflow: 'drop-oldest' },
       restart: { policy: 'permanent', maxRestarts: 5, windowMs: 60000, backoffMs: { initial: 100, max: 10000 } },
       limits: { memoryMb: 512, startTimeoutMs: 10000, stopTimeoutMs: 5000, unresponsiveMs: 1000, handlerTimeoutMs: 30000 },
+      placement: 'local',
     })
     const bare = ManifestSchema.parse({ name: 'a', version: '1.0.0', type: 'worker' })
     assert.equal(bare.worker?.queue.max, 10000, 'a worker plugin without a worker section gets the defaults')

@@ -254,23 +254,14 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
       await dir.add('burner', worker('burner', { isolation }), `
         export default { hooks: { 'cpu:burn'() { const end = performance.now() + 20; while (performance.now() < end); } } }`)
       sup = await dir.start()
-      const h = monitorEventLoopDelay({ resolution: 1 })
-      h.enable()
+      // The same 100 ticks with nothing to burn first: what the machine alone does to the host's loop
+      // (other processes on a busy machine), so the bound is about what the worker adds.
+      const idle = await loopDelayP99(() => {})
       let sent = 0
-      await new Promise<void>((resolve) => {
-        const t = setInterval(() => {
-          sup!.emit('cpu:burn', { n: sent++ })
-          if (sent === 100) {
-            clearInterval(t)
-            resolve()
-          }
-        }, 20)
-      })
+      const p99 = await loopDelayP99(() => sup!.emit('cpu:burn', { n: sent++ }))
       await until('all burned', () => plugin(sup!, 'burner').events.processed === 100, 30_000)
-      h.disable()
-      const p99 = h.percentile(99) / 1e6
-      // A generous bound: the same listener in the host's own loop puts p99 near 20 ms.
-      assert.ok(p99 < 10, `host event-loop p99 ${p99.toFixed(2)} ms`)
+      // The same listener in the host's own loop puts p99 at 20 ms or more above the idle one.
+      assert.ok(p99 < idle + 10, `host event-loop p99 ${p99.toFixed(2)} ms with the worker burning, ${idle.toFixed(2)} ms idle`)
     })
 
     it("runs the plugin's thread workerNice steps below the host's priority, and only that thread", async () => {
@@ -296,3 +287,20 @@ for (const isolation of (process.env.ISOLATION ? [process.env.ISOLATION] : ['thr
   })
 }
 
+/** The host's event-loop delay p99 (ms) while `tick` runs every 20 ms, 100 times. */
+async function loopDelayP99(tick: () => void): Promise<number> {
+  const h = monitorEventLoopDelay({ resolution: 1 })
+  h.enable()
+  let n = 0
+  await new Promise<void>((resolve) => {
+    const t = setInterval(() => {
+      tick()
+      if (++n === 100) {
+        clearInterval(t)
+        resolve()
+      }
+    }, 20)
+  })
+  h.disable()
+  return h.percentile(99) / 1e6
+}

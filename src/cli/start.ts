@@ -18,6 +18,7 @@ interface StartOptions {
   config?: string
   port?: number
   strict?: boolean
+  cluster?: string
 }
 
 export function registerStart(program: Command): void {
@@ -28,6 +29,7 @@ export function registerStart(program: Command): void {
     .option('--config <file>', 'the host config (default: ./outrigger.config.json when it exists)')
     .option('--port <n>', 'HTTP port (0 picks a free one)', parsePort)
     .option('--strict', 'refuse to start when any plugin fails')
+    .option('--cluster <url>', 'join the cluster on this Redis (redis://[user:password@]host:port, rediss:// for TLS); overrides cluster.redis of the config')
     .action(async (opts: StartOptions, cmd: Command) => {
       const { app = 'outrigger' } = targetOf(cmd)
       const port = httpPort(opts.port)
@@ -40,6 +42,7 @@ export function registerStart(program: Command): void {
         pluginsDir: opts.plugins,
         config: opts.config ?? defaultConfigFile(),
         strict: Boolean(opts.strict),
+        cluster: opts.cluster,
         control: { runtimeDir },
         http: port === undefined ? true : { port },
         // The process is ours: errors nobody caught follow the config's hostErrors policy.

@@ -4,6 +4,7 @@ import { z } from 'zod'
 import { OutriggerError } from '../errors.js'
 import { describeIssues } from '../manifest/load.js'
 import { timerMs } from '../manifest/schema.js'
+import { ClusterConfigSchema, withoutSecrets } from './cluster-config.js'
 
 /**
  * The host config, `outrigger.config.json`. Every field is optional; `.describe()` texts are the
@@ -90,6 +91,7 @@ export const HostConfigSchema = z
       )
       .default({})
       .describe('Per-plugin options and worker overrides, by plugin name'),
+    cluster: ClusterConfigSchema.optional().describe('Cluster mode on Redis Streams (docs/cluster.md): worker plugins with `worker.placement: "cluster"` share their events with every supervisor of the cluster'),
   })
   .strict()
 
@@ -101,7 +103,7 @@ export type HostConfigInput = z.input<typeof HostConfigSchema>
 export function parseConfig(raw: unknown, source = 'config'): HostConfig {
   const parsed = HostConfigSchema.safeParse(raw ?? {})
   if (!parsed.success) {
-    throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `${source}: ${describeIssues(parsed.error, raw).join('; ')}`, { details: { source } })
+    throw new OutriggerError('RIG_ERR_CONFIG_INVALID', `${source}: ${describeIssues(parsed.error, withoutSecrets(raw)).join('; ')}`, { details: { source } })
   }
   return parsed.data
 }

@@ -2,12 +2,14 @@
 import { OutriggerError, errorCode } from '../errors.js'
 import type { Supervisor } from '../supervisor/types.js'
 import { readPage } from '../coordination/read.js'
+import { clusterHealth } from './cluster-health.js'
 import type { ArgsOf, ControlCommand, ControlRequest } from './protocol.js'
 
 type Handler<C extends ControlCommand> = (sup: Supervisor, args: ArgsOf<C>) => unknown
 const handlers: { [C in ControlCommand]: Handler<C> } = {
-  status: (sup) => sup.status(),
-  health: (sup) => {
+  status: (sup, { cluster }) => (cluster ? sup.clusterStatus() : sup.status()),
+  health: async (sup, { cluster }) => {
+    if (cluster) return clusterHealth(await sup.clusterStatus())
     const s = sup.status()
     return { health: s.health, plugins: s.plugins.map((p) => ({ name: p.name, state: p.state })) }
   },

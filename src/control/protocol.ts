@@ -19,8 +19,8 @@ const isoTime = z.string().max(64).refine((t) => parseIsoTime(t) !== undefined, 
 
 /** The arguments of every command, by command name. */
 export const CommandArgs = {
-  status: z.object({}).strict(),
-  health: z.object({}).strict(),
+  status: z.object({ cluster: z.boolean().optional() }).strict(),
+  health: z.object({ cluster: z.boolean().optional() }).strict(),
   restart: z.object({ plugin: pluginName }).strict(),
   reload: z.object({ plugin: pluginName }).strict(),
   'plugins.start': z.object({ name: pluginName }).strict(),

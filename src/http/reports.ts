@@ -11,8 +11,10 @@ export function sendHealth(sup: Supervisor, res: ServerResponse): void {
   sendJson(res, s.health === 'unhealthy' ? 503 : 200, body, { 'cache-control': 'no-store' })
 }
 
-export function sendStatus(sup: Supervisor, res: ServerResponse): void {
-  sendJson(res, 200, sup.status(), { 'cache-control': 'no-store' })
+/** `GET /_status`, or with `?cluster=1` every node of the cluster (503 while its Redis is down, 404 without a cluster). */
+export async function sendStatus(sup: Supervisor, res: ServerResponse, cluster: string | null = null): Promise<void> {
+  const body = cluster !== null && cluster !== '0' ? await sup.clusterStatus() : sup.status()
+  sendJson(res, 200, body, { 'cache-control': 'no-store' })
 }
 
 /** `GET /_info`: what is loaded and what it registers, and every route that answers. */

@@ -138,7 +138,7 @@ async function handle(sup: Supervisor, metrics: Metrics, events: StatusEvents, o
         return sendHealth(sup, res)
       case 'status':
         await authenticate(sup, req)
-        return sendStatus(sup, res)
+        return await sendStatus(sup, res, url.searchParams.get('cluster'))
       case 'info':
         await authenticate(sup, req)
         return sendInfo(sup, res)

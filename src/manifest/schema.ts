@@ -74,6 +74,7 @@ export const WorkerSchema = z
     restart: RestartSchema.prefault({}),
     limits: LimitsSchema.prefault({}),
     permissions: PermissionsSchema.optional(),
+    placement: z.enum(['local', 'cluster']).default('local'),
   })
   .strict()
   .superRefine((w, ctx) => {
@@ -100,6 +101,10 @@ export const ManifestSchema = z
   .superRefine((m, ctx) => {
     if (m.type === 'core' && m.worker !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['worker'], message: 'a "worker" section is only allowed with "type": "worker"' })
+    }
+    // The plugin's stream is a cluster plugin's durable store; a local journal beside it would be a second one.
+    if (m.worker?.placement === 'cluster' && m.worker.delivery === 'durable') {
+      ctx.addIssue({ code: 'custom', path: ['worker', 'delivery'], message: '"durable" is for local plugins: a "placement": "cluster" plugin is kept in its Redis stream and delivered at-least-once; remove "delivery"' })
     }
   })
   // A worker plugin always carries a complete worker section, so later code never checks for it.

@@ -9,11 +9,11 @@ export interface MappedError {
 }
 
 /** Supervisor codes that mean "the client asked for something that is not there". */
-const NOT_FOUND = new Set(['RIG_ERR_UNKNOWN_TARGET', 'RIG_ERR_UNKNOWN_PLUGIN', 'RIG_ERR_UNKNOWN_DEAD_LETTER'])
+const NOT_FOUND = new Set(['RIG_ERR_UNKNOWN_TARGET', 'RIG_ERR_UNKNOWN_PLUGIN', 'RIG_ERR_UNKNOWN_DEAD_LETTER', 'RIG_ERR_CLUSTER_REQUIRED'])
 /** Supervisor codes that mean "the client's request is malformed". */
 const BAD_REQUEST = new Set(['RIG_ERR_DEAD_LETTER_SELECTION', 'RIG_ERR_REQUEST_INVALID'])
 /** Supervisor codes that mean "try again later", not "the server is broken". */
-const UNAVAILABLE = new Set(['RIG_ERR_CLOSED', 'RIG_ERR_PIPE_BUSY'])
+const UNAVAILABLE = new Set(['RIG_ERR_CLOSED', 'RIG_ERR_PIPE_BUSY', 'RIG_ERR_CLUSTER_UNREACHABLE'])
 /** Supervisor codes that mean "it took too long". */
 const TIMED_OUT = new Set(['RIG_ERR_PIPE_TIMEOUT', 'RIG_ERR_ACTION_TIMEOUT'])
 

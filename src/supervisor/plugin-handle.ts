@@ -1,4 +1,5 @@
 import type { Bus } from '../bus/bus.js'
+import type { ClusterPlacement } from '../cluster/placement.js'
 import type { HostConfig } from '../config/config.js'
 import type { PluginContext, PluginLogger } from '../plugin/types.js'
 import type { StateStore } from '../plugin/state-store.js'
@@ -28,6 +29,8 @@ export interface SupervisorRuntime {
   blame?: object
   /** The coordination log (src/coordination/); absent where no supervisor keeps one. */
   coordination?: Coordinator
+  /** The cluster this host is a node of (host config `cluster`); where `placement: "cluster"` plugins go. */
+  cluster?: ClusterPlacement
 }
 
 /** One loaded plugin, core or worker, as the supervisor drives it. */

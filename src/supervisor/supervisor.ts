@@ -22,6 +22,8 @@ import { notRestartable, reloadFailed, type ReloadDeps } from './plugin-reload.j
 import { liveDeps } from './live-deps.js'
 import { reloadPlugin, startPlugin, stopPlugin } from './plugin-live.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
+import { clusterReport, type ClusterPlacement } from '../cluster/placement.js'
+import type { ClusterReport } from '../cluster/report-types.js'
 import { statusReport } from './status-report.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
 import type { DeadLetter, IsolateOutcome, ReloadResult, Supervisor } from './types.js'
@@ -40,6 +42,7 @@ export interface CoreOptions {
   /** Where a reload or a live start reads plugins and their config sections again. */
   pluginsDir?: string
   configFile?: string
+  cluster?: ClusterPlacement
 }
 
 /**
@@ -67,7 +70,6 @@ export class OutriggerSupervisor implements Supervisor {
   private handlerSink: ((plugin: string, ms: number) => void) | undefined
   /** Run at the end of shutdown, last registered first. */
   private readonly closers: Array<() => Promise<void>> = []
-  /** The coordination log (src/coordination/): the supervisor is its single writer. */
   readonly coordination: Coordinator
 
   constructor(opts: CoreOptions) {
@@ -94,6 +96,7 @@ export class OutriggerSupervisor implements Supervisor {
       execute: (request) => this.execute(request as ExecuteRequest),
       signal: this.abort.signal,
       blame: opts.blame ? this : undefined,
+      cluster: opts.cluster,
     }
     this.requests = executeHost({ slots, log: this.log, actionTimeoutMs: config.http.actionTimeoutMs, bus: this.bus, pipe: (e, p) => this.pipe(e, p), byName: this.byName })
     this.onClose(() => slots.close())
@@ -169,7 +172,6 @@ export class OutriggerSupervisor implements Supervisor {
     this.bus.hooks.removePlugin(h.name)
     this.bus.pipes.removePlugin(h.name)
   }
-
   emit(event: string, payload?: unknown): void {
     if (this.state === 'stopping') throw new OutriggerError('RIG_ERR_CLOSED', `emit "${event}": the supervisor is stopping; events are no longer accepted`)
     // From plugin code (ctx.emit, a hook calling into the host): what the bus schedules is the
@@ -177,24 +179,19 @@ export class OutriggerSupervisor implements Supervisor {
     if (runningAs() === undefined) this.bus.emit(event, payload)
     else outside(() => this.bus.emit(event, payload))
   }
-
   emitDurable(event: string, payload?: unknown): Promise<void> {
     return emitDurable(this.workerPlugins(), () => this.emit(event, payload))
   }
-
   flush(): Promise<void> {
     return flushJournals(this.workerPlugins())
   }
-
   private workerPlugins(): WorkerPlugin[] {
     return this.handles.filter((h): h is WorkerPlugin => h instanceof WorkerPlugin)
   }
-
   pipe<T>(event: string, payload: T): Promise<T> {
     if (this.state === 'stopping') return Promise.reject(new OutriggerError('RIG_ERR_CLOSED', `pipe "${event}": the supervisor is stopping`))
     return this.bus.pipe(event, payload)
   }
-
   async call<R>(target: string, args?: unknown): Promise<R> {
     const dot = target.indexOf('.')
     const plugin = dot > 0 ? this.byName.get(target.slice(0, dot)) : undefined
@@ -213,21 +210,19 @@ export class OutriggerSupervisor implements Supervisor {
   execute(request: ExecuteRequest, opts?: ExecuteOptions): Promise<Envelope> {
     return outside(() => execute(this.requests, request, opts))
   }
-
   routes(): string[] {
     return this.handles.flatMap((h) => (h instanceof CorePlugin ? h.actions().map((a) => `${h.name}/${a}`) : []))
   }
-
   status(): StatusReport {
-    const brokenOf = (name: string) => this.loaded.find((l) => l.found.name === name)?.found.broken ?? []
-    return withLogFigures(statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops, brokenOf }), this.coordination)
+    return withLogFigures(statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops, brokenOf: (name) => this.loaded.find((l) => l.found.name === name)?.found.broken ?? [] }), this.coordination)
   }
-
+  clusterStatus(): Promise<ClusterReport> {
+    return clusterReport(this.app, this.rt.cluster)
+  }
   pluginFolder(name: string): { path: string; outside: boolean } | undefined {
     const found = this.loaded.find((l) => l.found.name === name)?.found
     return found && { path: found.dir, outside: found.outside }
   }
-
   private workerPlugin(name: string): WorkerPlugin {
     const h = this.byName.get(name)
     if (!h) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded (loaded: ${[...this.byName.keys()].join(', ') || 'none'})`)
@@ -272,7 +267,6 @@ export class OutriggerSupervisor implements Supervisor {
       handlerSink: () => this.handlerSink,
     })
   }
-
   listDeadLetters(plugin: string): Promise<DeadLetter[]> {
     return this.workerPlugin(plugin).deadLetters.list()
   }

@@ -1,3 +1,4 @@
+import type { ClusterReport } from '../cluster/report-types.js'
 import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dead-letters.js'
 import type { Coordinator } from '../coordination/coordinator.js'
 import type { StateStore } from '../plugin/state-store.js'
@@ -28,6 +29,8 @@ export interface SupervisorOptions {
    * plugin that provides the storage slot wins over this option.
    */
   store?: 'lmdb' | 'memory' | StateStore
+  /** A Redis URL that puts this host in a cluster (`outrigger start --cluster URL`); overrides `cluster.redis` of the config. */
+  cluster?: string
   /** Replace the default logger (pino at `config.logLevel`). */
   logger?: PluginLogger
   /**
@@ -105,6 +108,11 @@ export interface Supervisor {
   status(): StatusReport
   /** The coordination log (docs/coordination.md): its entries, the replica, each instance's. */
   readonly coordination: Coordinator
+  /**
+   * Every node of the cluster as its Redis knows it (docs/cluster.md). Rejects with
+   * RIG_ERR_CLUSTER_REQUIRED on a host without a cluster, RIG_ERR_CLUSTER_UNREACHABLE while Redis is down.
+   */
+  clusterStatus(): Promise<ClusterReport>
   /**
    * Where a plugin was loaded from: its real folder, and whether that lies outside the plugins
    * folder and its sibling `available/` (reached through a symlink). Undefined for an unknown name.

@@ -9,14 +9,14 @@ import type { WorkerInstance } from '../hosts/worker-host.js'
 import { hostFor } from '../hosts/select.js'
 import type { Manifest, WorkerSettings } from '../manifest/schema.js'
 import { InstanceSet } from '../supervision/instance-set.js'
-import { pluginDataDir } from './context.js'
+import { instanceSpec } from './instance-spec.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { PluginStatus } from './status-types.js'
-import { workerBridge } from './worker-bridge.js'
 import { reloadRefused, rollOnto } from './worker-reload.js'
 import { storeDeadLetter } from './worker-dead-letter.js'
 import { publishState, workerStatus } from './worker-status.js'
 import { withCoordination } from './coordination-wiring.js'
+import { clusterSettings, placeInCluster, type PlacedQueue } from './cluster-placement.js'
 
 export interface WorkerPluginInit {
   name: string
@@ -41,6 +41,8 @@ export class WorkerPlugin implements PluginHandle {
   private readonly instances: InstanceSet
   /** Durable delivery: the journal and the window over it (opened by `start`; every receipt goes through it). */
   durable: DurableQueue | undefined
+  /** Cluster placement: accepted events go to the plugin's stream; what this node consumes comes back through it. */
+  private placed: PlacedQueue | undefined
   private hooks: string[] = []
   private functions: string[] = []
   private registered = false
@@ -56,14 +58,14 @@ export class WorkerPlugin implements PluginHandle {
   // Not readonly: a reload replaces it (code, manifest, options), and new instances start from it.
   constructor(private init: WorkerPluginInit) {
     this.name = init.name
-    this.cfg = init.manifest.worker!
+    this.cfg = clusterSettings(init.manifest.worker!)
     this.deadLetters = new DeadLetters(init.rt.store, this.name)
     this.dispatcher = new Dispatcher(this.cfg, {
       report: (event, error) => this.report(event, error),
       deadLetter: (p, error) => this.toDeadLetters(p, error),
       onIdle: () => this.wakeIfIdle(),
       retired: (id) => this.instances.retired(id),
-      settled: (p, outcome) => this.durable?.settled(p, outcome),
+      settled: (p, outcome) => (this.placed ?? this.durable)?.settled(p, outcome),
     })
     this.instances = new InstanceSet({
       plugin: this.name,
@@ -94,6 +96,7 @@ export class WorkerPlugin implements PluginHandle {
   // ── lifecycle ────────────────────────────────────────────────────────────────────────────
   start(): Promise<void> {
     if (this.cfg.delivery === 'durable') this.durable = this.openJournal()
+    if (this.cfg.placement === 'cluster') this.placed = placeInCluster(this.init.rt, this.name, this.cfg, this.dispatcher, (event, err) => this.report(event, err))
     return this.instances.start()
   }
 
@@ -111,7 +114,7 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private idle(): boolean {
-    return this.dispatcher.idle() && (this.durable?.empty() ?? true)
+    return this.dispatcher.idle() && (this.durable?.empty() ?? true) && (this.placed?.empty() ?? true)
   }
 
   private wakeIfIdle(): void {
@@ -164,24 +167,7 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private startInstance(id: number): Promise<WorkerInstance> {
-    const { manifest, rt } = this.init
-    return hostFor(this.cfg.isolation).start({
-      plugin: this.name,
-      version: manifest.version,
-      instanceId: id,
-      entry: this.init.entry,
-      rootPath: this.init.rootPath,
-      dataDir: pluginDataDir(rt.stateDir, this.name),
-      options: this.init.options,
-      limits: this.cfg.limits,
-      // A plugin function is held to the same limit as a hook.
-      callTimeoutMs: this.cfg.limits.handlerTimeoutMs,
-      // At-least-once keeps a key's order across retries (see the dispatcher's holds).
-      holdKeysBy: this.cfg.delivery !== 'at-most-once' ? this.cfg.partitionBy : null,
-      nice: rt.config.workerNice,
-      permissions: this.cfg.permissions,
-      bridge: workerBridge(rt, this.name),
-    })
+    return hostFor(this.cfg.isolation).start(instanceSpec(this.init, this.cfg, id))
   }
 
   /**
@@ -198,11 +184,12 @@ export class WorkerPlugin implements PluginHandle {
     this.registered = true
     this.hooks = hooks
     for (const pattern of hooks) {
-      bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
+      bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.placed ?? this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
     }
   }
 
   async drain(deadline: number): Promise<void> {
+    this.placed?.stop()
     if (this.idle() || !this.instances.anyUp()) return
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
@@ -224,6 +211,7 @@ export class WorkerPlugin implements PluginHandle {
     const left = this.dispatcher.counters.deadLettered - before
     if (left > 0) this.log.warn({ plugin: this.name, deadLettered: left }, `plugin "${this.name}": ${left} event(s) not delivered before the stop were dead-lettered; replay them with "outrigger dead-letters replay ${this.name}"`)
     await this.durable?.close()
+    await this.placed?.close()
     this.instances.closed()
   }
 
@@ -249,6 +237,8 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private toDeadLetters(p: Pending, error: SerializedError | null): void {
+    // Left over at a stop, a cluster event stays pending in its stream for another node: no local letter.
+    if (this.placed?.deadLettered(p, error)) return
     storeDeadLetter({ plugin: this.name, log: this.log, letters: this.deadLetters, durable: this.durable, noteError: (e) => this.noteHandlerError(e) }, p, error)
   }
 
@@ -260,7 +250,7 @@ export class WorkerPlugin implements PluginHandle {
     return this.deadLetters.replay(
       sel,
       // Durable: through the journal, like any receipt.
-      (l) => (this.durable ?? this.dispatcher).offer(l.subscription, l.event, l.payload),
+      (l) => (this.placed ?? this.durable ?? this.dispatcher).offer(l.subscription, l.event, l.payload),
       () => (this.dispatcher.intake ? 'queue-full' : 'plugin-stopped'),
     )
   }

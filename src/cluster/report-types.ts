@@ -1,0 +1,29 @@
+/** `outrigger status --cluster` and `GET /_status?cluster=1`: every node of the cluster. */
+export interface ClusterReport {
+  cluster: string
+  /** The Redis URL, its password replaced by `***`. */
+  redis: string
+  node: string
+  link: { connected: boolean; retries: number; retryInMs: number; outages: number; lastError: string | null }
+  health: 'healthy' | 'degraded'
+  nodes: Array<{
+    id: string
+    host: string
+    pid: number
+    plugins: Array<{ name: string; instances: number }>
+    lastBeatMs: number
+    missing: boolean
+  }>
+  plugins: Array<{
+    name: string
+    streams: number
+    length: number
+    /** Entries not yet read by any node. */
+    lag: number
+    pending: number
+    deadLetters: number
+    consumers: Array<{ node: string; pending: number; idleMs: number }>
+  }>
+  /** This node's producers: appended to streams, waiting in the outbox, forwarded after an outage. */
+  local: Array<{ plugin: string; appended: number; outbox: number; journaled: number; forwarded: number; reclaimed: number; acked: number; partitions: number[] }>
+}

@@ -1,0 +1,43 @@
+import { z } from 'zod'
+import { timerMs } from '../manifest/schema.js'
+
+/** `cluster` in the host config: where the cluster's Redis is, its name, and this node's id. */
+export const ClusterConfigSchema = z
+  .object({
+    redis: z
+      .string()
+      .regex(/^rediss?:\/\//, 'a Redis URL such as "redis://127.0.0.1:6379" (or "rediss://…" for TLS; user and password go in the URL)')
+      .describe('Redis URL: redis://[user:password@]host:port[/db], or rediss:// for TLS'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'letters, digits, ".", "-" or "_", at most 64')
+      .default('outrigger')
+      .describe('The cluster: every key is under outrigger:<name>:'),
+    nodeId: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'letters, digits, ".", "-" or "_", at most 128')
+      .optional()
+      .describe('This supervisor in the cluster (its consumer name); default <hostname>-<pid>. A stable id lets a restarted node take back what it left pending'),
+    beatMs: timerMs().min(50).default(1000).describe('How often this node writes its beat (and renews its partition leases)'),
+  })
+  .strict()
+
+export type ClusterConfig = z.output<typeof ClusterConfigSchema>
+
+/** The URL with its password (and an ACL user's password) replaced by `***`. */
+export function redact(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString().replace(/\/$/, '')
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//***@')
+  }
+}
+
+/** A config as its errors may quote it: `cluster.redis` without its password. */
+export function withoutSecrets(raw: unknown): unknown {
+  const c = (raw as { cluster?: { redis?: unknown } } | null)?.cluster
+  if (!c || typeof c.redis !== 'string') return raw
+  return { ...(raw as object), cluster: { ...c, redis: redact(c.redis) } }
+}

@@ -16,6 +16,7 @@ import { durable } from './durable.js'
 import { emitCost } from './emit-cost.js'
 import { eventLoop } from './event-loop.js'
 import { hookDispatch } from './hook-dispatch.js'
+import { ioPipeline } from './io-pipeline.js'
 import { pipeChain } from './pipe-chain.js'
 import { reload } from './reload.js'
 import { restart } from './restart.js'
@@ -23,7 +24,7 @@ import { threadPath } from './thread-path.js'
 import { workerThroughput } from './worker-throughput.js'
 import { wsVsHttp } from './ws-vs-http.js'
 
-const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp, threadPath, reload, cluster, coordination]
+const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp, threadPath, reload, cluster, ioPipeline, coordination]
 
 function table(rows: Array<Row & { bench: string }>): string {
   const head = ['benchmark', 'metric', 'unit', 'raw', 'outrigger', 'ratio', 'target', 'met']

@@ -30,6 +30,8 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
     'A pipe listener refused the payload; its own error is the cause (over HTTP, with the status it set, else 400). Fix the input, or the listener if it should not have refused.',
   RIG_ERR_PIPE_TIMEOUT:
     'The pipe listener named in the message never answered (over HTTP, 504). Find what it waits for (a lost network answer, a promise never resolved) and fix it, or raise `timeouts.pipeTimeoutMs` in the host config if it is only slow. The listener is not cancelled: its late result is ignored.',
+  RIG_ERR_SOURCE_FAILED:
+    "The source's own error is the cause. A worker instance whose source fails is ended and restarted by its restart policy, and resumes from what it checkpointed in `ctx.state`; a core plugin is marked failed. Fix what the source reads, or catch the errors it can go on after (a bad record: `ctx.deadLetter`).",
   RIG_ERR_PIPE_BUSY: 'Retry later (HTTP 503). If it lasts, pipe listeners are too slow for the load: speed them up, or raise `maxConcurrentPipes`.',
   RIG_ERR_UNKNOWN_TARGET:
     'Name a loaded plugin and one of its functions as `plugin.function` (`outrigger plugins describe <plugin>` lists them); for HTTP, `GET /_info` lists the routes (404).',

@@ -23,6 +23,7 @@ export const ErrorCodes = {
   RIG_ERR_WORKER_EXITED: 'A worker instance exited',
   RIG_ERR_WORKER_UNRESPONSIVE: 'A worker instance stopped answering heartbeats',
   RIG_ERR_WORKER_START: 'A worker instance failed to start',
+  RIG_ERR_SOURCE_FAILED: "A plugin's source.start threw before it was told to stop",
   RIG_ERR_HANDLER_TIMEOUT: 'A worker hook did not settle within limits.handlerTimeoutMs; its event failed and the worker went on',
   RIG_ERR_CALL_TIMEOUT: "A plugin function (a worker's across the boundary, or a core plugin's) did not answer in time",
   RIG_ERR_CRASH_LOOP: 'A worker plugin restarted too often and is quarantined',

@@ -58,6 +58,8 @@ export interface Heartbeat extends MemoryFigures {
 export interface StartInfo {
   hooks: string[]
   functions: string[]
+  /** The plugin's sinks: each pattern's batches arrive as events of `sinkSubscription(pattern)`. */
+  sinks?: Array<{ pattern: string; max: number; maxWaitMs: number }>
 }
 
 /** Everything the runtime needs to start a plugin: the cloneable part of an instance spec. */
@@ -78,6 +80,8 @@ export interface WorkerSpec {
   holdKeysBy: string | null
   /** Nice steps the thread running the plugin goes below the host's priority (0: the same). */
   nice: number
+  /** How many instances the plugin runs (`ctx.instance.count`); absent: 1. */
+  instanceCount?: number
 }
 
 /** comlink traffic, tagged by channel so both directions can share one transport. */
@@ -150,7 +154,7 @@ export type HostToWorker = StartMsg | RunMsg | StopMsg | PingMsg | RpcMsg
 export type WorkerToHost = StartedMsg | StartFailedMsg | RanMsg | StoppedMsg | PongMsg | OverLimitMsg | FatalMsg | RpcMsg
 
 /** The methods the host exposes on the `bridge` channel (mirrors `HostBridge`). */
-export type BridgeMethod = 'emit' | 'call' | 'log' | 'append'
+export type BridgeMethod = 'emit' | 'emitBatch' | 'drained' | 'deadLetter' | 'call' | 'log' | 'append'
 
 /**
  * Every exposed rpc method answers with this envelope instead of throwing, because comlink's own

@@ -81,7 +81,7 @@ describe('the demo (npm start)', () => {
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (output += d))
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d))
     exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
-    const m = await lineOf(child, /running: 4 plugin\(s\);.*; http (http:\/\/\S+)/, () => output)
+    const m = await lineOf(child, /running: 6 plugin\(s\);.*; http (http:\/\/\S+)/, () => output)
     url = m[1]
     // ws-protocol says where it listens in its init, before the host says it is running.
     const ws = output.match(/ws-protocol listening on (ws:\/\/[^"\s]+)/)
@@ -162,13 +162,24 @@ describe('the demo (npm start)', () => {
     assert.ok(tail.result.every((l) => l.pid === audit.instances[0].pid && l.pid !== s.pid), 'audit writes from its own process')
   })
 
+  it('copies the records of a file dropped into .outrigger/spool to .outrigger/out/records.ndjson', async () => {
+    const lines = [1, 2, 3].map((i) => JSON.stringify({ sensor: 'demo', i }))
+    await writeFile(path.join(dir, '.outrigger', 'spool', 'readings.ndjson'), lines.join('\n') + '\n')
+    const out = await until('three records in the sink file', async () => {
+      const text = await readFile(path.join(dir, '.outrigger', 'out', 'records.ndjson'), 'utf8').catch(() => '')
+      const got = text.split('\n').filter(Boolean)
+      return got.length === 3 && got
+    }, 30_000)
+    assert.deepEqual(out.map((l) => JSON.parse(l).payload.record.i), [1, 2, 3])
+  })
+
   it('`outrigger status --json` shows the same host over the control socket', async () => {
     const out = await new Promise<string>((resolve, reject) =>
       execFile(process.execPath, [BIN, 'status', '--json'], { cwd: dir, env: env() }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))),
     )
     const s = JSON.parse(out) as StatusReport
     assert.equal(s.pid, child.pid)
-    assert.deepEqual(s.plugins.map((p) => p.name).sort(), ['analytics', 'audit', 'shop', 'ws-protocol'])
+    assert.deepEqual(s.plugins.map((p) => p.name).sort(), ['analytics', 'audit', 'ndjson-sink', 'ndjson-source', 'shop', 'ws-protocol'])
   })
 
   it('stops on SIGTERM with exit code 0, leaving no child process and a complete audit log', async () => {

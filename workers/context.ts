@@ -7,6 +7,8 @@ import type { PluginContext, PluginLogger, StateApi } from '../src/plugin/types.
 import type { WorkerSpec } from '../src/worker-protocol.js'
 import type { RemoteCall } from '../src/rpc-link.js'
 import type { CoordinationApi } from '../src/coordination/types.js'
+import { errorCode, errorMessage } from '../src/errors.js'
+import { EmitBatch } from './emit-batch.js'
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const
 
@@ -24,8 +26,18 @@ export function buildContext(spec: WorkerSpec, bridge: RemoteCall, stateCall: Re
       process.stderr.write(`[${spec.plugin}#${spec.instanceId}] ctx.${method} failed: ${err.message}\n`)
     })
   }
+  const emits = new EmitBatch(bridge, (err) => process.stderr.write(`[${spec.plugin}#${spec.instanceId}] ctx.emit failed: ${err.message}\n`))
+  // Every call to the host sends the emits gathered before it first: they arrive in that order.
   const state = Object.freeze(
-    Object.fromEntries(Object.keys(STATE_METHODS).map((m) => [m, (...args: unknown[]) => stateCall(m, args)])),
+    Object.fromEntries(
+      Object.keys(STATE_METHODS).map((m) => [
+        m,
+        (...args: unknown[]) => {
+          emits.flush()
+          return stateCall(m, args)
+        },
+      ]),
+    ),
   ) as unknown as StateApi
   return Object.freeze({
     name: spec.plugin,
@@ -35,8 +47,18 @@ export function buildContext(spec: WorkerSpec, bridge: RemoteCall, stateCall: Re
     },
     log: makeLogger(oneWay, {}),
     state,
-    emit: (event: string, payload?: unknown) => oneWay('emit', [event, payload]),
-    call: <R>(target: string, args?: unknown) => bridge('call', [target, args]) as Promise<R>,
+    emit: (event: string, payload?: unknown) => emits.emit(event, payload),
+    drained: () => emits.drained(),
+    deadLetter: async (event: string, payload: unknown, reason: string | Error) => {
+      emits.flush()
+      const error = typeof reason === 'string' ? { code: null, message: reason } : { code: errorCode(reason), message: errorMessage(reason) }
+      await bridge('deadLetter', [event, payload, error])
+    },
+    instance: Object.freeze({ id: spec.instanceId, count: spec.instanceCount ?? 1 }),
+    call: <R>(target: string, args?: unknown) => {
+      emits.flush()
+      return bridge('call', [target, args]) as Promise<R>
+    },
     rootPath: spec.rootPath,
     dataDir: spec.dataDir,
     signal,

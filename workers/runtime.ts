@@ -18,6 +18,8 @@ import { describeDenied, explainDenied } from '../src/plugin/access-denied.js'
 import { keyString, pathGetter } from '../src/delivery/partition.js'
 import { RpcLink } from '../src/rpc-link.js'
 import type { CoordBatch } from '../src/coordination/types.js'
+import { sinkHooks, sinkInfo } from '../src/plugin/io-shape.js'
+import { runSource } from './source.js'
 
 /** A batch's outcome, as `RanMsg` carries it. */
 export type RanOutcome = { ms: Float64Array; failures: BatchFailure[]; held: number[] }
@@ -43,6 +45,7 @@ export class Runtime {
   private hooks: Record<string, HookFn> = {}
   private functions: Record<string, FunctionFn> = {}
   private ctx: PluginContext | undefined
+  private source: ReturnType<typeof runSource>
   private rpc: RpcLink | undefined
   private readonly abort = new AbortController()
   // Batches may arrive while earlier ones still run (the host pipelines them); chaining them here
@@ -90,12 +93,12 @@ export class Runtime {
       // A factory entry is called here, once per instance, so each instance has its own state.
       const exported = await importEntry(spec.entry, 'worker', spec.plugin)
       this.def = typeof exported === 'function' ? await fromFactory(exported, ctx, 'worker', spec.plugin, spec.entry) : exported
-      this.hooks = this.def.hooks ?? {}
+      this.hooks = { ...this.def.hooks, ...sinkHooks(this.def) }
       this.functions = this.def.functions ?? {}
       coord.use(this.def.coordination)
       // The options as the plugin's own schema reads them (defaults filled in), before init.
       options.value = checkOptions(this.def, spec.options, spec.plugin)
-      rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx), ready: () => this.whenReady(ctx), coord: (b: CoordBatch) => coord.apply(b) })
+      rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx), ready: () => this.whenReady(ctx), stopSource: (ms: number) => this.source?.stop(ms), coord: (b: CoordBatch) => coord.apply(b) })
       if (this.def.init) {
         try {
           await this.def.init(ctx)
@@ -103,7 +106,7 @@ export class Runtime {
           throw new OutriggerError('RIG_ERR_PLUGIN_INIT', `init of plugin "${spec.plugin}" threw: ${message(err)}`, { cause: err })
         }
       }
-      return { code: 'started', info: { hooks: Object.keys(this.hooks), functions: Object.keys(this.functions) } }
+      return { code: 'started', info: { hooks: Object.keys(this.def.hooks ?? {}), functions: Object.keys(this.functions), sinks: sinkInfo(this.def) } }
     } catch (err) {
       return { code: 'start-failed', error: serializeError(err) }
     }
@@ -112,14 +115,15 @@ export class Runtime {
   /**
    * The plugin's `whenReady`, asked for by the host once every instance has run `init` (and for
    * an instance started later, right after its own `init`). The host holds it to its timeout.
+   * The plugin's source starts after it: what it emits then has somewhere to go.
    */
   private async whenReady(ctx: PluginContext): Promise<void> {
-    if (!this.def.whenReady) return
     try {
-      await this.def.whenReady(ctx)
+      await this.def.whenReady?.(ctx)
     } catch (err) {
       throw new OutriggerError('RIG_ERR_PLUGIN_INIT', `whenReady of plugin "${this.spec?.plugin}" threw: ${message(err)}`, { cause: err })
     }
+    this.source ??= runSource(this.def, ctx)
   }
 
   /** Runs a batch after every batch handed in before it; never rejects. `seen`: see `RunMsg.seen`. */
@@ -139,6 +143,7 @@ export class Runtime {
 
   /** Finishes the batches already handed in, aborts `ctx.signal`, then runs `close`. */
   async stop(): Promise<StoppedMsg> {
+    await this.source?.stop(this.spec!.limits.stopTimeoutMs / 2)
     await this.tail
     clearTimeout(this.watchdog)
     this.abort.abort()
@@ -152,7 +157,6 @@ export class Runtime {
       return { code: 'stopped', error: serializeError(new OutriggerError('RIG_ERR_PLUGIN_INIT', `close of plugin "${plugin}" threw: ${message(err)}`, { cause: err })) }
     }
   }
-
   /** Control traffic: answered at once, whatever hook is running, unless it blocks the loop. */
   onControl(msg: HostToWorker): void {
     if (msg.code === 'ping') this.post({ code: 'pong', id: msg.id, heartbeat: this.heartbeat() })

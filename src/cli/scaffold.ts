@@ -5,7 +5,7 @@ import type { Command } from 'commander'
 import { PLUGIN_NAME } from '../manifest/schema.js'
 import { println } from './context.js'
 import { indexJs, manifestJson, packageJson, testJs, type TemplateInput } from './templates.js'
-import { protocolIndexJs, protocolManifestJson, protocolPackageJson, protocolTestJs } from './template-protocol.js'
+import { KINDS } from './kind-templates.js'
 
 export function registerNew(program: Command): void {
   program
@@ -14,24 +14,23 @@ export function registerNew(program: Command): void {
     .option('--type <type>', 'core or worker', 'core')
     .option('--isolation <isolation>', 'thread or process (worker plugins)', 'thread')
     .option('--dir <dir>', 'create it in this folder instead of the current one', '.')
-    .option('--kind <kind>', 'protocol: a core plugin serving WebSocket requests through ctx.execute')
+    .option('--kind <kind>', `what the plugin is: hooks and functions (default), or ${Object.keys(KINDS).join(', ')}`)
     .action(async (name: string, opts: { type: string; isolation: string; dir: string; kind?: string }, cmd: Command) => {
       const usage = (msg: string): never => cmd.error(`error: ${msg}`, { exitCode: 2, code: 'outrigger.usage' })
       if (!PLUGIN_NAME.test(name)) usage(`plugin name "${name}" must match ${PLUGIN_NAME} (lower case letters, digits, "_" and "-")`)
       if (opts.type !== 'core' && opts.type !== 'worker') usage(`--type must be core or worker (found "${opts.type}")`)
       if (opts.isolation !== 'thread' && opts.isolation !== 'process') usage(`--isolation must be thread or process (found "${opts.isolation}")`)
-      if (opts.kind !== undefined && opts.kind !== 'protocol') usage(`--kind must be protocol (found "${opts.kind}")`)
-      const protocol = opts.kind === 'protocol'
-      if (protocol && opts.type !== 'core') usage('--kind protocol makes a core plugin; leave out --type worker')
+      const kind = opts.kind === undefined ? undefined : Object.hasOwn(KINDS, opts.kind) ? KINDS[opts.kind] : usage(`--kind must be one of ${Object.keys(KINDS).join(', ')} (found "${opts.kind}")`)
+      if (kind?.only && opts.type !== kind.only) usage(`--kind ${opts.kind} makes a ${kind.only} plugin; leave out --type ${opts.type}`)
       const t: TemplateInput = { name, type: opts.type as TemplateInput['type'], isolation: opts.isolation as TemplateInput['isolation'] }
       const root = path.resolve(opts.dir, name)
       if (await stat(root).catch(() => null)) throw new Error(`${root} already exists; pick another name or --dir`)
       await mkdir(path.join(root, 'test'), { recursive: true })
-      await writeFile(path.join(root, 'manifest.json'), (protocol ? protocolManifestJson : manifestJson)(t))
-      await writeFile(path.join(root, 'package.json'), (protocol ? protocolPackageJson : packageJson)(t))
-      await writeFile(path.join(root, 'index.js'), (protocol ? protocolIndexJs : indexJs)(t))
-      await writeFile(path.join(root, 'test', 'index.test.js'), (protocol ? protocolTestJs : testJs)(t))
-      println(`created ${protocol ? 'protocol' : t.type} plugin ${name} in ${root}`)
+      await writeFile(path.join(root, 'manifest.json'), (kind?.manifestJson ?? manifestJson)(t))
+      await writeFile(path.join(root, 'package.json'), (kind?.packageJson ?? packageJson)(t))
+      await writeFile(path.join(root, 'index.js'), (kind?.indexJs ?? indexJs)(t))
+      await writeFile(path.join(root, 'test', 'index.test.js'), (kind?.testJs ?? testJs)(t))
+      println(`created ${opts.kind ?? t.type} plugin ${name} in ${root}`)
       for (const line of nextSteps(name, root)) println(line)
     })
 }

@@ -7,10 +7,11 @@
 import { debuglog } from 'node:util'
 import { deserializeError, errorCode, errorMessage, isOutriggerError, OutriggerError, serializeError, type SerializedError } from '../errors.js'
 import type {
-  BridgeMethod, EventResult, Heartbeat, HostToWorker, MemoryFigures, RanMsg, RunResults, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
+  EventResult, Heartbeat, HostToWorker, MemoryFigures, RanMsg, RunResults, StartedMsg, StartFailedMsg, StartInfo, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
 } from '../worker-protocol.js'
 import { RpcLink, type RemoteCall } from '../rpc-link.js'
-import type { ExitInfo, HostBridge, InstanceSpec, WorkerInstance } from './worker-host.js'
+import type { ExitInfo, InstanceSpec, WorkerInstance } from './worker-host.js'
+import { bridgeTarget } from './bridge-target.js'
 import type { CoordBatch, CoordReply } from '../coordination/types.js'
 
 const debug = debuglog('outrigger')
@@ -105,6 +106,11 @@ export abstract class BaseInstance implements WorkerInstance {
       if (errorCode(err) !== 'RIG_ERR_CALL_TIMEOUT') throw err
       throw new OutriggerError('RIG_ERR_PLUGIN_INIT_TIMEOUT', `${this.label()}: whenReady did not finish within ${timeoutMs} ms (raise timeouts.whenReadyMs in the host config or fix the plugin)`, { cause: err })
     }
+  }
+
+  async stopSource(timeoutMs: number): Promise<void> {
+    if (this.state !== 'running') return
+    await this.callFn('stopSource', [timeoutMs], timeoutMs + 1000)
   }
 
   stop(): Promise<void> {
@@ -277,20 +283,6 @@ function wireSpec(spec: InstanceSpec): WorkerSpec {
   return {
     plugin, version, instanceId, entry, rootPath, dataDir, options, limits,
     callTimeoutMs: spec.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, nice: spec.nice ?? 0, holdKeysBy: spec.holdKeysBy ?? null,
-  }
-}
-
-/** The host services served to the worker (`BridgeMethod`); log lines get the plugin and instance stamped on. */
-function bridgeTarget(spec: InstanceSpec): Record<BridgeMethod, (...args: any[]) => unknown> {
-  const bridge: HostBridge = spec.bridge
-  const stamp = { plugin: spec.plugin, instance: spec.instanceId }
-  return {
-    emit: (event: string, payload: unknown) => bridge.emit(event, payload),
-    call: (target: string, args: unknown) => bridge.call(target, args),
-    append: (type: string, args: unknown) => (bridge.append ? bridge.append(type, args) : Promise.reject(new OutriggerError('RIG_ERR_CLOSED', 'this host keeps no coordination log'))),
-    log: (level: string, obj: unknown, msg?: string) => {
-      const fields = obj !== null && typeof obj === 'object' && !(obj instanceof Error) ? obj : obj === undefined ? {} : { err: obj }
-      bridge.log(level, { ...fields, ...stamp }, msg)
-    },
+    instanceCount: spec.instanceCount ?? 1,
   }
 }

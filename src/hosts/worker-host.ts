@@ -15,6 +15,16 @@ export interface HostBridge {
   state: StateApi
   /** `ctx.emit`: fire-and-forget. */
   emit(event: string, payload: unknown): void
+  /**
+   * Many `ctx.emit`s of one instance in one message, flat as [event, payload, event, payload, …],
+   * in order. Answers the room left below the high-water mark of the fullest worker plugin this
+   * instance fed (0: above it).
+   */
+  emitBatch?(events: unknown[]): number
+  /** `ctx.drained()`: resolves, with the room then, once the plugins this instance fed are below their low-water marks. */
+  drained?(): Promise<number>
+  /** `ctx.deadLetter`: keeps a record among the plugin's dead letters. */
+  deadLetter?(event: string, payload: unknown, reason: { code: string | null; message: string }): Promise<void>
   /** `ctx.call('plugin.function', args)`. */
   call(target: string, args: unknown): Promise<unknown>
   /**
@@ -32,7 +42,9 @@ export interface HostBridge {
  * `limits.memoryMb` caps a thread's old generation or a child's V8 heap, `startTimeoutMs` bounds
  * load + `init`, `stopTimeoutMs` a graceful stop), plus the host-side bridge.
  */
-export interface InstanceSpec extends Omit<WorkerSpec, 'callTimeoutMs' | 'nice' | 'holdKeysBy'> {
+export interface InstanceSpec extends Omit<WorkerSpec, 'callTimeoutMs' | 'nice' | 'holdKeysBy' | 'instanceCount'> {
+  /** See `WorkerSpec.instanceCount`; default 1. */
+  instanceCount?: number
   /** Timeout of every rpc call, both ways (plugin functions, ctx.state/call…). Default 30000. */
   callTimeoutMs?: number
   /** Nice steps below the host; default 0: the instance competes for the CPU on equal terms. */
@@ -92,6 +104,11 @@ export interface WorkerInstance {
    * `RIG_ERR_PLUGIN_INIT_TIMEOUT` when it has not finished within `timeoutMs`.
    */
   ready(timeoutMs: number): Promise<void>
+  /**
+   * Ends the plugin's source in the instance, if it has one (aborts its signal, waits up to
+   * `timeoutMs` for `start` to return, runs `stop`), so nothing more is emitted while it drains.
+   */
+  stopSource?(timeoutMs: number): Promise<void>
   /**
    * Graceful: refuses new batches, finishes those handed in, aborts `ctx.signal`, runs `close`,
    * exits; kills after `limits.stopTimeoutMs`. Resolves once the instance has exited.

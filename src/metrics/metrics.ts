@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Supervisor } from '../supervisor/types.js'
 import type { PluginStatus, StatusReport } from '../supervisor/status-types.js'
+import { registerSinkMetrics } from './sink-metrics.js'
 
 /** The Prometheus face of one supervisor; see {@link createMetrics}. */
 export interface Metrics {
@@ -55,6 +56,7 @@ export function createMetrics(sup: Supervisor, opts: { defaultMetrics?: boolean 
 
   for (const [metric, read, help] of EVENT_COUNTERS) monotoneCounter(registry, `outrigger_events_${metric}_total`, help, report, read)
   monotoneCounter(registry, 'outrigger_restarts_total', 'Restarts of the plugin (all instances)', report, (p) => p.restarts)
+  registerSinkMetrics(registry, report)
 
   new Gauge({
     name: 'outrigger_plugin_state',

@@ -9,10 +9,11 @@ import { OutriggerError, errorMessage } from '../errors.js'
 import { describeIssues } from '../manifest/issues.js'
 import { describeImportError } from './import-error.js'
 import { checkCoordination } from '../coordination/entry.js'
+import { checkIo } from './io-shape.js'
 import type { PluginContext, PluginDefinition, PluginFactory } from './types.js'
 
 /** Every key a definition may have. */
-export const DEFINITION_KEYS = ['hooks', 'pipes', 'controllers', 'functions', 'init', 'whenReady', 'close', 'options', 'provides', 'coordination'] as const
+export const DEFINITION_KEYS = ['hooks', 'pipes', 'controllers', 'functions', 'init', 'whenReady', 'close', 'options', 'provides', 'source', 'sinks', 'coordination'] as const
 /** Keys only a core plugin may fill: a worker's events arrive asynchronously and it runs no slot. */
 export const CORE_ONLY_KEYS = ['pipes', 'controllers', 'provides'] as const
 
@@ -50,6 +51,7 @@ export function checkShape(def: unknown, type: 'core' | 'worker', name?: string)
   if (d.options !== undefined && typeof (d.options as { safeParse?: unknown })?.safeParse !== 'function') problems.push('"options" must be a zod schema')
   // Without the name (a bare shape check) an entry type's namespace cannot be checked: "?" owns none.
   problems.push(...checkCoordination(name ?? '?', d.coordination).filter((p) => name !== undefined || !p.includes('must begin with')))
+  problems.push(...checkIo(d))
   if (type === 'worker') {
     const refused = coreOnlyIn(d)
     if (refused.length) problems.push(workerRefusal(refused))

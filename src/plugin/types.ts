@@ -33,8 +33,20 @@ export interface PluginContext<Options = unknown> {
   readonly options: Options
   readonly log: PluginLogger
   readonly state: StateApi
-  /** Fire-and-forget; never waits for a listener. */
-  emit(event: string, payload?: unknown): void
+  /**
+   * Fire-and-forget; never waits for a listener. False when a worker plugin the event goes to
+   * has its queue above its high-water mark: a source should then `await ctx.drained()`.
+   */
+  emit(event: string, payload?: unknown): boolean
+  /** Resolves once every worker plugin this context fed is below its low-water mark. */
+  drained(): Promise<void>
+  /**
+   * Keeps a record the plugin cannot handle (a malformed input line, say) among its dead letters,
+   * where `outrigger dead-letters list <plugin>` shows it, and goes on.
+   */
+  deadLetter(event: string, payload: unknown, reason: string | Error): Promise<void>
+  /** Which instance runs this code, of how many (a core plugin is instance 0 of 1). */
+  readonly instance: { readonly id: number; readonly count: number }
   /** Calls `plugin.function` wherever it runs (core or worker). */
   call<R = unknown>(target: string, args?: unknown): Promise<R>
   /** The plugin's own folder. */
@@ -103,6 +115,35 @@ export interface PluginDefinition<Options = any> {
   provides?: ServiceProviders
   /** Entry types of the coordination log: `'<plugin>/<type>'` (all four points) or built-in ones (reactions, sideEffects). */
   coordination?: CoordinationMap
+  /** Reads from outside and emits (see docs/plugins.md, "Sources"). */
+  source?: SourceDef<Options>
+  /** Batched writers of the events that match each pattern (see docs/plugins.md, "Sinks"). */
+  sinks?: Record<string, SinkDef<Options>>
+}
+
+/**
+ * A source: `start` runs in every instance once the plugin is ready, reads from outside and calls
+ * `ctx.emit` until `ctx.signal` aborts; `stop` (optional) runs after that, before `close`.
+ */
+export interface SourceDef<O = any> {
+  start(ctx: PluginContext<O>): unknown
+  stop?(ctx: PluginContext<O>): unknown
+}
+
+/** One event as a sink's `write` receives it, in a batch. */
+export interface SinkItem {
+  event: string
+  payload: any
+}
+
+/**
+ * A sink: matching events are gathered into batches of up to `batch.max` events or `batch.maxWaitMs`
+ * of waiting, and each batch is handed to `write`. A throw fails the whole batch, which is then
+ * retried (or not) under the plugin's delivery guarantee.
+ */
+export interface SinkDef<O = any> {
+  write(batch: SinkItem[], ctx: PluginContext<O>): unknown
+  batch?: { max?: number; maxWaitMs?: number }
 }
 
 /** Identity at run time; gives a plugin author full types for hooks, ctx and options. */

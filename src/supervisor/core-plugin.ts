@@ -8,6 +8,7 @@ import { Latency } from '../supervision/latency.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { PluginState, PluginStatus } from './status-types.js'
 import { withTimeout } from './timeout.js'
+import { CoreIo } from './core-io.js'
 
 /**
  * A core plugin: runs in the host's event loop. Hooks are deferred to a microtask so `emit`
@@ -22,6 +23,8 @@ export class CorePlugin implements PluginHandle {
   /** Names this plugin's calls for the host error policy; undefined when nobody handles them. */
   private readonly culprit: Culprit | undefined
   private readonly timeouts: PluginTimeouts
+  /** Its source and sinks (core-io.ts). */
+  private readonly io: CoreIo
 
   constructor(
     readonly name: string,
@@ -33,6 +36,7 @@ export class CorePlugin implements PluginHandle {
   ) {
     this.culprit = rt.blame ? Object.freeze({ plugin: name, owner: rt.blame }) : undefined
     this.timeouts = timeoutsFor(rt.config, name)
+    this.io = new CoreIo(name, def, ctx, rt, this.culprit, (err) => this.fail(err))
   }
 
   /** Puts the plugin's hooks and pipes on the bus (before init, so init may emit to itself). */
@@ -49,6 +53,7 @@ export class CorePlugin implements PluginHandle {
       const run = culprit ? (payload: unknown, event: string) => asPlugin(culprit, fn, payload, this.ctx, meta(event)) : (payload: unknown, event: string) => fn(payload, this.ctx, meta(event))
       this.rt.bus.pipes.add({ plugin: this.name, pattern, run })
     }
+    this.io.register()
   }
 
   private deliver(fn: HookFn, subscription: string, event: string, payload: unknown): void {
@@ -113,9 +118,12 @@ export class CorePlugin implements PluginHandle {
   async ready(): Promise<void> {
     await this.step('whenReady')
     this.state = 'running'
+    this.io.startSource()
   }
 
-  async drain(): Promise<void> {}
+  drain(deadline: number): Promise<void> {
+    return this.io.stop(deadline)
+  }
 
   async close(): Promise<void> {
     if (this.state === 'failed' || this.state === 'stopped') return
@@ -190,7 +198,7 @@ export class CorePlugin implements PluginHandle {
 
   status(): PluginStatus {
     const def = this.def
-    return {
+    return this.io.withSinks({
       name: this.name,
       version: this.manifest.version,
       type: 'core',
@@ -208,7 +216,7 @@ export class CorePlugin implements PluginHandle {
       events: { ...this.counters, redelivered: 0, recovered: 0, deadLettered: 0, lost: 0 },
       handlerMs: this.latency.percentiles(),
       instances: [],
-    }
+    })
   }
 }
 

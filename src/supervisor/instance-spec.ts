@@ -1,3 +1,4 @@
+import type { DeadLetters } from '../delivery/dead-letters.js'
 import type { InstanceSpec } from '../hosts/worker-host.js'
 import type { WorkerSettings } from '../manifest/schema.js'
 import { pluginDataDir } from './context.js'
@@ -5,7 +6,7 @@ import type { WorkerPluginInit } from './worker-plugin.js'
 import { workerBridge } from './worker-bridge.js'
 
 /** What one instance of a worker plugin starts from: its code, options, limits and bridge. */
-export function instanceSpec(init: WorkerPluginInit, cfg: WorkerSettings, id: number): InstanceSpec {
+export function instanceSpec(init: WorkerPluginInit, cfg: WorkerSettings, id: number, deadLetters: DeadLetters): InstanceSpec {
   const { manifest, rt, name } = init
   return {
     plugin: name,
@@ -20,8 +21,9 @@ export function instanceSpec(init: WorkerPluginInit, cfg: WorkerSettings, id: nu
     callTimeoutMs: cfg.limits.handlerTimeoutMs,
     // At-least-once keeps a key's order across retries (see the dispatcher's holds).
     holdKeysBy: cfg.delivery !== 'at-most-once' ? cfg.partitionBy : null,
+    instanceCount: cfg.instances,
     nice: rt.config.workerNice,
     permissions: cfg.permissions,
-    bridge: workerBridge(rt, name),
+    bridge: workerBridge(rt, name, deadLetters),
   }
 }

@@ -3,6 +3,7 @@ import type { ClusterPlacement } from '../cluster/placement.js'
 import type { HostConfig } from '../config/config.js'
 import type { PluginContext, PluginLogger } from '../plugin/types.js'
 import type { StateStore } from '../plugin/state-store.js'
+import type { Backpressure } from './backpressure.js'
 import type { PluginStatus } from './status-types.js'
 import type { Envelope } from '../protocol/envelope.js'
 import type { Coordinator } from '../coordination/coordinator.js'
@@ -20,6 +21,8 @@ export interface SupervisorRuntime {
   call(target: string, args: unknown): Promise<unknown>
   /** `ctx.execute`: the request path of src/protocol/execute.ts. */
   execute(request: unknown): Promise<Envelope>
+  /** Which worker plugins' queues are full, for `ctx.emit`'s answer and `ctx.drained()`. */
+  pressure: Backpressure
   /** Aborted at shutdown; every ctx.signal follows it. */
   signal: AbortSignal
   /**

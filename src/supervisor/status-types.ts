@@ -1,4 +1,5 @@
 import type { BrokenVersion } from '../manifest/discovery.js'
+import type { SinkCounters } from '../delivery/sink-batcher.js'
 /** The status report (DESIGN.md §5, Contract): `sup.status()`, `outrigger status --json`, `GET /_status`. */
 
 export type SupervisorState = 'starting' | 'running' | 'stopping'
@@ -66,6 +67,8 @@ export interface PluginStatus {
   instances: InstanceStatus[]
   /** Only for a process-isolated plugin under `worker.permissions`: the Node flags confining its children. */
   permissions?: { flags: string[] }
+  /** Per sink pattern, for a plugin that has sinks (absent otherwise). A sink batch counts as one event in `events`. */
+  sinks?: Record<string, SinkCounters>
 }
 
 export interface StatusReport {

@@ -7,6 +7,7 @@ import type { PluginLogger } from '../plugin/types.js'
 import type { ServiceSlots } from '../services/slots.js'
 import { DropWatch } from '../supervision/health.js'
 import { culprit as runningAs, outside, type Culprit } from '../supervision/blame.js'
+import { Backpressure } from './backpressure.js'
 import { bootPlugins } from './boot.js'
 import { coreContext } from './context.js'
 import { coreFromFactory } from './core-factory.js'
@@ -95,6 +96,7 @@ export class OutriggerSupervisor implements Supervisor {
       call: (target, args) => this.call(target, args),
       execute: (request) => this.execute(request as ExecuteRequest),
       signal: this.abort.signal,
+      pressure: new Backpressure(this.bus.hooks, this.abort.signal),
       blame: opts.blame ? this : undefined,
       cluster: opts.cluster,
     }
@@ -155,12 +157,10 @@ export class OutriggerSupervisor implements Supervisor {
     plugin.register()
     return plugin
   }
-
   private add(h: PluginHandle): void {
     this.handles.push(h)
     this.byName.set(h.name, h)
   }
-
   private failed(h: PluginHandle, err: unknown): void {
     h.fail(err)
     coreEntry(this.coordination, h, 'plugin/failed')

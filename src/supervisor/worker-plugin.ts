@@ -17,6 +17,7 @@ import { storeDeadLetter } from './worker-dead-letter.js'
 import { publishState, workerStatus } from './worker-status.js'
 import { withCoordination } from './coordination-wiring.js'
 import { clusterSettings, placeInCluster, type PlacedQueue } from './cluster-placement.js'
+import { WorkerIo, sameList } from './worker-io.js'
 
 export interface WorkerPluginInit {
   name: string
@@ -39,6 +40,7 @@ export class WorkerPlugin implements PluginHandle {
   private readonly cfg: WorkerSettings
   private readonly dispatcher: Dispatcher
   private readonly instances: InstanceSet
+  private readonly io: WorkerIo
   /** Durable delivery: the journal and the window over it (opened by `start`; every receipt goes through it). */
   durable: DurableQueue | undefined
   /** Cluster placement: accepted events go to the plugin's stream; what this node consumes comes back through it. */
@@ -65,8 +67,9 @@ export class WorkerPlugin implements PluginHandle {
       deadLetter: (p, error) => this.toDeadLetters(p, error),
       onIdle: () => this.wakeIfIdle(),
       retired: (id) => this.instances.retired(id),
-      settled: (p, outcome) => (this.placed ?? this.durable)?.settled(p, outcome),
+      settled: (p, outcome) => void ((this.placed ?? this.durable)?.settled(p, outcome), this.io.settled(p, outcome)),
     })
+    this.io = new WorkerIo(this.name, init.rt, this.cfg.queue.max, (sub, batch) => void (this.placed ?? this.durable ?? this.dispatcher).enqueue(sub, sub, batch), () => this.dispatcher.depth() + (this.durable?.parked ?? 0))
     this.instances = new InstanceSet({
       plugin: this.name,
       cfg: this.cfg,
@@ -167,7 +170,7 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   private startInstance(id: number): Promise<WorkerInstance> {
-    return hostFor(this.cfg.isolation).start(instanceSpec(this.init, this.cfg, id))
+    return hostFor(this.cfg.isolation).start(instanceSpec(this.init, this.cfg, id, this.deadLetters))
   }
 
   /**
@@ -178,7 +181,7 @@ export class WorkerPlugin implements PluginHandle {
   private registerHooks(instance: WorkerInstance): void {
     const { hooks, functions } = instance.info
     this.functions = functions
-    if (this.registered && sameList(hooks, this.hooks)) return
+    if (this.registered && sameList(hooks, this.hooks) && this.io.same(instance.info.sinks)) return
     const bus = this.init.rt.bus
     if (this.registered) bus.hooks.removePlugin(this.name)
     this.registered = true
@@ -186,10 +189,12 @@ export class WorkerPlugin implements PluginHandle {
     for (const pattern of hooks) {
       bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.placed ?? this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
     }
+    this.io.register(bus, instance.info.sinks)
   }
 
   async drain(deadline: number): Promise<void> {
     this.placed?.stop()
+    await this.io.beforeDrain(this.instances.running(), deadline)
     if (this.idle() || !this.instances.anyUp()) return
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
@@ -280,11 +285,6 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   status(): PluginStatus {
-    const { name, cfg, hooks, functions, dispatcher, durable, instances } = this
-    return workerStatus({ name, version: this.init.manifest.version, shadowed: this.init.shadowed, cfg, hooks, functions, lastError: this.lastError, dispatcher, durable, instances, rootPath: this.init.rootPath, stateDir: this.init.rt.stateDir })
+    return this.io.withSinks(workerStatus({ ...this, version: this.init.manifest.version, shadowed: this.init.shadowed, lastError: this.lastError, rootPath: this.init.rootPath, stateDir: this.init.rt.stateDir }))
   }
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i])
 }

@@ -11,6 +11,7 @@ import os from 'node:os'
 import { type Bench, type Row, fmt } from './common.js'
 import { cluster } from './cluster.js'
 import { confined } from './confined.js'
+import { coordination } from './coordination.js'
 import { durable } from './durable.js'
 import { emitCost } from './emit-cost.js'
 import { eventLoop } from './event-loop.js'
@@ -23,7 +24,7 @@ import { threadPath } from './thread-path.js'
 import { workerThroughput } from './worker-throughput.js'
 import { wsVsHttp } from './ws-vs-http.js'
 
-const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp, threadPath, reload, cluster, ioPipeline]
+const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp, threadPath, reload, cluster, ioPipeline, coordination]
 
 function table(rows: Array<Row & { bench: string }>): string {
   const head = ['benchmark', 'metric', 'unit', 'raw', 'outrigger', 'ratio', 'target', 'met']

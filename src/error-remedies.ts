@@ -47,6 +47,14 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
   RIG_ERR_PROFILE_OPTIONS: 'Give `instance` as an instance id (0 or more; `outrigger status` lists them) and `seconds` as a number above 0 and at most 120, e.g. `{"instance": 0, "seconds": 2}` (HTTP 400).',
   RIG_ERR_PROFILE_FAILED:
     'The instance ended during the profile, or the file could not be written under `<stateDir>/profiles`: check that the state folder is writable and has free space, then profile again.',
+  RIG_ERR_COORD_ENTRY:
+    'Give the entry a type that begins with the plugin\'s own name (`<plugin>/<type>`; built-in types are the supervisor\'s), and args that are plain JSON data. Only this entry is refused.',
+  RIG_ERR_COORD_ENTRY_TOO_LARGE:
+    'Keep entries small (at most 64 KiB as JSON): put large data in `ctx.state` or a file, and only its key in the entry. Only this entry is refused.',
+  RIG_ERR_COORD_HANDLER:
+    "The plugin's `apply`, `diff` or `reactions` threw: they must be pure, deterministic functions of their arguments. Proposed entries are refused before they reach the log; a throw on an entry already in the log is skipped by every replica and marks the plugin failed (no crash loop). Fix the plugin, then `outrigger restart <plugin>`.",
+  RIG_ERR_COORD_LOG:
+    'The coordination log (`<stateDir>/coordination`) could not be opened or written: check that the state folder is writable, has free space, and belongs to one supervisor only, then restart the host.',
   RIG_ERR_JOURNAL:
     "A durable plugin's journal (`<stateDir>/journal/<plugin>`) could not be opened or a commit failed: check that the state folder is writable, has free space, and is used by one supervisor only. After a failed commit, events are still delivered in memory but `emitDurable` and `flush` reject: restart the host once the disk is fixed.",
   RIG_ERR_CLUSTER_REQUIRED:

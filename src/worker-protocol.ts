@@ -90,8 +90,9 @@ export interface WorkerSpec {
 export interface RpcMsg {
   code: 'rpc'
   /**
-   * `bridge`: worker calls host services (emit, call, log). `state`: the worker calls the plugin's
-   * `ctx.state` object itself, served by the host. `fn`: host calls the plugin's functions (`call`) and its `whenReady` (`ready`).
+   * `bridge`: worker calls host services (emit, call, log, and `append` to the coordination log). `state`: the worker calls the plugin's
+   * `ctx.state` object itself, served by the host. `fn`: host calls the plugin's functions (`call`), its `whenReady` (`ready`),
+   * and hands it coordination log entries (`coord`: a `CoordBatch`, answered with a `CoordReply`).
    */
   ch: RpcChannel
   data: unknown
@@ -160,7 +161,7 @@ export type HostToWorker = StartMsg | RunMsg | StopMsg | PingMsg | RpcMsg
 export type WorkerToHost = StartedMsg | StartFailedMsg | RanMsg | StoppedMsg | PongMsg | OverLimitMsg | HeapSnapshotMsg | FatalMsg | RpcMsg
 
 /** The methods the host exposes on the `bridge` channel (mirrors `HostBridge`). */
-export type BridgeMethod = 'emit' | 'emitBatch' | 'drained' | 'deadLetter' | 'call' | 'log'
+export type BridgeMethod = 'emit' | 'emitBatch' | 'drained' | 'deadLetter' | 'call' | 'log' | 'append'
 
 /**
  * Every exposed rpc method answers with this envelope instead of throwing, because comlink's own

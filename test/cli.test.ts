@@ -17,7 +17,7 @@ import { until } from './helpers/wait.js'
 
 type Workspace = Awaited<ReturnType<typeof workspace>>
 
-const STATUS_KEYS = ['app', 'eventLoop', 'health', 'logs', 'memory', 'pid', 'plugins', 'state', 'uptimeMs', 'version']
+const STATUS_KEYS = ['app', 'eventLoop', 'health', 'log', 'logs', 'memory', 'pid', 'plugins', 'state', 'uptimeMs', 'version']
 const PLUGIN_KEYS = ['controllers', 'delivery', 'events', 'functions', 'handlerMs', 'hooks', 'instances', 'isolation', 'lastError', 'name', 'pipes', 'queue', 'restarts', 'shadowed', 'shadowedBroken', 'state', 'type', 'version']
 
 function pluginOf(report: StatusReport, name: string): PluginStatus {

@@ -19,7 +19,7 @@ describe('plugin definition shape', () => {
   it('names every mistake, not just the first', () => {
     const problems = checkShape({ hooks: { x: 5 }, functions: 'nope', controllers: { c: { a: 1 } }, init: true, options: {}, extra: 1 }, 'core')
     assert.deepEqual(problems, [
-      'unknown key "extra" (allowed: hooks, pipes, controllers, functions, init, whenReady, close, options, provides, source, sinks)',
+      'unknown key "extra" (allowed: hooks, pipes, controllers, functions, init, whenReady, close, options, provides, source, sinks, coordination)',
       'hooks["x"] must be a function (found number)',
       '"functions" must be an object of functions',
       'controllers["c"]["a"] must be a function',

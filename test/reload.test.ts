@@ -216,6 +216,8 @@ describe('live reload: isolation and shutdown', () => {
     const slowInit = `; (await import('node:fs')).writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); await new Promise((r) => setTimeout(r, 1500))`
     await dir.add('slow', worker('slow', { isolation: 'process' }, { version: '2.0.0' }), workerCode('v2', ['a:x'], slowInit).replace('init(ctx) {', 'async init(ctx) {'), { enable: false })
     const reloading = sup.reload('slow')
+    // It rejects while the stop runs; handled here so that is no unhandled rejection.
+    reloading.catch(() => undefined)
     const pid = Number(await until('the new instance started', async () => (await readFile(pidFile, 'utf8').catch(() => '')) || undefined))
     await sup.stop()
     await assert.rejects(reloading, (err) => isOutriggerError(err, 'RIG_ERR_CLOSED') || isOutriggerError(err, 'RIG_ERR_RELOAD_FAILED'))

@@ -6,6 +6,7 @@
 import type { PluginContext, PluginLogger, StateApi } from '../src/plugin/types.js'
 import type { WorkerSpec } from '../src/worker-protocol.js'
 import type { RemoteCall } from '../src/rpc-link.js'
+import type { CoordinationApi } from '../src/coordination/types.js'
 import { errorCode, errorMessage } from '../src/errors.js'
 import { EmitBatch } from './emit-batch.js'
 
@@ -18,7 +19,7 @@ const STATE_METHODS: { [K in keyof StateApi]: true } = { putState: true, getStat
  * `options.value` is what `ctx.options` reads, at each read: the runtime sets it to the options as
  * the plugin's schema reads them once it knows the schema (after a factory entry has run).
  */
-export function buildContext(spec: WorkerSpec, bridge: RemoteCall, stateCall: RemoteCall, signal: AbortSignal, options: { value: unknown } = { value: spec.options }): PluginContext {
+export function buildContext(spec: WorkerSpec, bridge: RemoteCall, stateCall: RemoteCall, signal: AbortSignal, options: { value: unknown }, coordination: CoordinationApi): PluginContext {
   // Fire-and-forget calls have nobody to tell when they fail, so they say so on stderr.
   const oneWay = (method: string, args: unknown[]): void => {
     bridge(method, args).catch((err: Error) => {
@@ -61,6 +62,7 @@ export function buildContext(spec: WorkerSpec, bridge: RemoteCall, stateCall: Re
     rootPath: spec.rootPath,
     dataDir: spec.dataDir,
     signal,
+    coordination,
   })
 }
 

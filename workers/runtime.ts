@@ -5,10 +5,10 @@
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import type { HookFn, FunctionFn, PluginContext, PluginDefinition } from '../src/plugin/types.js'
-import type {
-  BatchFailure, Heartbeat, HostToWorker, MemoryFigures, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost,
-} from '../src/worker-protocol.js'
+import type { BatchFailure, Heartbeat, HostToWorker, MemoryFigures, StartedMsg, StartFailedMsg, StoppedMsg, WireEvent, WorkerSpec, WorkerToHost } from '../src/worker-protocol.js'
+import { callFunction } from './call-function.js'
 import { buildContext } from './context.js'
+import { WorkerCoordination } from './coordination.js'
 import { MemoryWatch } from './memory-watch.js'
 import { HeapSnapshotWatch } from './heap-snapshot.js'
 import { lowerPriority } from './priority.js'
@@ -89,15 +89,18 @@ export class Runtime {
     try {
       const rpc = (this.rpc = new RpcLink((msg) => this.post(msg), spec.callTimeoutMs))
       const options = { value: spec.options }
-      const ctx = (this.ctx = buildContext(spec, rpc.remote('bridge'), rpc.remote('state'), this.abort.signal, options))
+      const bridge = rpc.remote('bridge')
+      const coord = new WorkerCoordination(spec.plugin, spec.instanceId, bridge, (msg, err) => ctx.log.error({ err }, msg))
+      const ctx = (this.ctx = buildContext(spec, bridge, rpc.remote('state'), this.abort.signal, options, coord.api))
       // A factory entry is called here, once per instance, so each instance has its own state.
       const exported = await importEntry(spec.entry, 'worker', spec.plugin)
       this.def = typeof exported === 'function' ? await fromFactory(exported, ctx, 'worker', spec.plugin, spec.entry) : exported
       this.hooks = { ...this.def.hooks, ...sinkHooks(this.def) }
       this.functions = this.def.functions ?? {}
+      coord.use(this.def.coordination)
       // The options as the plugin's own schema reads them (defaults filled in), before init.
       options.value = checkOptions(this.def, spec.options, spec.plugin)
-      rpc.expose('fn', { call: (name: string, args: unknown) => this.callFunction(name, args, ctx), ready: () => this.whenReady(ctx), stopSource: (ms: number) => this.source?.stop(ms) })
+      rpc.expose('fn', { call: (name: string, args: unknown) => callFunction(this.functions, spec.plugin, name, args, ctx), ready: () => this.whenReady(ctx), stopSource: (ms: number) => this.source?.stop(ms), coord: coord.apply.bind(coord) })
       if (this.def.init) {
         try {
           await this.def.init(ctx)
@@ -273,12 +276,6 @@ export class Runtime {
     run.held.push(run.i)
     run.ms[run.i] = 0
     return true
-  }
-
-  private callFunction(name: string, args: unknown, ctx: PluginContext): unknown {
-    const fn = Object.hasOwn(this.functions, name) ? this.functions[name] : undefined
-    if (typeof fn !== 'function') throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `plugin "${this.spec?.plugin}" has no function "${name}"`)
-    return fn(args, ctx)
   }
 
   private heartbeat(): Heartbeat {

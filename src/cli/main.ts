@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander'
 import { guardStdio } from '../services/log-output.js'
 import { VERSION } from '../version.js'
 import { EXIT, reportError } from './context.js'
+import { registerLog } from './log.js'
 import { registerOps } from './ops.js'
 import { registerPlugins } from './plugins.js'
 import { registerProfile } from './profile.js'
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerStatus(program)
   registerTop(program)
   registerOps(program)
+  registerLog(program)
   registerReload(program)
   registerPlugins(program)
   registerProfile(program)

@@ -110,7 +110,14 @@ export function headerLine(s: StatusReport): Cell[] {
     { text: s.health, tone: toneOf(s.health) },
     { text: `loop p99 ${ms(s.eventLoop.p99Ms)} util ${Math.round(s.eventLoop.utilization * 100)}%` },
     { text: `rss ${mb(s.memory.rssMb)} heap ${mb(s.memory.heapUsedMb)}` },
+    ...(s.log ? [{ text: `log head ${s.log.head}` }] : []),
   ]
+}
+
+/** An instance's place in the coordination log: the seq it applied, and how far behind the head. */
+function appliedText(s: StatusReport, applied: number | undefined): string {
+  if (applied === undefined || !s.log) return ''
+  return applied >= s.log.committed ? ` log ${applied}` : ` log ${applied} (${s.log.committed - applied} behind)`
 }
 
 export function statusRows(s: StatusReport): Row[] {
@@ -121,7 +128,7 @@ export function statusRows(s: StatusReport): Row[] {
       rows.push({
         key: `i:${p.name}:${i.id}`,
         cells: [
-          { text: `  #${i.id} ${i.threadId ? `thread ${i.threadId}` : `pid ${i.pid}`}`, tone: 'dim' },
+          { text: `  #${i.id} ${i.threadId ? `thread ${i.threadId}` : `pid ${i.pid}`}${appliedText(s, i.appliedSeq)}`, tone: 'dim' },
           { text: `up ${formatDuration(i.uptimeMs)}`, tone: 'dim' },
           { text: i.state, tone: toneOf(i.state) },
           { text: String(i.restarts) },

@@ -36,6 +36,13 @@ export const HostConfigSchema = z
       .strict()
       .prefault({})
       .describe('The journals of durable worker plugins (<stateDir>/journal/<plugin>)'),
+    coordination: z
+      .object({
+        snapshotEvery: z.number().int().min(1).max(2 ** 31 - 1).default(1000).describe('The coordination log writes a replica snapshot every this many entries; a restart replays only the entries after the last one'),
+      })
+      .strict()
+      .prefault({})
+      .describe('The coordination log (<stateDir>/coordination)'),
     workerNice: z
       .number()
       .int()

@@ -1,6 +1,7 @@
 /** Runs one validated control request against the supervisor. */
 import { OutriggerError, errorCode } from '../errors.js'
 import type { Supervisor } from '../supervisor/types.js'
+import { readPage } from '../coordination/read.js'
 import { clusterHealth } from './cluster-health.js'
 import type { ArgsOf, ControlCommand, ControlRequest } from './protocol.js'
 
@@ -43,6 +44,8 @@ const handlers: { [C in ControlCommand]: Handler<C> } = {
   profile: (sup, { plugin, ...opts }) => sup.profile(plugin, opts),
   'dead-letters.replay': (sup, { plugin, ...sel }) => sup.replayDeadLetters(plugin, sel),
   'dead-letters.purge': (sup, { plugin, ...sel }) => sup.purgeDeadLetters(plugin, sel),
+  'log.read': (sup, args) => readPage(sup.coordination.log, args),
+  'log.replica': (sup, { plugin }) => sup.coordination.replica(plugin),
 }
 
 export async function dispatch(sup: Supervisor, req: ControlRequest): Promise<unknown> {

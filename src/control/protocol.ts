@@ -37,6 +37,8 @@ export const CommandArgs = {
     .object({ plugin: pluginName, ids: letterIds.optional(), before: isoTime.optional() })
     .strict()
     .refine((a) => a.ids === undefined || a.before === undefined, { message: 'give either ids or before, not both' }),
+  'log.read': z.object({ from: z.number().int().min(0).optional(), limit: z.number().int().min(1).max(1000).optional(), type: z.string().min(1).max(200).optional() }).strict(),
+  'log.replica': z.object({ plugin: pluginName.optional() }).strict(),
 } as const
 
 export type ControlCommand = keyof typeof CommandArgs

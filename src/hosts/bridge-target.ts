@@ -12,6 +12,7 @@ export function bridgeTarget(spec: InstanceSpec): Record<BridgeMethod, (...args:
     drained: () => bridge.drained?.() ?? Number.MAX_SAFE_INTEGER,
     deadLetter: (event: string, payload: unknown, reason: { code: string | null; message: string }) => bridge.deadLetter?.(event, payload, reason),
     call: (target: string, args: unknown) => bridge.call(target, args),
+    append: (type: string, args: unknown) => (bridge.append ? bridge.append(type, args) : Promise.reject(new Error('this host keeps no coordination log'))),
     log: (level: string, obj: unknown, msg?: string) => {
       const fields = obj !== null && typeof obj === 'object' && !(obj instanceof Error) ? obj : obj === undefined ? {} : { err: obj }
       bridge.log(level, { ...fields, ...stamp }, msg)

@@ -13,6 +13,7 @@ import { RpcLink, type RemoteCall } from '../rpc-link.js'
 import { isCloneError, notCloneable } from './clone-error.js'
 import type { ExitInfo, InstanceSpec, ProfileWritten, WorkerInstance } from './worker-host.js'
 import { bridgeTarget } from './bridge-target.js'
+import type { CoordBatch, CoordReply } from '../coordination/types.js'
 
 const debug = debuglog('outrigger')
 const DEFAULT_CALL_TIMEOUT_MS = 30000
@@ -97,6 +98,10 @@ export abstract class BaseInstance implements WorkerInstance {
   profile(ms: number, file: string): Promise<ProfileWritten> {
     if (this.state !== 'running') return Promise.reject(new OutriggerError('RIG_ERR_PROFILE_UNAVAILABLE', `${this.label()} cannot be profiled: it is ${this.state}`))
     return this.recordProfile(ms, file)
+  }
+
+  coordinate(batch: CoordBatch): Promise<CoordReply> {
+    return this.state === 'exited' ? Promise.reject(this.exitedError) : (this.callFn('coord', [batch]) as Promise<CoordReply>)
   }
 
   call(fn: string, args: unknown): Promise<unknown> {

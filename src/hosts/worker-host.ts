@@ -4,6 +4,7 @@
  */
 import type { Permissions } from '../manifest/permissions.js'
 import type { StateApi } from '../plugin/types.js'
+import type { CoordBatch, CoordReply } from '../coordination/types.js'
 import type { ProfileWritten } from '../diagnostics/cpu-profile.js'
 import type { EventResult, HeapSnapshotMsg, Heartbeat, MemoryFigures, StartInfo, WireEvent, WorkerSpec } from '../worker-protocol.js'
 
@@ -33,6 +34,8 @@ export interface HostBridge {
    * (an error logged on its own arrives as `{ err }`).
    */
   log(level: string, obj: unknown, msg?: string): void
+  /** `ctx.coordination.append(type, args)`: resolves with the entry's seq. */
+  append?(type: string, args: unknown): Promise<number>
 }
 
 /**
@@ -102,6 +105,8 @@ export interface WorkerInstance {
    * ended, or has no inspector or profiler thread) or `RIG_ERR_PROFILE_FAILED`.
    */
   profile(ms: number, file: string): Promise<ProfileWritten>
+  /** Hands the instance coordination log entries to apply (workers/coordination.ts); its answer. */
+  coordinate?(batch: CoordBatch): Promise<CoordReply>
   /** Calls one of the plugin's `functions`; rejects `RIG_ERR_CALL_TIMEOUT` after `callTimeoutMs`. */
   call(fn: string, args: unknown): Promise<unknown>
   /**

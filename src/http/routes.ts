@@ -9,6 +9,7 @@ export const BUILTIN_ROUTES = [
   { path: '/metrics', methods: ['GET'], kind: 'metrics' },
   { path: '/_dashboard', methods: ['GET'], kind: 'dashboard' },
   { path: '/_events/status', methods: ['GET'], kind: 'status-events' },
+  { path: '/_log', methods: ['GET'], kind: 'log' },
 ] as const
 
 export type BuiltinKind = (typeof BUILTIN_ROUTES)[number]['kind']

@@ -6,6 +6,7 @@ import { OutriggerError } from '../errors.js'
 import { createMetrics, type Metrics } from '../metrics/metrics.js'
 import type { Supervisor } from '../supervisor/types.js'
 import { authenticate, runAction } from './action.js'
+import { sendLog } from './log-route.js'
 import { sendDashboard } from './dashboard.js'
 import { HttpError, errorEnvelope, sendEnvelope } from './envelope.js'
 import { mapError } from './error-status.js'
@@ -158,6 +159,9 @@ async function handle(sup: Supervisor, metrics: Metrics, events: StatusEvents, o
       case 'status-events':
         await authenticate(sup, req)
         return events.add(res)
+      case 'log':
+        await authenticate(sup, req)
+        return await sendLog(sup, url.searchParams, res)
       case 'action': {
         // Auth, permission and the envelope are the request path's (sup.execute), as for every entry point.
         const query = Object.fromEntries(url.searchParams)

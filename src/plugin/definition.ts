@@ -8,11 +8,12 @@ import { pathToFileURL } from 'node:url'
 import { OutriggerError, errorMessage } from '../errors.js'
 import { describeIssues } from '../manifest/issues.js'
 import { describeImportError } from './import-error.js'
+import { checkCoordination } from '../coordination/entry.js'
 import { checkIo } from './io-shape.js'
 import type { PluginContext, PluginDefinition, PluginFactory } from './types.js'
 
 /** Every key a definition may have. */
-export const DEFINITION_KEYS = ['hooks', 'pipes', 'controllers', 'functions', 'init', 'whenReady', 'close', 'options', 'provides', 'source', 'sinks'] as const
+export const DEFINITION_KEYS = ['hooks', 'pipes', 'controllers', 'functions', 'init', 'whenReady', 'close', 'options', 'provides', 'source', 'sinks', 'coordination'] as const
 /** Keys only a core plugin may fill: a worker's events arrive asynchronously and it runs no slot. */
 export const CORE_ONLY_KEYS = ['pipes', 'controllers', 'provides'] as const
 
@@ -25,7 +26,7 @@ export function definitionOf(mod: Record<string, unknown>): unknown {
 }
 
 /** Every mistake in what an entry exports, for a plugin of `type`; empty when it is a plugin. */
-export function checkShape(def: unknown, type: 'core' | 'worker'): string[] {
+export function checkShape(def: unknown, type: 'core' | 'worker', name?: string): string[] {
   // A factory: what it returns is checked, with this same function, each time it is called.
   if (typeof def === 'function') return []
   if (def === null || typeof def !== 'object') return ['exports no plugin definition as its default export']
@@ -48,6 +49,8 @@ export function checkShape(def: unknown, type: 'core' | 'worker'): string[] {
   }
   for (const k of LIFECYCLE) if (d[k] !== undefined && typeof d[k] !== 'function') problems.push(`"${k}" must be a function`)
   if (d.options !== undefined && typeof (d.options as { safeParse?: unknown })?.safeParse !== 'function') problems.push('"options" must be a zod schema')
+  // Without the name (a bare shape check) an entry type's namespace cannot be checked: "?" owns none.
+  problems.push(...checkCoordination(name ?? '?', d.coordination).filter((p) => name !== undefined || !p.includes('must begin with')))
   problems.push(...checkIo(d))
   if (type === 'worker') {
     const refused = coreOnlyIn(d)
@@ -108,7 +111,7 @@ function checked(def: unknown, type: 'core' | 'worker', plugin: string, entry: s
     const refused = coreOnlyIn(def as Record<string, unknown>)
     if (refused.length) throw new OutriggerError('RIG_ERR_WORKER_DEFINITION', `plugin "${plugin}": ${workerRefusal(refused)}`, { details: { entry } })
   }
-  const problems = typeof def === 'function' ? ['exports a factory, where a plugin definition is expected'] : checkShape(def, type)
+  const problems = typeof def === 'function' ? ['exports a factory, where a plugin definition is expected'] : checkShape(def, type, plugin)
   if (problems.length) {
     throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `plugin "${plugin}": ${entry}: ${problems.join('; ')} (export default definePlugin({ hooks, functions, … }))`, { details: { entry, problems } })
   }

@@ -2,6 +2,7 @@ import type { ZodType } from 'zod'
 import type { StateStore } from './state-store.js'
 import type { Envelope } from '../protocol/envelope.js'
 import type { ExecuteRequest } from '../protocol/execute.js'
+import type { CoordinationApi, CoordinationMap } from '../coordination/types.js'
 
 /** The logger a plugin sees: pino's call shapes (an object and/or a message). */
 export interface PluginLogger {
@@ -59,6 +60,8 @@ export interface PluginContext<Options = unknown> {
    * permission slots, pipes, the action, hooks) and answers its envelope; never throws.
    */
   execute?(request: ExecuteRequest): Promise<Envelope>
+  /** The coordination log: this plugin's replica, its own entries, side effects (docs/coordination.md). */
+  readonly coordination: CoordinationApi
 }
 
 /** Which event fired and which of the plugin's subscriptions (maybe a wildcard) matched it. */
@@ -110,6 +113,8 @@ export interface PluginDefinition<Options = any> {
   options?: ZodType<Options>
   /** Core plugins only: replacements for the supervisor's service slots. */
   provides?: ServiceProviders
+  /** Entry types of the coordination log: `'<plugin>/<type>'` (all four points) or built-in ones (reactions, sideEffects). */
+  coordination?: CoordinationMap
   /** Reads from outside and emits (see docs/plugins.md, "Sources"). */
   source?: SourceDef<Options>
   /** Batched writers of the events that match each pattern (see docs/plugins.md, "Sinks"). */

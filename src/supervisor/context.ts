@@ -6,6 +6,7 @@ import type { PluginContext, StateApi } from '../plugin/types.js'
 import { pluginState } from '../state/plugin-state.js'
 import { outside } from '../supervision/blame.js'
 import type { SupervisorRuntime } from './plugin-handle.js'
+import { noCoordination } from './coordination-wiring.js'
 
 /** The `ctx` of a core plugin (worker plugins get the same shape, built in the worker). */
 export function coreContext(rt: SupervisorRuntime, name: string, version: string, rootPath: string, options: unknown): PluginContext {
@@ -29,6 +30,7 @@ export function coreContext(rt: SupervisorRuntime, name: string, version: string
     rootPath,
     dataDir: pluginDataDir(rt.stateDir, name),
     signal: rt.signal,
+    coordination: rt.coordination?.core(name) ?? noCoordination(name),
   }
 }
 

@@ -6,6 +6,7 @@ import type { StateStore } from '../plugin/state-store.js'
 import type { Backpressure } from './backpressure.js'
 import type { PluginStatus } from './status-types.js'
 import type { Envelope } from '../protocol/envelope.js'
+import type { Coordinator } from '../coordination/coordinator.js'
 
 /** What every plugin handle gets from the supervisor. */
 export interface SupervisorRuntime {
@@ -29,6 +30,8 @@ export interface SupervisorRuntime {
    * with this as the owner (src/supervision/blame.ts). Undefined: plain calls.
    */
   blame?: object
+  /** The coordination log (src/coordination/); absent where no supervisor keeps one. */
+  coordination?: Coordinator
   /** The cluster this host is a node of (host config `cluster`); where `placement: "cluster"` plugins go. */
   cluster?: ClusterPlacement
 }

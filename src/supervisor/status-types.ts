@@ -28,6 +28,8 @@ export interface InstanceStatus {
   profile?: string | null
   /** The heap snapshot it wrote near its memory limit (`limits.heapSnapshot`): a file path. */
   heapSnapshot?: string | null
+  /** The coordination log seq this instance has applied (behind `log.head`: a lagging replica). */
+  appliedSeq?: number
 }
 
 /** An instance's `lastError`: `profile` names the CPU profile taken before it was killed, when there is one. */
@@ -93,5 +95,7 @@ export interface StatusReport {
   memory: { rssMb: number; heapUsedMb: number }
   /** The host's own output: lines dropped because stdout/stderr could not take them. */
   logs: { dropped: number }
+  /** The coordination log: the last seq appended, and the last one durable. */
+  log?: { head: number; committed: number }
   plugins: PluginStatus[]
 }

@@ -30,6 +30,8 @@ import { statusReport } from './status-report.js'
 import type { StatusReport, SupervisorState } from './status-types.js'
 import type { DeadLetter, IsolateOutcome, ReloadResult, Supervisor } from './types.js'
 import { WorkerPlugin } from './worker-plugin.js'
+import { Coordinator } from '../coordination/coordinator.js'
+import { coreEntry, withLogFigures } from './coordination-wiring.js'
 
 export interface CoreOptions {
   app: string
@@ -70,6 +72,7 @@ export class OutriggerSupervisor implements Supervisor {
   private handlerSink: ((plugin: string, ms: number) => void) | undefined
   /** Run at the end of shutdown, last registered first. */
   private readonly closers: Array<() => Promise<void>> = []
+  readonly coordination: Coordinator
 
   constructor(opts: CoreOptions) {
     const { app, config, slots } = opts
@@ -80,7 +83,10 @@ export class OutriggerSupervisor implements Supervisor {
     this.opts = opts
     this.log = slots.logger
     this.bus = new Bus({ log: this.log, pipeWarnMs: config.timeouts.pipeWarnMs, pipeTimeoutMs: config.timeouts.pipeTimeoutMs, maxConcurrentPipes: config.maxConcurrentPipes })
+    const fail = (p: string, err: unknown) => this.byName.get(p) && this.failed(this.byName.get(p)!, err)
+    this.coordination = new Coordinator({ stateDir: opts.stateDir, snapshotEvery: config.coordination.snapshotEvery, log: this.log, fail })
     this.rt = {
+      coordination: this.coordination,
       app,
       config,
       bus: this.bus,
@@ -97,6 +103,7 @@ export class OutriggerSupervisor implements Supervisor {
     }
     this.requests = executeHost({ slots, log: this.log, actionTimeoutMs: config.http.actionTimeoutMs, bus: this.bus, pipe: (e, p) => this.pipe(e, p), byName: this.byName })
     this.onClose(() => slots.close())
+    this.onClose(() => this.coordination.close())
   }
 
   /** The auth and permission slots in force (a provider that failed is no longer one). */
@@ -124,7 +131,9 @@ export class OutriggerSupervisor implements Supervisor {
     for (const [i, l] of this.loaded.entries()) if (l.kind === 'core-factory') this.loaded[i] = await coreFromFactory(this.rt, l)
     for (const l of this.loaded) this.add(this.handleFor(l))
     const broken = this.loaded.flatMap((l) => l.found.broken ?? [])
+    await this.coordination.open()
     await bootPlugins(this.handles, { slots: this.slots, failed: (h, err) => this.failed(h, err), stop: () => this.stop() }, { ...opts, broken })
+    for (const h of this.handles) if (h.status().state === 'running') coreEntry(this.coordination, h, 'plugin/started')
   }
 
   /** Once the faces listen: the supervisor is running. */
@@ -145,17 +154,17 @@ export class OutriggerSupervisor implements Supervisor {
     if (l.kind === 'worker') return new WorkerPlugin({ name: m.name, manifest: m, entry: entryOf(found), rootPath: found.dir, options: l.options, shadowed: found.shadowed, rt: this.rt })
     if (l.kind === 'core-factory') throw new OutriggerError('RIG_ERR_PLUGIN_LOAD', `plugin "${m.name}": its factory was not called`)
     const plugin = new CorePlugin(m.name, m, l.def, l.ctx ?? coreContext(this.rt, m.name, m.version, found.dir, l.options), this.rt, found.shadowed)
+    this.coordination.useHandlers(m.name, l.def.coordination)
     plugin.register()
     return plugin
   }
-
   private add(h: PluginHandle): void {
     this.handles.push(h)
     this.byName.set(h.name, h)
   }
-
   private failed(h: PluginHandle, err: unknown): void {
     h.fail(err)
+    coreEntry(this.coordination, h, 'plugin/failed')
     this.offBus(h)
     this.log.error({ plugin: h.name, err: forLog(err) }, `plugin "${h.name}" failed: ${errorMessage(err)}`)
   }
@@ -164,7 +173,6 @@ export class OutriggerSupervisor implements Supervisor {
     this.bus.hooks.removePlugin(h.name)
     this.bus.pipes.removePlugin(h.name)
   }
-
   emit(event: string, payload?: unknown): void {
     if (this.state === 'stopping') throw new OutriggerError('RIG_ERR_CLOSED', `emit "${event}": the supervisor is stopping; events are no longer accepted`)
     // From plugin code (ctx.emit, a hook calling into the host): what the bus schedules is the
@@ -172,24 +180,19 @@ export class OutriggerSupervisor implements Supervisor {
     if (runningAs() === undefined) this.bus.emit(event, payload)
     else outside(() => this.bus.emit(event, payload))
   }
-
   emitDurable(event: string, payload?: unknown): Promise<void> {
     return emitDurable(this.workerPlugins(), () => this.emit(event, payload))
   }
-
   flush(): Promise<void> {
     return flushJournals(this.workerPlugins())
   }
-
   private workerPlugins(): WorkerPlugin[] {
     return this.handles.filter((h): h is WorkerPlugin => h instanceof WorkerPlugin)
   }
-
   pipe<T>(event: string, payload: T): Promise<T> {
     if (this.state === 'stopping') return Promise.reject(new OutriggerError('RIG_ERR_CLOSED', `pipe "${event}": the supervisor is stopping`))
     return this.bus.pipe(event, payload)
   }
-
   async call<R>(target: string, args?: unknown): Promise<R> {
     const dot = target.indexOf('.')
     const plugin = dot > 0 ? this.byName.get(target.slice(0, dot)) : undefined
@@ -208,24 +211,19 @@ export class OutriggerSupervisor implements Supervisor {
   execute(request: ExecuteRequest, opts?: ExecuteOptions): Promise<Envelope> {
     return outside(() => execute(this.requests, request, opts))
   }
-
   routes(): string[] {
     return this.handles.flatMap((h) => (h instanceof CorePlugin ? h.actions().map((a) => `${h.name}/${a}`) : []))
   }
-
   status(): StatusReport {
-    return statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops, brokenOf: (name) => this.loaded.find((l) => l.found.name === name)?.found.broken ?? [] })
+    return withLogFigures(statusReport({ app: this.app, startedAt: this.startedAt, state: this.state, handles: this.handles, loop: this.loop, drops: this.drops, brokenOf: (name) => this.loaded.find((l) => l.found.name === name)?.found.broken ?? [] }), this.coordination)
   }
-
   clusterStatus(): Promise<ClusterReport> {
     return clusterReport(this.app, this.rt.cluster)
   }
-
   pluginFolder(name: string): { path: string; outside: boolean } | undefined {
     const found = this.loaded.find((l) => l.found.name === name)?.found
     return found && { path: found.dir, outside: found.outside }
   }
-
   private workerPlugin(name: string): WorkerPlugin {
     const h = this.byName.get(name)
     if (!h) throw new OutriggerError('RIG_ERR_UNKNOWN_PLUGIN', `no plugin "${name}" is loaded (loaded: ${[...this.byName.keys()].join(', ') || 'none'})`)
@@ -260,7 +258,6 @@ export class OutriggerSupervisor implements Supervisor {
       handlerSink: () => this.handlerSink,
     })
   }
-
   listDeadLetters(plugin: string): Promise<DeadLetter[]> {
     return this.workerPlugin(plugin).deadLetters.list()
   }
@@ -285,6 +282,7 @@ export class OutriggerSupervisor implements Supervisor {
     this.abort.abort(new OutriggerError('RIG_ERR_CLOSED', 'the supervisor is stopping'))
     for (const h of [...this.handles].reverse()) {
       await h.close().catch((err) => this.log.error({ plugin: h.name, err }, `close of "${h.name}" failed: ${errorMessage(err)}`))
+      if (h.status().state === 'stopped') coreEntry(this.coordination, h, 'plugin/stopped')
     }
     for (const close of [...this.closers].reverse()) await close().catch((err) => this.log.error({ err }, 'shutdown step failed'))
     this.loop.close()

@@ -1,5 +1,6 @@
 import type { ClusterReport } from '../cluster/report-types.js'
 import type { LetterSelection, PurgeResult, ReplayResult } from '../delivery/dead-letters.js'
+import type { Coordinator } from '../coordination/coordinator.js'
 import type { StateStore } from '../plugin/state-store.js'
 import type { PluginLogger, ServiceProviders } from '../plugin/types.js'
 import type { HostConfig, HostConfigInput } from '../config/config.js'
@@ -107,6 +108,8 @@ export interface Supervisor {
   /** Every controller action as `plugin/controller/action`. */
   routes(): string[]
   status(): StatusReport
+  /** The coordination log (docs/coordination.md): its entries, the replica, each instance's. */
+  readonly coordination: Coordinator
   /**
    * Every node of the cluster as its Redis knows it (docs/cluster.md). Rejects with
    * RIG_ERR_CLUSTER_REQUIRED on a host without a cluster, RIG_ERR_CLUSTER_UNREACHABLE while Redis is down.

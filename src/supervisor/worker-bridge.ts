@@ -29,6 +29,7 @@ export function workerBridge(rt: SupervisorRuntime, plugin: string, deadLetters?
       await deadLetters?.add({ event, subscription: event, payload, attempts: 0, error })
     },
     call: (target, args) => rt.call(target, args),
+    append: (type, args) => (rt.coordination ? rt.coordination.propose(plugin, type, args) : Promise.reject(new Error('no coordination log'))),
     log: (level, obj, msg) => {
       const fn = (log as unknown as Record<string, (o: unknown, m?: string) => void>)[level]
       ;(typeof fn === 'function' ? fn : log.info).call(log, obj, msg)

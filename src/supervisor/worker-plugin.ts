@@ -16,6 +16,7 @@ import type { PluginStatus } from './status-types.js'
 import { reloadRefused, rollOnto } from './worker-reload.js'
 import { storeDeadLetter } from './worker-dead-letter.js'
 import { publishState, workerStatus } from './worker-status.js'
+import { withCoordination } from './coordination-wiring.js'
 import { clusterSettings, placeInCluster, type PlacedQueue } from './cluster-placement.js'
 import { WorkerIo, sameList } from './worker-io.js'
 
@@ -76,7 +77,7 @@ export class WorkerPlugin implements PluginHandle {
       log: init.rt.log,
       stateDir: init.rt.stateDir,
       launch: (id) => this.launch(id),
-      on: {
+      on: withCoordination(this.name, init.rt.coordination, () => this.instances.lastError, init.rt.signal, {
         up: (id, instance) => {
           if (!this.reloading) this.registerHooks(instance)
           this.dispatcher.attach(id, instance)
@@ -89,7 +90,7 @@ export class WorkerPlugin implements PluginHandle {
           this.dispatcher.intake = next !== 'stopped'
           publishState(this.init.rt, this.name, this.instances.lastError, next, prev)
         },
-      },
+      }),
     })
   }
 
@@ -98,7 +99,6 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   // ── lifecycle ────────────────────────────────────────────────────────────────────────────
-
   start(): Promise<void> {
     if (this.cfg.delivery === 'durable') this.durable = this.openJournal()
     if (this.cfg.placement === 'cluster') this.placed = placeInCluster(this.init.rt, this.name, this.cfg, this.dispatcher, (event, err) => this.report(event, err))

@@ -1,0 +1,76 @@
+/**
+ * Where the supervisor meets the coordination log: the built-in entries its plugins' lives make,
+ * each worker instance's replication, the core plugins' `ctx.coordination`, and the log's figures
+ * in the status report. Kept apart so the plugin handles change by a line each.
+ */
+import type { BuiltInType } from '../coordination/builtin.js'
+import type { Coordinator } from '../coordination/coordinator.js'
+import type { ReplicaHolder } from '../coordination/replicator.js'
+import type { CoordinationApi } from '../coordination/types.js'
+import { OutriggerError } from '../errors.js'
+import type { InstanceSetEvents } from '../supervision/instance-set.js'
+import type { PluginHandle } from './plugin-handle.js'
+import type { PluginState, PluginStatus, StatusReport } from './status-types.js'
+
+/**
+ * A worker plugin's instance events, with the log told of them: `instance/joined` and
+ * `instance/left` (with the cause), `plugin/*` on its state changes, and replication to each
+ * instance that comes up.
+ */
+export function withCoordination(plugin: string, c: Coordinator | undefined, lastError: () => PluginStatus['lastError'], shutdown: AbortSignal, on: InstanceSetEvents): InstanceSetEvents {
+  if (!c) return on
+  return {
+    up(id, instance) {
+      on.up(id, instance)
+      c.builtIn('instance/joined', { plugin, id, pid: instance.pid, threadId: instance.threadId })
+      if (instance.coordinate) c.attach(plugin, id, instance as ReplicaHolder)
+    },
+    down(id, cause, how) {
+      on.down(id, cause, how)
+      c.detach(plugin, id)
+      c.builtIn('instance/left', { plugin, id, cause: how.hung ? `unresponsive: ${cause.message}` : cause.message })
+    },
+    retire: (id) => on.retire(id),
+    stateChanged(next, prev) {
+      on.stateChanged(next, prev)
+      const type = stateEntry(next, prev)
+      if (type === 'plugin/stopped') c.builtIn(type, { plugin, cause: shutdown.aborted ? 'shutdown' : 'policy' })
+      else if (type) c.builtIn(type, { plugin, error: lastError() })
+    },
+  }
+}
+
+/** The built-in entry a state change makes, if any (degraded and restarting show in the instances). */
+function stateEntry(next: PluginState, prev: PluginState): BuiltInType | undefined {
+  if (next === 'starting' && prev !== 'starting') return 'plugin/restarted'
+  if (next === 'running' && prev === 'starting') return 'plugin/started'
+  if (next === 'failed' || next === 'quarantined' || next === 'stopped') return `plugin/${next}`
+  return undefined
+}
+
+/** A core plugin's life in the log: started once booted, failed, stopped at shutdown. */
+export function coreEntry(c: Coordinator, h: PluginHandle, type: 'plugin/started' | 'plugin/failed' | 'plugin/stopped'): void {
+  if (h.type !== 'core') return
+  if (type === 'plugin/failed') {
+    c.dropCore(h.name)
+    c.builtIn(type, { plugin: h.name, error: h.status().lastError })
+  } else c.builtIn(type, type === 'plugin/stopped' ? { plugin: h.name, cause: 'shutdown' } : { plugin: h.name })
+}
+
+/** `ctx.coordination` where the host keeps no log (a plugin context built outside a supervisor). */
+export function noCoordination(plugin: string): CoordinationApi {
+  const none = () => Promise.reject(new OutriggerError('RIG_ERR_CLOSED', `plugin "${plugin}": this host keeps no coordination log`))
+  return { replica: () => ({}), applied: () => 0, peer: { plugin, id: 0 }, append: none, on: () => () => undefined }
+}
+
+/** The status report with the log's head, and the seq each worker instance has applied. */
+export function withLogFigures(report: StatusReport, c: Coordinator): StatusReport {
+  for (const p of report.plugins) {
+    if (p.type !== 'worker') continue
+    for (const i of p.instances) {
+      const applied = c.applied(p.name, i.id)
+      if (applied !== undefined) i.appliedSeq = applied
+    }
+  }
+  return { ...report, log: { head: c.log.head, committed: c.log.committed } }
+}

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { BATCH_MAX, Dispatcher, INFLIGHT_BATCHES } from '../src/delivery/dispatcher.js'
-import { CALM_ANSWERS, DEFAULT_CAPS, FlightWindow } from '../src/delivery/flight-window.js'
+import { CALM_ANSWERS, DEFAULT_CAPS, FlightWindow, capsFor } from '../src/delivery/flight-window.js'
 import type { EventResult, RunResults, WireEvent } from '../src/hosts/worker-host.js'
 import { WorkerSchema } from '../src/manifest/schema.js'
 import { FakeInstanceBase } from './helpers/fake-instance.js'
@@ -42,6 +42,18 @@ describe('flight window', () => {
     assert.equal(w.batchLimit, DEFAULT_CAPS.maxBatches)
     assert.ok(!w.hasRoom(0, DEFAULT_CAPS.maxBatches))
     assert.ok(!w.hasRoom(DEFAULT_CAPS.maxEvents, 1))
+  })
+
+  it("holds no more events than the memory headroom of a tight limits.memoryMb takes", () => {
+    // 64 MB: the headroom past the limit (16 MB) at 16 KB per event is the former fixed depth.
+    const tight = new FlightWindow(capsFor(64))
+    for (let i = 0; i < 50; i++) tight.answered(true, true)
+    assert.equal(tight.limit, 1024)
+    const mid = new FlightWindow(capsFor(256))
+    for (let i = 0; i < 50; i++) mid.answered(true, true)
+    assert.equal(mid.limit, 4096)
+    assert.deepEqual(capsFor(512), DEFAULT_CAPS, 'the default limit keeps the full window')
+    assert.equal(capsFor(8).maxEvents, DEFAULT_CAPS.minEvents, 'never below the floor')
   })
 
   it('drifts back to its floor after long runs of answers without a wait, never below', () => {

@@ -49,7 +49,7 @@ export class Dispatcher {
       this.requeue(group)
       this.after()
     })
-    this.targets = Array.from({ length: cfg.instances }, (_, id) => newTarget(id))
+    this.targets = Array.from({ length: cfg.instances }, (_, id) => newTarget(id, cfg.limits.memoryMb))
     this.books = { cfg, counters: this.counters, on, holding: this.holding, holds: this.holds, backoff: this.backoff }
   }
 

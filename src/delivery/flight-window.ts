@@ -31,6 +31,17 @@ export interface WindowCaps {
 /** 4 batches of up to 256 to start with (the former fixed depth); up to 64 batches or 8,192 events. */
 export const DEFAULT_CAPS: WindowCaps = { minEvents: 1024, maxEvents: 8192, minBatches: 4, maxBatches: 64, maxBytes: 16 * 1024 * 1024 }
 
+/**
+ * The caps for an instance held to `limits.memoryMb`. Past that limit an instance finishes what it
+ * holds before it is recycled, within the headroom its own memory watch allows (a quarter of the
+ * limit; workers/memory-watch.ts) before it is ended and its events redelivered. So the window
+ * never holds more events than that headroom takes at 16 KB kept per event: 1,024 (the former
+ * fixed depth) at 64 MB, the full 8,192 from 512 MB, the default.
+ */
+export function capsFor(memoryMb: number): WindowCaps {
+  return { ...DEFAULT_CAPS, maxEvents: Math.max(DEFAULT_CAPS.minEvents, Math.min(DEFAULT_CAPS.maxEvents, memoryMb * 16)) }
+}
+
 /** Answers in a row without a wait before the window gives back an eighth. */
 export const CALM_ANSWERS = 64
 /** Batches between two samples of an event's wire size. */

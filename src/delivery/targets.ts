@@ -1,5 +1,5 @@
 import type { WorkerInstance } from '../hosts/worker-host.js'
-import { DEFAULT_CAPS, FlightWindow } from './flight-window.js'
+import { DEFAULT_CAPS, FlightWindow, capsFor } from './flight-window.js'
 import type { Pending } from './queue.js'
 
 /**
@@ -29,8 +29,10 @@ export interface Target {
   piped: WeakSet<Pending[]>
 }
 
-export function newTarget(id: number): Target {
-  return { id, instance: undefined, accepting: false, batches: [], load: 0, failuresSeen: 0, window: new FlightWindow(), piped: new WeakSet() }
+/** Instance id `id` of a plugin held to `memoryMb` (its window's caps follow from it: `capsFor`). */
+export function newTarget(id: number, memoryMb?: number): Target {
+  const caps = memoryMb === undefined ? DEFAULT_CAPS : capsFor(memoryMb)
+  return { id, instance: undefined, accepting: false, batches: [], load: 0, failuresSeen: 0, window: new FlightWindow(caps), piped: new WeakSet() }
 }
 
 export function hasRoom(t: Target): boolean {

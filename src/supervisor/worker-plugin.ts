@@ -292,6 +292,7 @@ export class WorkerPlugin implements PluginHandle {
   }
 
   status(): PluginStatus {
-    return this.io.withSinks(workerStatus({ ...this, version: this.init.manifest.version, shadowed: this.init.shadowed, lastError: this.lastError, rootPath: this.init.rootPath, stateDir: this.init.rt.stateDir }))
+    const { name, cfg, hooks, functions, dispatcher, durable, instances, init } = this
+    return this.io.withSinks(workerStatus({ name, cfg, hooks, functions, dispatcher, durable, instances, version: init.manifest.version, shadowed: init.shadowed, lastError: this.lastError, rootPath: init.rootPath, stateDir: init.rt.stateDir }))
   }
 }

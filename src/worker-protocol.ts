@@ -84,6 +84,8 @@ export interface WorkerSpec {
   heapSnapshotDir?: string
   /** How many instances the plugin runs (`ctx.instance.count`); absent: 1. */
   instanceCount?: number
+  /** Its id in the coordination log (`ctx.coordination.peer.id`), unique cluster-wide; absent: `instanceId`. */
+  peerId?: number
 }
 
 /** comlink traffic, tagged by channel so both directions can share one transport. */

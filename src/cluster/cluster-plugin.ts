@@ -19,7 +19,8 @@ import { GroupReader } from './consumer-group.js'
 import { Outbox } from './forwarder.js'
 import { CLUSTER_PARTITIONS, type ClusterKeys } from './keys.js'
 import type { NodeRecord } from './node-registry.js'
-import { RedisLeases, type PartitionAssignment } from './partition-leases.js'
+import { LogAssignment, type PartitionAssignment } from './partition-assignment.js'
+import type { Log } from '../coordination/log.js'
 import type { PlacedPlugin, PlacedQueue } from './placement.js'
 import { StreamProducer } from './plugin-stream.js'
 import { adoptPartition, reclaimSilent } from './reclaim.js'
@@ -34,6 +35,8 @@ export interface NodeLinks {
   beatMs: number
   outboxDir: string
   commitMs: number
+  /** The cluster's coordination log: partitions are assigned in it. */
+  coordination: Log
   log: { warn(o: object, m: string): void; error(o: object, m: string): void }
 }
 
@@ -46,7 +49,7 @@ export class ClusterPlugin implements PlacedQueue {
   readonly outbox: Outbox
   readonly acks: Acks
   private readonly reader: GroupReader
-  readonly leases: PartitionAssignment | undefined
+  readonly assignment: PartitionAssignment | undefined
   private readonly tokens = new Map<number, { stream: string; id: string }>()
   private nextToken = 1
   private readonly held = new Map<string, number>()
@@ -67,7 +70,7 @@ export class ClusterPlugin implements PlacedQueue {
     const streamOf = key ? (payload: unknown) => keys.stream(this.name, partitionOf(key(payload), CLUSTER_PARTITIONS)) : () => keys.stream(this.name)
     this.producer = new StreamProducer(n.cmd, streamOf, this.outbox, (event, err) => plugin.report(event, err))
     this.acks = new Acks(n.cmd)
-    if (key) this.leases = new RedisLeases(n.cmd.client, (p) => keys.lease(this.name, p), n.nodeId, CLUSTER_PARTITIONS, Math.max(plugin.cfg.limits.unresponsiveMs, 3 * n.beatMs), (p) => {
+    if (key) this.assignment = new LogAssignment(n.coordination, this.name, n.nodeId, CLUSTER_PARTITIONS, (p) => {
         this.toAdopt.push(keys.stream(this.name, p))
         this.reader.wake()
       })
@@ -91,20 +94,20 @@ export class ClusterPlugin implements PlacedQueue {
       // Unpartitioned: only this node's own leftovers (a restart under the same nodeId); other
       // nodes' are reclaimed once they fall silent.
       const me = this.n.nodeId
-      if (!this.leases) this.take(this.n.keys.stream(this.name), await adoptPartition(this.r, this.n.keys.stream(this.name), me, (p) => p.consumer !== me), true)
+      if (!this.assignment) this.take(this.n.keys.stream(this.name), await adoptPartition(this.r, this.n.keys.stream(this.name), me, (p) => p.consumer !== me), true)
     }
     this.reader.start()
   }
 
   private async groups(): Promise<void> {
     const { keys } = this.n
-    const streams = this.leases ? Array.from({ length: CLUSTER_PARTITIONS }, (_, p) => keys.stream(this.name, p)) : [keys.stream(this.name)]
+    const streams = this.assignment ? Array.from({ length: CLUSTER_PARTITIONS }, (_, p) => keys.stream(this.name, p)) : [keys.stream(this.name)]
     await Promise.all(streams.map((s) => ensureGroup(this.r, s)))
     await this.r.sadd(keys.plugins, this.name)
   }
 
   private async streams(): Promise<string[]> {
-    if (!this.leases) return [this.n.keys.stream(this.name)]
+    if (!this.assignment) return [this.n.keys.stream(this.name)]
     // A partition's leftovers run before anything new is read from it.
     while (this.toAdopt.length) {
       const stream = this.toAdopt[0]
@@ -112,7 +115,7 @@ export class ClusterPlugin implements PlacedQueue {
       this.take(stream, await adoptPartition(this.r, stream, this.n.nodeId, (p) => p.consumer === this.n.nodeId && inFlight.has(p.id)), true)
       this.toAdopt.shift()
     }
-    return [...this.leases.owned()].map((p) => this.n.keys.stream(this.name, p))
+    return [...this.assignment.owned()].map((p) => this.n.keys.stream(this.name, p))
   }
 
   /** Hands consumed entries to the local dispatcher. */
@@ -201,10 +204,11 @@ export class ClusterPlugin implements PlacedQueue {
     await this.acks.flush()
     if (!this.reading) return
     if (this.recheck) await this.takeBackOwn()
-    if (this.leases) {
-      const live = [...nodes.values()].filter((n) => n.plugins.some((p) => p.name === this.name) && Date.now() - n.beatAt <= this.plugin.cfg.limits.unresponsiveMs).length
+    if (this.assignment) {
+      const live = new Set([...nodes.values()].filter((n) => n.plugins.some((p) => p.name === this.name) && Date.now() - n.beatAt <= this.plugin.cfg.limits.unresponsiveMs).map((n) => n.id))
+      live.add(this.n.nodeId)
       // Quiet: nothing of it runs here, and no read in flight can still bring some.
-      await this.leases.tick(live, (p) => {
+      await this.assignment.tick(live, judge, (p) => {
         const s = this.n.keys.stream(this.name, p)
         return (this.held.get(s) ?? 0) === 0 && !this.reader.reads(s)
       })
@@ -233,7 +237,7 @@ export class ClusterPlugin implements PlacedQueue {
   private async takeBackOwn(): Promise<void> {
     this.recheck = false
     const me = this.n.nodeId
-    const streams = this.leases ? [...this.leases.owned()].map((p) => this.n.keys.stream(this.name, p)) : [this.n.keys.stream(this.name)]
+    const streams = this.assignment ? [...this.assignment.owned()].map((p) => this.n.keys.stream(this.name, p)) : [this.n.keys.stream(this.name)]
     for (const s of streams) {
       const here = new Set([...this.tokens.values()].filter((t) => t.stream === s).map((t) => t.id).concat(this.acks.waitingIds(s)))
       this.take(s, await adoptPartition(this.r, s, me, (p) => p.consumer !== me || here.has(p.id), 1000), true)
@@ -241,7 +245,7 @@ export class ClusterPlugin implements PlacedQueue {
   }
 
   partitions(): number[] {
-    return this.leases ? [...this.leases.owned()].sort((a, b) => a - b) : []
+    return this.assignment ? [...this.assignment.owned()].sort((a, b) => a - b) : []
   }
 
   stats() {
@@ -261,7 +265,7 @@ export class ClusterPlugin implements PlacedQueue {
     await this.reader.stop()
     if (this.n.cmd.up) await this.outbox.forward(this.producer.write)
     await this.acks.flush()
-    if (this.n.cmd.up) await this.leases?.releaseAll().catch(() => undefined)
+    if (this.n.cmd.up) await this.assignment?.releaseAll().catch(() => undefined)
     await this.outbox.close()
   }
 }

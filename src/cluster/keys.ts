@@ -1,6 +1,6 @@
 /** Every Redis key of a cluster, in one place: `outrigger:<cluster>:…`. */
 
-/** Partitions of a `partitionBy` cluster plugin: each is its own stream, leased to one node at a time. */
+/** Partitions of a `partitionBy` cluster plugin: each is its own stream, served by one node at a time (assigned in the coordination log). */
 export const CLUSTER_PARTITIONS = 16
 
 /** The consumer group every node reads a plugin's streams through. */
@@ -12,9 +12,15 @@ export interface ClusterKeys {
   /** The plugin's stream, or one partition's stream of a `partitionBy` plugin. */
   stream(plugin: string, partition?: number): string
   dead(plugin: string): string
-  lease(plugin: string, partition: number): string
   /** The plugins of the cluster (for `status --cluster`). */
   plugins: string
+  /** The coordination log: a stream whose entry ids are `<seq>-0`, its head seq, and its epoch. */
+  log: string
+  logHead: string
+  logEpoch: string
+  /** Each node's ordinal (a small number, for instance ids unique cluster-wide), and the counter. */
+  ordinals: string
+  ordinal: string
 }
 
 export function clusterKeys(cluster: string): ClusterKeys {
@@ -24,7 +30,11 @@ export function clusterKeys(cluster: string): ClusterKeys {
     node: (id) => `${base}:node:${id}`,
     stream: (plugin, partition) => (partition === undefined ? `${base}:plugin:${plugin}` : `${base}:plugin:${plugin}:p${partition}`),
     dead: (plugin) => `${base}:plugin:${plugin}:dead`,
-    lease: (plugin, partition) => `${base}:plugin:${plugin}:lease:${partition}`,
     plugins: `${base}:plugins`,
+    log: `${base}:log`,
+    logHead: `${base}:log:head`,
+    logEpoch: `${base}:log:epoch`,
+    ordinals: `${base}:ordinals`,
+    ordinal: `${base}:ordinal`,
   }
 }

@@ -6,6 +6,7 @@
 import { OutriggerError, type SerializedError } from '../errors.js'
 import type { Pending } from '../delivery/queue.js'
 import type { WorkerSettings } from '../manifest/schema.js'
+import type { CoordinatorOptions } from '../coordination/coordinator.js'
 import type { ClusterReport } from './report-types.js'
 
 /** The plugin side: its settings and the local dispatcher that runs what this node consumes. */
@@ -42,6 +43,8 @@ export interface PlacedQueue {
 export interface ClusterPlacement {
   attach(plugin: PlacedPlugin): PlacedQueue
   report(): Promise<ClusterReport>
+  /** The coordinator's options on a node: the cluster's shared log, and this node's name in it. */
+  coordination(snapshotEvery: number): Pick<CoordinatorOptions, 'makeLog' | 'node'>
 }
 
 /** The cluster report of `app`, or why there is none (no cluster config). */

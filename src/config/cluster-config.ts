@@ -18,7 +18,7 @@ export const ClusterConfigSchema = z
       .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'letters, digits, ".", "-" or "_", at most 128')
       .optional()
       .describe('This supervisor in the cluster (its consumer name); default <hostname>-<pid>. A stable id lets a restarted node take back what it left pending'),
-    beatMs: timerMs().min(50).default(1000).describe('How often this node writes its beat (and renews its partition leases)'),
+    beatMs: timerMs().min(50).default(1000).describe('How often this node writes its beat (and runs a round: partitions, membership, reclaims)'),
   })
   .strict()
 

@@ -2,21 +2,23 @@
  * The supervisor's own entry types and how they build `replica.plugins`. Pure and host-free: the
  * worker runtime applies them too, and every replica must agree.
  */
+import { applyCluster, CLUSTER_TYPES, isClusterType, type ClusterType } from './cluster-builtin.js'
 import type { InstanceRecord, LogEntry, PluginRecord, Replica } from './types.js'
 
 export const BUILT_IN_TYPES = [
   'plugin/started', 'plugin/failed', 'plugin/quarantined', 'plugin/stopped', 'plugin/restarted',
   'instance/joined', 'instance/left',
 ] as const
-export type BuiltInType = (typeof BUILT_IN_TYPES)[number]
+export type BuiltInType = (typeof BUILT_IN_TYPES)[number] | ClusterType
 
-const builtIn = new Set<string>(BUILT_IN_TYPES)
+const builtIn = new Set<string>([...BUILT_IN_TYPES, ...CLUSTER_TYPES])
 export const isBuiltIn = (type: string): type is BuiltInType => builtIn.has(type)
 
 /** Why a plugin stopped; `disabled` and `removed` also drop its `meta` namespace. */
 export type StopCause = 'shutdown' | 'disabled' | 'removed' | 'policy'
 
-interface PluginArgs { plugin: string }
+/** In a cluster, the supervisor's entries about plugins and instances name their node. */
+interface PluginArgs { plugin: string; node?: string }
 interface ErrorArgs extends PluginArgs { error?: { code: string | null; message: string } | null }
 interface StopArgs extends PluginArgs { cause?: StopCause }
 interface JoinArgs extends PluginArgs { id: number; pid: number; threadId?: number }
@@ -25,6 +27,7 @@ const EMPTY: PluginRecord = { state: 'stopped', since: 0, restarts: 0, lastError
 
 /** The replica after a built-in entry. Never mutates: a new object along the changed path. */
 export function applyBuiltIn(replica: Replica, entry: LogEntry): Replica {
+  if (isClusterType(entry.type)) return applyCluster(replica, entry)
   const a = entry.args as PluginArgs
   const name = a.plugin
   const prev = replica.plugins?.[name] ?? EMPTY
@@ -43,13 +46,20 @@ export function applyBuiltIn(replica: Replica, entry: LogEntry): Replica {
       break
     case 'plugin/stopped': {
       const cause = (a as StopArgs).cause
+      // In a cluster, one node's stop ends its own instances: the plugin (and its namespace) lives
+      // on while another node still runs some.
+      const others = a.node === undefined ? {} : Object.fromEntries(Object.entries(prev.instances).filter(([, i]) => i.node !== a.node))
+      if (Object.keys(others).length) {
+        rec = { ...prev, instances: others }
+        break
+      }
       rec = { ...prev, state: 'stopped', since: entry.seq, instances: {} }
       dropMeta = cause === 'disabled' || cause === 'removed'
       break
     }
     case 'instance/joined': {
       const { id, pid, threadId } = a as JoinArgs
-      const inst: InstanceRecord = { id, pid, threadId: threadId ?? 0, joined: entry.seq }
+      const inst: InstanceRecord = { id, pid, threadId: threadId ?? 0, joined: entry.seq, ...(a.node === undefined ? {} : { node: a.node }) }
       rec = { ...prev, instances: { ...prev.instances, [id]: inst } }
       break
     }

@@ -9,8 +9,7 @@ import type { PluginLogger } from '../plugin/types.js'
 import { type BuiltInType } from './builtin.js'
 import { checkEntry } from './entry.js'
 import { LmdbLogStore } from './lmdb-log-store.js'
-import { CoordinationLog } from './log.js'
-import type { LogStore } from './log-store.js'
+import { CoordinationLog, type Log } from './log.js'
 import { PluginPeer } from './peer.js'
 import { applyEntry, projection, react, withMeta } from './replica.js'
 import { Replicator, type ReplicaHolder } from './replicator.js'
@@ -23,21 +22,27 @@ export interface CoordinatorOptions {
   log: PluginLogger
   /** Marks a plugin failed (a throw in its apply, diff or reactions). */
   fail(plugin: string, err: OutriggerError): void
-  /** Another backend for the log (the default: lmdb under the state folder). */
-  store?: LogStore
+  /** Another log (a cluster's, shared through Redis); the default: the embedded one, in lmdb. */
+  makeLog?(o: { snapshotEvery: number; handlersOf(plugin: string): CoordinationMap | undefined; applyFailed(f: HandlerFailure & { plugin: string }): void }): Log
+  /**
+   * In a cluster: this node's id, named in its entries about plugins and instances, and what its
+   * instance ids are offset by in the log, so that they are unique cluster-wide.
+   */
+  node?: { id: string; peerBase: number }
 }
 
 export class Coordinator {
-  readonly log: CoordinationLog
-  private readonly store: LogStore
+  readonly log: Log
   private readonly cores = new Map<string, PluginPeer>()
   private readonly replicas = new Map<string, Map<number, Replicator>>()
   private readonly failed = new Set<string>()
   private readonly metaStored = new Set<string>()
 
   constructor(private readonly opts: CoordinatorOptions) {
-    this.store = opts.store ?? new LmdbLogStore(path.join(opts.stateDir, 'coordination'))
-    this.log = new CoordinationLog({ store: this.store, snapshotEvery: opts.snapshotEvery, handlersOf: (p) => this.cores.get(p)?.handlers })
+    const handlersOf = (p: string) => this.cores.get(p)?.handlers
+    this.log = opts.makeLog
+      ? opts.makeLog({ snapshotEvery: opts.snapshotEvery, handlersOf, applyFailed: (f) => this.handlerFailed(f.plugin, f) })
+      : new CoordinationLog({ store: new LmdbLogStore(path.join(opts.stateDir, 'coordination')), snapshotEvery: opts.snapshotEvery, handlersOf })
     this.log.onCommitted((entry, old, next, diff) => this.committed(entry, old, next, diff))
   }
 
@@ -75,9 +80,25 @@ export class Coordinator {
 
   // ── entries ──────────────────────────────────────────────────────────────────────────────
 
-  /** A built-in entry, appended by the supervisor; a failure to write is logged, never thrown. */
-  builtIn(type: BuiltInType, args: Record<string, unknown>): void {
-    this.log.append(type, JSON.parse(JSON.stringify(args))).catch((err) => errorCode(err) !== 'RIG_ERR_CLOSED' && this.opts.log.error({ err, type }, `coordination log: "${type}" not appended: ${errorMessage(err)}`))
+  /**
+   * A built-in entry, appended by the supervisor: resolves with its seq once durable, or undefined
+   * when it was not written (logged, never thrown). In a cluster, entries about plugins and
+   * instances name this node.
+   */
+  builtIn(type: BuiltInType, args: Record<string, unknown>): Promise<number | undefined> {
+    const node = this.opts.node && (type.startsWith('plugin/') || type.startsWith('instance/')) ? { node: this.opts.node.id } : {}
+    return this.log.append(type, JSON.parse(JSON.stringify({ ...args, ...node }))).then(
+      (e) => e.seq,
+      (err) => {
+        if (errorCode(err) !== 'RIG_ERR_CLOSED') this.opts.log.error({ err, type }, `coordination log: "${type}" not appended: ${errorMessage(err)}`)
+        return undefined
+      },
+    )
+  }
+
+  /** The id instance `id` of a plugin has in the log (and in its reactions): unique cluster-wide. */
+  peerId(id: number): number {
+    return (this.opts.node?.peerBase ?? 0) + id
   }
 
   /**
@@ -117,16 +138,17 @@ export class Coordinator {
 
   // ── worker instances ─────────────────────────────────────────────────────────────────────
 
-  /** Starts replicating to a worker instance that just came up. */
-  attach(plugin: string, id: number, instance: ReplicaHolder): void {
+  /** Starts replicating to a worker instance that just came up; `joined`: the seq of its `instance/joined`, the first entry it reacts to. */
+  attach(plugin: string, id: number, instance: ReplicaHolder, joined: Promise<number | undefined>): void {
     this.detach(plugin, id)
     const r = new Replicator(plugin, instance, this.log, this.opts.snapshotEvery, (reply) => this.reply(plugin, reply))
     let set = this.replicas.get(plugin)
     if (!set) this.replicas.set(plugin, (set = new Map()))
     set.set(id, r)
-    // Called right after its `instance/joined` was appended: that entry is the first it reacts to.
-    const joined = this.log.head
-    this.catchUpPoint(plugin).then((p) => r.start(p, joined), (err) => this.opts.log.error({ plugin, err }, `coordination log: no catch-up point for "${plugin}": ${errorMessage(err)}`))
+    Promise.all([this.catchUpPoint(plugin), joined]).then(
+      ([p, seq]) => r.start(p, seq ?? this.log.head),
+      (err) => this.opts.log.error({ plugin, err }, `coordination log: no catch-up point for "${plugin}": ${errorMessage(err)}`),
+    )
   }
 
   detach(plugin: string, id: number): void {
@@ -145,10 +167,11 @@ export class Coordinator {
    * no entries of its own yet, or an instance reported it), else the empty replica at 0.
    */
   private async catchUpPoint(plugin: string): Promise<{ seq: number; replica: Replica }> {
-    for (const s of await this.store.snapshots(4)) {
+    const store = this.log.store
+    for (const s of await store.snapshots(4)) {
       if (s.seq > this.log.committed) continue
       if (!s.owners.includes(plugin)) return { seq: s.seq, replica: projection(s.replica, plugin) }
-      const m = await this.store.getMeta(plugin, s.seq)
+      const m = await store.getMeta(plugin, s.seq)
       if (m) return { seq: s.seq, replica: withMeta(projection(s.replica, plugin), plugin, m.meta) }
     }
     return { seq: 0, replica: {} }
@@ -159,7 +182,7 @@ export class Coordinator {
       const key = `${plugin}\0${s.seq}`
       if (this.metaStored.has(key)) continue
       this.metaStored.add(key)
-      this.store.putMeta(plugin, s.seq, s.meta).catch((err) => this.opts.log.warn({ plugin, err }, `coordination log: a snapshot of "${plugin}" not stored: ${errorMessage(err)}`))
+      this.log.store.putMeta(plugin, s.seq, s.meta).catch((err) => this.opts.log.warn({ plugin, err }, `coordination log: a snapshot of "${plugin}" not stored: ${errorMessage(err)}`))
     }
     if (this.failed.has(plugin)) return
     const bad = reply.failures.find((f) => f.stage !== 'sideEffects')
@@ -193,8 +216,9 @@ export class Coordinator {
 
   async close(): Promise<void> {
     for (const set of this.replicas.values()) for (const r of set.values()) r.stop()
+    const store = this.log.store
     await this.log.close()
-    await this.store.close()
+    await store.close()
   }
 }
 

@@ -3,7 +3,7 @@
  * seq on, optionally of the types a glob matches, and where the next page starts.
  */
 import { OutriggerError } from '../errors.js'
-import type { CoordinationLog } from './log.js'
+import type { Log } from './log.js'
 import type { LogEntry } from './types.js'
 
 /** At most this many entries are scanned for one page (a filter may keep fewer). */
@@ -28,7 +28,7 @@ export function typeGlob(glob: string): (type: string) => boolean {
  * A page from `from` (default: the last `limit` entries). `from` past the head gives an empty
  * page whose `next` is `from`, so a follower keeps asking from there.
  */
-export async function readPage(log: CoordinationLog, opts: { from?: number; limit?: number; type?: string }): Promise<LogPage> {
+export async function readPage(log: Log, opts: { from?: number; limit?: number; type?: string }): Promise<LogPage> {
   const limit = opts.limit ?? 100
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new OutriggerError('RIG_ERR_COORD_ENTRY', `log read: limit must be an integer from 1 to ${MAX_PAGE}, got ${opts.limit}`)
   if (opts.from !== undefined && (!Number.isInteger(opts.from) || opts.from < 0)) throw new OutriggerError('RIG_ERR_COORD_ENTRY', `log read: from must be a seq (an integer from 0), got ${opts.from}`)

@@ -86,9 +86,9 @@ export function concerns(entry: LogEntry, me: Peer): boolean {
   return typeof id !== 'number' || id === me.id
 }
 
-/** What an instance of `plugin` holds: every plugin's built-in record, and its own namespace only. */
+/** What an instance of `plugin` holds: the built-in records (plugins, cluster), and its own namespace only. */
 export function projection(replica: Replica, plugin: string): Replica {
   const own = replica.meta?.[plugin]
-  const out: Replica = replica.plugins ? { plugins: replica.plugins } : {}
+  const out: Replica = { ...(replica.plugins ? { plugins: replica.plugins } : {}), ...(replica.cluster ? { cluster: replica.cluster } : {}) }
   return deepFreeze(own === undefined ? out : { ...out, meta: { [plugin]: own } })
 }

@@ -6,7 +6,7 @@
  */
 import { isBuiltIn } from './builtin.js'
 import { ownerOf } from './entry.js'
-import type { CoordinationLog } from './log.js'
+import type { Log } from './log.js'
 import type { CoordBatch, CoordReply, Replica } from './types.js'
 
 /** What the replicator needs of an instance: its side of the `coord` rpc. */
@@ -28,7 +28,7 @@ export class Replicator {
   constructor(
     private readonly plugin: string,
     private readonly instance: ReplicaHolder,
-    private readonly log: CoordinationLog,
+    private readonly log: Log,
     private readonly snapshotEvery: number,
     private readonly onReply: (reply: CoordReply) => void,
   ) {}

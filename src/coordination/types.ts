@@ -30,6 +30,16 @@ export interface InstanceRecord {
   threadId: number
   /** The seq of its `instance/joined`. */
   joined: number
+  /** In a cluster: the node it runs on (instance ids are then unique cluster-wide). */
+  node?: string
+}
+
+/** What a cluster's own entries build, under `replica.cluster` (cluster-builtin.ts). */
+export interface ClusterRecord {
+  /** The nodes in the cluster, with the seq of their `node/joined`. */
+  nodes: Record<string, { since: number }>
+  /** For each `partitionBy` cluster plugin: which node serves each partition. */
+  partitions: Record<string, Record<string, string>>
 }
 
 /**
@@ -40,6 +50,8 @@ export interface InstanceRecord {
 export interface Replica {
   readonly plugins?: Readonly<Record<string, Readonly<PluginRecord>>>
   readonly meta?: Readonly<Record<string, unknown>>
+  /** In a cluster only: its nodes and the partitions they serve. */
+  readonly cluster?: Readonly<ClusterRecord>
 }
 
 /** Who runs a reaction: a worker instance, or a core plugin (id 0). */

@@ -293,5 +293,6 @@ function wireSpec(spec: InstanceSpec): WorkerSpec {
     callTimeoutMs: spec.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS, nice: spec.nice ?? 0, holdKeysBy: spec.holdKeysBy ?? null,
     ...(spec.heapSnapshotDir ? { heapSnapshotDir: spec.heapSnapshotDir } : {}),
     instanceCount: spec.instanceCount ?? 1,
+    ...(spec.peerId === undefined ? {} : { peerId: spec.peerId }),
   }
 }

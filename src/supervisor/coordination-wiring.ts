@@ -22,20 +22,20 @@ export function withCoordination(plugin: string, c: Coordinator | undefined, las
   return {
     up(id, instance) {
       on.up(id, instance)
-      c.builtIn('instance/joined', { plugin, id, pid: instance.pid, threadId: instance.threadId })
-      if (instance.coordinate) c.attach(plugin, id, instance as ReplicaHolder)
+      const joined = c.builtIn('instance/joined', { plugin, id: c.peerId(id), pid: instance.pid, threadId: instance.threadId })
+      if (instance.coordinate) c.attach(plugin, id, instance as ReplicaHolder, joined)
     },
     down(id, cause, how) {
       on.down(id, cause, how)
       c.detach(plugin, id)
-      c.builtIn('instance/left', { plugin, id, cause: how.hung ? `unresponsive: ${cause.message}` : cause.message })
+      void c.builtIn('instance/left', { plugin, id: c.peerId(id), cause: how.hung ? `unresponsive: ${cause.message}` : cause.message })
     },
     retire: (id) => on.retire(id),
     stateChanged(next, prev) {
       on.stateChanged(next, prev)
       const type = stateEntry(next, prev)
-      if (type === 'plugin/stopped') c.builtIn(type, { plugin, cause: shutdown.aborted ? 'shutdown' : 'policy' })
-      else if (type) c.builtIn(type, { plugin, error: lastError() })
+      if (type === 'plugin/stopped') void c.builtIn(type, { plugin, cause: shutdown.aborted ? 'shutdown' : 'policy' })
+      else if (type) void c.builtIn(type, { plugin, error: lastError() })
     },
   }
 }
@@ -53,8 +53,8 @@ export function coreEntry(c: Coordinator, h: PluginHandle, type: 'plugin/started
   if (h.type !== 'core') return
   if (type === 'plugin/failed') {
     c.dropCore(h.name)
-    c.builtIn(type, { plugin: h.name, error: h.status().lastError })
-  } else c.builtIn(type, type === 'plugin/stopped' ? { plugin: h.name, cause: 'shutdown' } : { plugin: h.name })
+    void c.builtIn(type, { plugin: h.name, error: h.status().lastError })
+  } else void c.builtIn(type, type === 'plugin/stopped' ? { plugin: h.name, cause: 'shutdown' } : { plugin: h.name })
 }
 
 /** `ctx.coordination` where the host keeps no log (a plugin context built outside a supervisor). */

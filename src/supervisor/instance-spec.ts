@@ -22,6 +22,7 @@ export function instanceSpec(init: WorkerPluginInit, cfg: WorkerSettings, id: nu
     // At-least-once keeps a key's order across retries (see the dispatcher's holds).
     holdKeysBy: cfg.delivery !== 'at-most-once' ? cfg.partitionBy : null,
     instanceCount: cfg.instances,
+    ...(rt.coordination && rt.coordination.peerId(id) !== id ? { peerId: rt.coordination.peerId(id) } : {}),
     nice: rt.config.workerNice,
     permissions: cfg.permissions,
     bridge: workerBridge(rt, name, deadLetters),

@@ -84,7 +84,7 @@ export class OutriggerSupervisor implements Supervisor {
     this.log = slots.logger
     this.bus = new Bus({ log: this.log, pipeWarnMs: config.timeouts.pipeWarnMs, pipeTimeoutMs: config.timeouts.pipeTimeoutMs, maxConcurrentPipes: config.maxConcurrentPipes })
     const fail = (p: string, err: unknown) => this.byName.get(p) && this.failed(this.byName.get(p)!, err)
-    this.coordination = new Coordinator({ stateDir: opts.stateDir, snapshotEvery: config.coordination.snapshotEvery, log: this.log, fail })
+    this.coordination = new Coordinator({ stateDir: opts.stateDir, snapshotEvery: config.coordination.snapshotEvery, log: this.log, fail, ...opts.cluster?.coordination(config.coordination.snapshotEvery) })
     this.rt = {
       coordination: this.coordination,
       app,

@@ -130,8 +130,11 @@ describe('cluster chaos', { skip: SKIP_REDIS }, () => {
     // The table: one row per node, the plugin with its pending count per consumer.
     const table = await rig(['status', '--cluster', '--app', c.app], { runtimeDir: c.runtimeDir })
     assert.equal(table.code, 0, table.stderr)
-    assert.match(table.stdout, /NODE +HOST +PID +PLUGINS +INSTANCES +PENDING +LAST BEAT/)
-    for (const id of ['a', 'b', 'c']) assert.match(table.stdout, new RegExp(`^${id} .* rec +2 +0 +[0-9.]+ s ago$`, 'm'))
+    assert.match(table.stdout, /NODE +HOST +PID +PLUGINS +INSTANCES +PENDING +LAST BEAT +LOG SEQ/)
+    for (const id of ['a', 'b', 'c']) assert.match(table.stdout, new RegExp(`^${id} .* rec +2 +0 +[0-9.]+ s ago +\\d+$`, 'm'))
+    // Every node follows the cluster's coordination log, and says how far it applied it.
+    assert.ok(report.log.head > 0)
+    assert.ok(report.nodes.every((n) => n.logSeq !== null && n.logSeq > 0))
     assert.match(table.stdout, /^rec +1 +\d+ +0 +0 +0 +.*c=0/m)
   })
 
@@ -139,7 +142,7 @@ describe('cluster chaos', { skip: SKIP_REDIS }, () => {
     out = await mkdtemp(path.join(tmpdir(), 'rig-order-out-'))
     const cluster = `order-${process.pid}`
     const total = 20_000
-    // Leases live 3 s: a loaded machine may hold a node's event loop for a while.
+    // A node is judged silent after 3 s: a loaded machine may hold a node's event loop for a while.
     const nodes3 = await Promise.all(['a', 'b', 'c'].map(async (id) => start(id, await plugins({ partitionBy: 'key', limits: { unresponsiveMs: 3000 } }), cluster)))
     const [a, , c] = nodes3
     // Every node holds some of the 16 partitions (a share is at most ceil(16 / 3) = 6) before the events flow.

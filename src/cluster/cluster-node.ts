@@ -128,7 +128,7 @@ export class ClusterNode implements ClusterPlacement {
   private async beat(): Promise<void> {
     if (!this.link.up) return
     try {
-      await this.registry.beat(this.plugins.map((p) => ({ name: p.name, instances: p.instances })))
+      await this.registry.beat(this.plugins.map((p) => ({ name: p.name, instances: p.instances })), this.log?.isOpen ? this.log.committed : undefined)
     } catch (err) {
       if (this.link.up) this.opts.log.warn({ err }, `cluster "${this.cfg.name}": beat failed: ${errorMessage(err)}`)
     }

@@ -50,6 +50,7 @@ export async function clusterReport(node: ClusterNode): Promise<ClusterReport> {
       }
     }),
   )
-  const rows = nodes.map((n) => ({ id: n.id, host: n.host, pid: n.pid, plugins: n.plugins, lastBeatMs: Math.max(0, now - n.beatAt), missing: isMissing(n, now) }))
-  return { ...base, health: rows.some((n) => n.missing) ? 'degraded' : 'healthy', nodes: rows, plugins }
+  const rows = nodes.map((n) => ({ id: n.id, host: n.host, pid: n.pid, plugins: n.plugins, lastBeatMs: Math.max(0, now - n.beatAt), missing: isMissing(n, now), logSeq: n.logSeq ?? null }))
+  const log = { head: Number((await r.get(node.keys.logHead)) ?? 0) }
+  return { ...base, health: rows.some((n) => n.missing) ? 'degraded' : 'healthy', log, nodes: rows, plugins }
 }

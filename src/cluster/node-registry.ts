@@ -21,6 +21,8 @@ export interface NodeRecord {
   beatAt: number
   beatMs: number
   plugins: Array<{ name: string; instances: number }>
+  /** The coordination log's seq this node had applied at its beat. */
+  logSeq?: number
 }
 
 export class NodeRegistry {
@@ -29,8 +31,8 @@ export class NodeRegistry {
   constructor(private readonly r: Redis, private readonly keys: ClusterKeys, readonly id: string, private readonly beatMs: number) {}
 
   /** Writes this node's beat. */
-  async beat(plugins: NodeRecord['plugins']): Promise<void> {
-    const rec: NodeRecord = { id: this.id, host: os.hostname(), pid: process.pid, startedAt: this.startedAt, beatAt: Date.now(), beatMs: this.beatMs, plugins }
+  async beat(plugins: NodeRecord['plugins'], logSeq: number | undefined): Promise<void> {
+    const rec: NodeRecord = { id: this.id, host: os.hostname(), pid: process.pid, startedAt: this.startedAt, beatAt: Date.now(), beatMs: this.beatMs, plugins, ...(logSeq === undefined ? {} : { logSeq }) }
     await this.r.multi().set(this.keys.node(this.id), JSON.stringify(rec), 'PX', FORGET_MS).sadd(this.keys.nodes, this.id).exec()
   }
 

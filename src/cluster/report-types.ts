@@ -6,6 +6,8 @@ export interface ClusterReport {
   node: string
   link: { connected: boolean; retries: number; retryInMs: number; outages: number; lastError: string | null }
   health: 'healthy' | 'degraded'
+  /** The cluster's coordination log in Redis: its last seq. */
+  log: { head: number }
   nodes: Array<{
     id: string
     host: string
@@ -13,6 +15,8 @@ export interface ClusterReport {
     plugins: Array<{ name: string; instances: number }>
     lastBeatMs: number
     missing: boolean
+    /** The log's seq the node had applied at its last beat (null: not open yet). */
+    logSeq: number | null
   }>
   plugins: Array<{
     name: string

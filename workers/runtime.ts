@@ -90,7 +90,7 @@ export class Runtime {
       const rpc = (this.rpc = new RpcLink((msg) => this.post(msg), spec.callTimeoutMs))
       const options = { value: spec.options }
       const bridge = rpc.remote('bridge')
-      const coord = new WorkerCoordination(spec.plugin, spec.instanceId, bridge, (msg, err) => ctx.log.error({ err }, msg))
+      const coord = new WorkerCoordination(spec.plugin, spec.peerId ?? spec.instanceId, bridge, (msg, err) => ctx.log.error({ err }, msg))
       const ctx = (this.ctx = buildContext(spec, bridge, rpc.remote('state'), this.abort.signal, options, coord.api))
       // A factory entry is called here, once per instance, so each instance has its own state.
       const exported = await importEntry(spec.entry, 'worker', spec.plugin)

@@ -60,7 +60,7 @@ export const ErrorRemedies: Record<ErrorCode | HttpErrorCode, string> = {
   RIG_ERR_CLUSTER_REQUIRED:
     'Give the host a cluster: `"cluster": { "redis": "redis://127.0.0.1:6379", "name": "<cluster>" }` in the host config, or `outrigger start --cluster redis://…`; or set the plugin\'s `worker.placement` to "local" (docs/cluster.md).',
   RIG_ERR_CLUSTER_UNREACHABLE:
-    'Start redis-server where `cluster.redis` points, or fix the URL, user or password (an ACL user needs the stream, key and script commands, docs/cluster.md). The host keeps running: events wait in the local outbox and go to the stream once Redis answers.',
+    'Start redis-server where `cluster.redis` points, or fix the URL, user or password (an ACL user needs the stream, key and script commands, docs/cluster.md). A node needs Redis at start (it reads the coordination log of the cluster); a running host keeps running through an outage: events wait in the local outbox and go to the stream once Redis answers. A `rediss://` server certificate this host does not trust (a private CA, a name it does not cover, expired) fails at once, with the fix in the message: set `cluster.tls.ca` to the CA\'s PEM file (or `NODE_EXTRA_CA_CERTS`), or `cluster.tls.servername`.',
   RIG_ERR_QUEUE_FULL:
     'The worker plugin falls behind under overflow `reject`: add `instances`, make the handler faster, raise `worker.queue.max`, or choose `drop-oldest` or `drop-newest`.',
   RIG_ERR_WORKER_EXITED:

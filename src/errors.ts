@@ -51,7 +51,7 @@ export const ErrorCodes = {
   RIG_ERR_RELOAD_FAILED: "A reload's new code or manifest failed to load or init; the running instances keep the old code",
   RIG_ERR_RELOAD_REFUSED: 'A plugin cannot be reloaded, started or stopped live that way; nothing was changed',
   RIG_ERR_CLUSTER_REQUIRED: 'A worker plugin says "placement": "cluster" but the host has no cluster config',
-  RIG_ERR_CLUSTER_UNREACHABLE: "The cluster's Redis cannot be reached, so the cluster's status cannot be read",
+  RIG_ERR_CLUSTER_UNREACHABLE: "The cluster's Redis cannot be reached, or its TLS certificate is refused: the node cannot start, or the cluster's status cannot be read",
 } as const
 
 export type ErrorCode = keyof typeof ErrorCodes

@@ -32,7 +32,7 @@ export async function startSupervisor(opts: SupervisorOptions = {}): Promise<Sta
   const slots = await resolveSlots(loaded, { app, config, stateDir, logger: opts.logger, store: opts.store })
   for (const w of found.warnings) slots.logger.warn(w)
 
-  const cluster = await joinCluster(opts.cluster, config, { stateDir, log: slots.logger })
+  const cluster = await joinCluster(opts.cluster, config, { stateDir, baseDir, log: slots.logger })
   const sup = new OutriggerSupervisor({ app, config, stateDir, loaded, slots, blame: opts.handleProcessErrors === true, pluginsDir, configFile: typeof opts.config === 'string' ? opts.config : undefined, cluster })
   // After the plugins closed (their last acks sent): the node leaves the cluster.
   if (cluster) sup.onClose(() => cluster.close())

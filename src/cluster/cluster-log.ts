@@ -20,12 +20,14 @@ import { OutriggerError, errorMessage } from '../errors.js'
 import type { PluginLogger } from '../plugin/types.js'
 import { MAX_BACKOFF_MS, RedisLink } from './connection.js'
 import type { LogStream, Stored } from './log-stream.js'
+import type { RedisTls } from './tls.js'
 
 export interface ClusterLogOptions {
   stream: LogStream
-  /** The node's command link, and a URL for the blocking reader's own connection. */
+  /** The node's command link, and a URL (with its TLS options) for the blocking reader's own connection. */
   link: RedisLink
   url: string
+  tls: RedisTls | undefined
   node: string
   /** The folder of the local copies (one per epoch of the cluster's log). */
   dir: string
@@ -90,7 +92,7 @@ export class ClusterLog extends LogBase {
     await this.load(this.local)
     await this.catchUp(false)
     this.opened = true
-    this.reader = new RedisLink(this.opts.url, { name: `outrigger-${this.opts.node}-log` })
+    this.reader = new RedisLink(this.opts.url, { name: `outrigger-${this.opts.node}-log`, tls: this.opts.tls })
     this.reading = this.follow()
     // The node's first entry: what an earlier life under the same id left in the replica goes.
     await this.append('node/joined', { node: this.opts.node })

@@ -19,6 +19,7 @@ import { MISSED_BEATS, NodeRegistry, silentFor } from './node-registry.js'
 import type { NodeRecord } from './node-registry.js'
 import type { ClusterPlacement, PlacedPlugin, PlacedQueue } from './placement.js'
 import type { ClusterReport } from './report-types.js'
+import type { RedisTls } from './tls.js'
 
 export class ClusterNode implements ClusterPlacement {
   readonly id: string
@@ -34,12 +35,13 @@ export class ClusterNode implements ClusterPlacement {
   private ordinal = 0
   private log: ClusterLog | undefined
 
-  constructor(private readonly cfg: ClusterConfig, private readonly opts: { stateDir: string; commitMs: number; log: PluginLogger }) {
+  constructor(private readonly cfg: ClusterConfig, private readonly opts: { stateDir: string; commitMs: number; log: PluginLogger; tls: RedisTls | undefined }) {
     this.id = cfg.nodeId ?? `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_.-]/g, '-')
     this.keys = clusterKeys(cfg.name)
     const where = redact(cfg.redis)
     this.link = new RedisLink(cfg.redis, {
       name: `outrigger-${this.id}`,
+      tls: opts.tls,
       onUp: () => {
         this.upSince = Date.now()
         for (const p of this.plugins) p.recheck = true
@@ -54,10 +56,15 @@ export class ClusterNode implements ClusterPlacement {
 
   /**
    * Waits (up to `ms`) for the first connection: a node joins the cluster's coordination log at
-   * start, so it needs Redis then. Later outages only delay the beats.
+   * start, so it needs Redis then. Later outages only delay the beats. A server certificate this
+   * host refuses fails at once: no retry can fix it.
    */
   async start(ms = 10_000): Promise<void> {
-    if (!(await this.link.ready(ms))) {
+    const up = await this.link.connect(ms).catch((err: Error) => {
+      this.link.close()
+      throw new OutriggerError('RIG_ERR_CLUSTER_UNREACHABLE', `cluster "${this.cfg.name}": cannot connect to ${this.redis}: ${err.message}`)
+    })
+    if (!up) {
       const { lastError } = this.link.state()
       this.link.close()
       throw new OutriggerError('RIG_ERR_CLUSTER_UNREACHABLE', `cluster "${this.cfg.name}": Redis at ${this.redis} did not answer within ${ms / 1000} s (${lastError ?? 'no answer'}); a node reads the cluster's coordination log when it starts, so Redis must be up then. Start redis-server there, or fix the URL, user or password`)
@@ -77,6 +84,7 @@ export class ClusterNode implements ClusterPlacement {
         stream: new LogStream(this.link.client, this.keys),
         link: this.link,
         url: this.cfg.redis,
+        tls: this.opts.tls,
         node: this.id,
         dir: path.join(this.opts.stateDir, 'cluster', this.cfg.name, 'log'),
         log: this.opts.log,
@@ -87,6 +95,7 @@ export class ClusterNode implements ClusterPlacement {
   attach(plugin: PlacedPlugin): PlacedQueue {
     const p = new ClusterPlugin(plugin, {
       url: this.cfg.redis,
+      tls: this.opts.tls,
       nodeId: this.id,
       keys: this.keys,
       cmd: this.link,

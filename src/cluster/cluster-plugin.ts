@@ -25,10 +25,12 @@ import type { PlacedPlugin, PlacedQueue } from './placement.js'
 import { StreamProducer } from './plugin-stream.js'
 import { adoptPartition, reclaimSilent } from './reclaim.js'
 import { ensureGroup, type Entry } from './stream-ops.js'
+import type { RedisTls } from './tls.js'
 
 /** What a plugin gets from its node. */
 export interface NodeLinks {
   url: string
+  tls: RedisTls | undefined
   nodeId: string
   keys: ClusterKeys
   cmd: RedisLink
@@ -74,7 +76,7 @@ export class ClusterPlugin implements PlacedQueue {
         this.toAdopt.push(keys.stream(this.name, p))
         this.reader.wake()
       })
-    const blocking = new RedisLink(n.url, { name: `outrigger-${n.nodeId}-${this.name}` })
+    const blocking = new RedisLink(n.url, { name: `outrigger-${n.nodeId}-${this.name}`, tls: n.tls })
     this.reader = new GroupReader(blocking, n.nodeId, {
       streams: () => this.streams(),
       room: () => (this.reading ? this.window - this.tokens.size : 0),

@@ -4,6 +4,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis'
 import { redact } from '../config/cluster-config.js'
+import { tlsFailure, type RedisTls } from './tls.js'
 
 export { redact }
 
@@ -42,7 +43,8 @@ export class RedisLink {
   private readonly st: LinkState
   private nextAt = 0
 
-  constructor(url: string, opts: { name: string; onUp?: () => void; onDown?: (err: string | null) => void }) {
+  /** `tls` is required, if undefined: every connection to the cluster's Redis must carry `cluster.tls`. */
+  constructor(url: string, opts: { name: string; tls: RedisTls | undefined; onUp?: () => void; onDown?: (err: string | null) => void }) {
     this.st = { url: redact(url), connected: false, retries: 0, retryInMs: 0, lastError: null, outages: 0 }
     const options: RedisOptions = {
       connectionName: opts.name,
@@ -53,6 +55,9 @@ export class RedisLink {
       maxRetriesPerRequest: 0,
       // Resending would repeat a command that may have run; the callers retry what they need.
       autoResendUnfulfilledCommands: false,
+      // Only for rediss:// (the config refuses cluster.tls otherwise): given a `tls` object,
+      // ioredis would speak TLS whatever the URL says.
+      ...(opts.tls && url.startsWith('rediss://') ? { tls: opts.tls } : {}),
       retryStrategy: (attempt) => {
         this.st.retries = attempt
         const wait = backoffMs(attempt)
@@ -73,8 +78,9 @@ export class RedisLink {
       if (was) opts.onDown?.(this.st.lastError)
     })
     // ioredis reports every failed attempt here; the message never carries the URL's password.
+    // A TLS failure is shown with its fix.
     this.client.on('error', (err: Error) => {
-      this.st.lastError = err.message
+      this.st.lastError = tlsFailure(err, url.startsWith('rediss://'))?.message ?? err.message
     })
   }
 
@@ -99,6 +105,38 @@ export class RedisLink {
         resolve(false)
       }, ms)
       this.client.once('ready', on)
+    })
+  }
+
+  /**
+   * The first connection: true once up, false when still down after `ms`. Rejects at once when
+   * the server's certificate is refused: every retry would fail the same way until the config
+   * changes, so the start should say so rather than wait in silence.
+   */
+  connect(ms: number): Promise<boolean> {
+    if (this.up) return Promise.resolve(true)
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(t)
+        this.client.off('ready', up)
+        this.client.off('error', failed)
+      }
+      const up = () => {
+        done()
+        resolve(true)
+      }
+      const failed = (err: Error) => {
+        const tls = tlsFailure(err)
+        if (!tls?.certificate) return
+        done()
+        reject(new Error(tls.message))
+      }
+      const t = setTimeout(() => {
+        done()
+        resolve(false)
+      }, ms)
+      this.client.on('ready', up)
+      this.client.on('error', failed)
     })
   }
 

@@ -1,6 +1,19 @@
 import { z } from 'zod'
 import { timerMs } from '../manifest/schema.js'
 
+const pemPath = (what: string) => z.string().min(1, 'a path to a PEM file').describe(`${what} (PEM file; a relative path is resolved against the config file's folder)`)
+
+/** `cluster.tls`: what a `rediss://` connection trusts and presents beyond the system's defaults. */
+export const ClusterTlsSchema = z
+  .object({
+    ca: pemPath("The CA certificate(s) that signed the Redis server's certificate, trusted in addition to the system's CAs (for a private CA)").optional(),
+    cert: pemPath('A client certificate, for a Redis that requires one (tls-auth-clients yes); with `key`').optional(),
+    key: pemPath("The client certificate's private key; with `cert`").optional(),
+    servername: z.string().min(1).optional().describe("The host name the server's certificate must name, when it differs from the URL's host (also sent as SNI)"),
+  })
+  .strict()
+  .refine((t) => !t.cert === !t.key, { message: '`cert` and `key` go together: give both for a client certificate, or neither' })
+
 /** `cluster` in the host config: where the cluster's Redis is, its name, and this node's id. */
 export const ClusterConfigSchema = z
   .object({
@@ -19,8 +32,12 @@ export const ClusterConfigSchema = z
       .optional()
       .describe('This supervisor in the cluster (its consumer name); default <hostname>-<pid>. A stable id lets a restarted node take back what it left pending'),
     beatMs: timerMs().min(50).default(1000).describe('How often this node writes its beat (and runs a round: partitions, membership, reclaims)'),
+    tls: ClusterTlsSchema.optional().describe('TLS options of a rediss:// connection: a private CA to trust, a client certificate, the expected server name (docs/cluster.md)'),
   })
   .strict()
+  // Certificates given for a plain-text URL would silently mean nothing (or, for ioredis, TLS on
+  // a port that speaks plain text): say which scheme is wanted.
+  .refine((c) => !c.tls || c.redis.startsWith('rediss://'), { path: ['redis'], message: 'a "rediss://" URL: cluster.tls is set, and its certificates are only used over TLS (redis:// is plain text)' })
 
 export type ClusterConfig = z.output<typeof ClusterConfigSchema>
 

@@ -79,14 +79,14 @@ export function collect(child: ChildProcess): { out: () => string; exited: Promi
 /**
  * Spawns the real `outrigger start` on the plugin folder `root/enabled`, with its own config,
  * state and socket folder under `root`, an HTTP port of the system's choosing, and its output
- * collected.
+ * collected; `args` go after `start`'s own, `env` over the test's environment.
  */
-export async function spawnCli(root: string, app: string, config: object): Promise<{ child: ChildProcess; io: ReturnType<typeof collect>; runtimeDir: string }> {
+export async function spawnCli(root: string, app: string, config: object, opts: { args?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<{ child: ChildProcess; io: ReturnType<typeof collect>; runtimeDir: string }> {
   const cfg = path.join(root, 'outrigger.config.json')
   await writeFile(cfg, JSON.stringify({ pluginsDir: 'enabled', stateDir: 'state', logLevel: 'warn', ...config }))
   const runtimeDir = path.join(root, 'run')
-  const child = spawn(process.execPath, [BIN, 'start', '--app', app, '--config', cfg, '--port', '0'], {
-    env: { ...process.env, OUTRIGGER_RUNTIME_DIR: runtimeDir },
+  const child = spawn(process.execPath, [BIN, 'start', '--app', app, '--config', cfg, '--port', '0', ...(opts.args ?? [])], {
+    env: { ...process.env, ...opts.env, OUTRIGGER_RUNTIME_DIR: runtimeDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   return { child, io: collect(child), runtimeDir }

@@ -20,12 +20,24 @@ export function renderCluster(r: ClusterReport, color: boolean): string[] {
     ])
   }
   lines.push('', ...renderTable(nodes, { color, rightAlign: new Set([2, 4, 5, 7]) }))
-  const plugins: CellInput[][] = [[h('PLUGIN'), h('STREAMS'), h('LENGTH'), h('LAG'), h('PENDING'), h('DEAD'), h('PENDING BY CONSUMER')]]
-  for (const p of r.plugins) plugins.push([p.name, p.streams, p.length, p.lag, p.pending, p.deadLetters, p.consumers.map((c) => `${c.node}=${c.pending}`).join(' ') || '-'])
-  lines.push('', ...renderTable(plugins, { color, rightAlign: new Set([1, 2, 3, 4, 5]) }))
+  const plugins: CellInput[][] = [[h('PLUGIN'), h('STREAMS'), h('LENGTH'), h('LAG'), h('PENDING'), h('DEAD'), h('TRIMMED'), h('PENDING BY CONSUMER')]]
+  for (const p of r.plugins) plugins.push([p.name, p.streams, p.length, p.lag, p.pending, dead(p), trimmed(p), p.consumers.map((c) => `${c.node}=${c.pending}`).join(' ') || '-'])
+  lines.push('', ...renderTable(plugins, { color, rightAlign: new Set([1, 2, 3, 4, 5, 6]) }))
   const outbox = r.local.filter((l) => l.outbox > 0)
   for (const l of outbox) lines.push(`${l.plugin}: ${l.outbox} event(s) wait in this node's outbox for Redis`)
   return lines
+}
+
+type PluginRow = ClusterReport['plugins'][number]
+
+/** Dead letters kept, and those dropped beyond the bound when there are any. */
+function dead(p: PluginRow): string | number {
+  return p.deadDropped ? `${p.deadLetters} (+${p.deadDropped} dropped)` : p.deadLetters
+}
+
+/** Entries trimmed in total, and when the last pass ran. */
+function trimmed(p: PluginRow): string | number {
+  return p.lastTrim ? `${p.trimmed} (${(p.lastTrim.agoMs / 1000).toFixed(1)} s ago)` : p.trimmed
 }
 
 function h(text: string): CellInput {

@@ -103,6 +103,7 @@ export class ClusterNode implements ClusterPlacement {
       outboxDir: path.join(this.opts.stateDir, 'cluster-outbox'),
       commitMs: this.opts.commitMs,
       coordination: this.openLog(),
+      trim: { everyMs: this.cfg.trimMs, deadMaxLen: this.cfg.deadMaxLen },
       log: this.opts.log,
     })
     this.plugins.push(p)

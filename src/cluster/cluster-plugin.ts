@@ -26,6 +26,7 @@ import { StreamProducer } from './plugin-stream.js'
 import { adoptPartition, reclaimSilent } from './reclaim.js'
 import { ensureGroup, type Entry } from './stream-ops.js'
 import type { RedisTls } from './tls.js'
+import { StreamTrimmer } from './trim.js'
 
 /** What a plugin gets from its node. */
 export interface NodeLinks {
@@ -39,6 +40,8 @@ export interface NodeLinks {
   commitMs: number
   /** The cluster's coordination log: partitions are assigned in it. */
   coordination: Log
+  /** How often the plugin's streams are trimmed, and how many dead letters are kept. */
+  trim: { everyMs: number; deadMaxLen: number }
   log: { warn(o: object, m: string): void; error(o: object, m: string): void }
 }
 
@@ -51,6 +54,7 @@ export class ClusterPlugin implements PlacedQueue {
   readonly outbox: Outbox
   readonly acks: Acks
   private readonly reader: GroupReader
+  private readonly trimmer: StreamTrimmer
   readonly assignment: PartitionAssignment | undefined
   private readonly tokens = new Map<number, { stream: string; id: string }>()
   private nextToken = 1
@@ -83,6 +87,8 @@ export class ClusterPlugin implements PlacedQueue {
       take: (stream, entries) => this.take(stream, entries, false),
       regroup: () => this.groups(),
     }, Math.max(50, Math.min(1000, n.beatMs)))
+    const all = key ? Array.from({ length: CLUSTER_PARTITIONS }, (_, p) => keys.stream(this.name, p)) : [keys.stream(this.name)]
+    this.trimmer = new StreamTrimmer(n.cmd, all, keys.trim(this.name), n.trim.everyMs, (err, m) => n.log.warn({ plugin: this.name, err }, `plugin "${this.name}": trimming its streams failed: ${m}`))
   }
 
   private get r(): Redis {
@@ -135,7 +141,7 @@ export class ClusterPlugin implements PlacedQueue {
       } catch (err) {
         this.n.log.error({ plugin: this.name, id: e.id, err }, `plugin "${this.name}": stream entry ${e.id} cannot be read (${errorMessage(err)}); it goes to the dead-letter stream`)
         this.r
-          .xadd(this.n.keys.dead(this.name), '*', FIELD, e.body, 'error', errorMessage(err))
+          .xadd(this.n.keys.dead(this.name), 'MAXLEN', '~', this.n.trim.deadMaxLen, '*', FIELD, e.body, 'error', errorMessage(err))
           .then(() => this.acks.add(stream, e.id))
           // Not written: it stays pending here and is read again after the next reconnect.
           .catch(() => undefined)
@@ -187,7 +193,8 @@ export class ClusterPlugin implements PlacedQueue {
     if (!t) return false
     const body = JSON.stringify({ event: p.event, subscription: p.subscription, attempts: p.attempts, error, node: this.n.nodeId, stream: t.stream, id: t.id })
     // Same connection, so the letter is written before the ack that follows it is sent.
-    this.r.xadd(this.n.keys.dead(this.name), '*', 'letter', body).catch(() => undefined)
+    // Bounded: beyond deadMaxLen the oldest letters are dropped (the status counts them).
+    this.r.xadd(this.n.keys.dead(this.name), 'MAXLEN', '~', this.n.trim.deadMaxLen, '*', 'letter', body).catch(() => undefined)
     this.settled(p, 'dead-lettered')
     return false
   }
@@ -200,7 +207,7 @@ export class ClusterPlugin implements PlacedQueue {
     this.reading = false
   }
 
-  /** One beat: renew and take partitions, claim what silent nodes left, forward the outbox. */
+  /** One round: take partitions, claim what silent nodes left, forward the outbox, trim the streams. */
   async tick(nodes: ReadonlyMap<string, NodeRecord>, judge: boolean): Promise<void> {
     if (this.outbox.waiting) await this.outbox.forward(this.producer.write)
     await this.acks.flush()
@@ -218,6 +225,7 @@ export class ClusterPlugin implements PlacedQueue {
       const room = this.window - this.tokens.size
       if (room > 0) this.take(this.n.keys.stream(this.name), await reclaimSilent(this.r, this.n.keys.stream(this.name), this.n.nodeId, nodes, this.plugin.cfg.limits.unresponsiveMs, room), true)
     }
+    await this.trimmer.tick()
   }
 
   get instances(): number {

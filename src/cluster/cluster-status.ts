@@ -1,13 +1,14 @@
 /**
  * The cluster's status as Redis knows it: every node's beat and plugins, and for every cluster
- * plugin its streams' length, lag (entries no node has read yet), pending entries per consumer and
- * dead letters. Read on demand (`status --cluster`, `GET /_status?cluster=1`), never on a timer.
+ * plugin its streams' length, lag (entries no node has read yet), pending entries per consumer,
+ * dead letters (kept and dropped) and what trimming removed. Read on demand (`status --cluster`, `GET /_status?cluster=1`), never on a timer.
  */
 import type { ClusterNode } from './cluster-node.js'
 import { CLUSTER_PARTITIONS } from './keys.js'
 import { MISSED_BEATS, type NodeRecord } from './node-registry.js'
 import type { ClusterReport } from './report-types.js'
-import { consumersOf, groupOf } from './stream-ops.js'
+import { consumersOf, droppedOf, groupOf } from './stream-ops.js'
+import { trimRecord } from './trim.js'
 import { OutriggerError } from '../errors.js'
 
 /** A node is missing once it skipped this many beats (and at least 2 s passed). */
@@ -26,6 +27,9 @@ export async function clusterReport(node: ClusterNode): Promise<ClusterReport> {
   const now = Date.now()
   const nodes = (await node.registry.list()).sort((a, b) => a.id.localeCompare(b.id))
   const names = (await r.smembers(node.keys.plugins)).sort()
+  // Trim passes are stamped with Redis' clock: their age is read against it, not this host's.
+  const [sec, micro] = await r.time()
+  const redisNow = Number(sec) * 1000 + Math.floor(Number(micro) / 1000)
   const plugins = await Promise.all(
     names.map(async (name) => {
       const single = await groupOf(r, node.keys.stream(name))
@@ -39,6 +43,8 @@ export async function clusterReport(node: ClusterNode): Promise<ClusterReport> {
         }
       }
       const sum = (f: 'length' | 'lag' | 'pending') => groups.reduce((n, g) => n + (g?.[f] ?? 0), 0)
+      // Read after the lengths: a pass in between makes length + trimmed count some entries twice, never miss one.
+      const trim = await trimRecord(r, node.keys.trim(name))
       return {
         name,
         streams: streams.length,
@@ -46,7 +52,10 @@ export async function clusterReport(node: ClusterNode): Promise<ClusterReport> {
         lag: sum('lag'),
         pending: sum('pending'),
         deadLetters: await r.xlen(node.keys.dead(name)),
+        deadDropped: await droppedOf(r, node.keys.dead(name)),
         consumers: [...byConsumer].map(([n, c]) => ({ node: n, pending: c.pending, idleMs: c.idleMs })).sort((a, b) => a.node.localeCompare(b.node)),
+        trimmed: trim.trimmed,
+        lastTrim: trim.lastTrimAt === null ? null : { agoMs: Math.max(0, redisNow - trim.lastTrimAt), removed: trim.lastTrimmed },
       }
     }),
   )

@@ -12,6 +12,8 @@ export interface ClusterKeys {
   /** The plugin's stream, or one partition's stream of a `partitionBy` plugin. */
   stream(plugin: string, partition?: number): string
   dead(plugin: string): string
+  /** The plugin's trim record: when its streams were last trimmed, and how much was removed. */
+  trim(plugin: string): string
   /** The plugins of the cluster (for `status --cluster`). */
   plugins: string
   /** The coordination log: a stream whose entry ids are `<seq>-0`, its head seq, and its epoch. */
@@ -30,6 +32,7 @@ export function clusterKeys(cluster: string): ClusterKeys {
     node: (id) => `${base}:node:${id}`,
     stream: (plugin, partition) => (partition === undefined ? `${base}:plugin:${plugin}` : `${base}:plugin:${plugin}:p${partition}`),
     dead: (plugin) => `${base}:plugin:${plugin}:dead`,
+    trim: (plugin) => `${base}:plugin:${plugin}:trim`,
     plugins: `${base}:plugins`,
     log: `${base}:log`,
     logHead: `${base}:log:head`,

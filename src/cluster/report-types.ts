@@ -26,7 +26,13 @@ export interface ClusterReport {
     lag: number
     pending: number
     deadLetters: number
+    /** Dead letters no longer in the dead-letter stream: dropped beyond `cluster.deadMaxLen` (oldest first), or deleted by hand. */
+    deadDropped: number
     consumers: Array<{ node: string; pending: number; idleMs: number }>
+    /** Entries trimmed from the plugin's streams in total (delivered and acked by every group), by any node. */
+    trimmed: number
+    /** The last trim pass: how long ago (Redis' clock) and how many entries it removed; null before the first. */
+    lastTrim: { agoMs: number; removed: number } | null
   }>
   /** This node's producers: appended to streams, waiting in the outbox, forwarded after an outage. */
   local: Array<{ plugin: string; appended: number; outbox: number; journaled: number; forwarded: number; reclaimed: number; acked: number; partitions: number[] }>

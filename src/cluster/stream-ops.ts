@@ -87,6 +87,21 @@ export async function groupOf(r: Redis, stream: string): Promise<{ length: numbe
   }
 }
 
+/**
+ * Entries appended to a stream but no longer in it (XINFO STREAM's `entries-added` less its
+ * length, Redis 7.0 and later; 0 before): for the dead-letter stream, the letters dropped beyond
+ * its bound or deleted by hand.
+ */
+export async function droppedOf(r: Redis, stream: string): Promise<number> {
+  try {
+    const o = pairs((await r.call('XINFO', 'STREAM', stream)) as unknown[])
+    return o['entries-added'] === undefined ? 0 : Math.max(0, Number(o['entries-added']) - Number(o.length))
+  } catch (err) {
+    if (/no such key/i.test(String((err as Error).message))) return 0
+    throw err
+  }
+}
+
 function pairs(fields: unknown[]): Record<string, unknown> {
   const o: Record<string, unknown> = {}
   for (let i = 0; i + 1 < fields.length; i += 2) o[String(fields[i])] = fields[i + 1]

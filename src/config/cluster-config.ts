@@ -14,7 +14,7 @@ export const ClusterTlsSchema = z
   .strict()
   .refine((t) => !t.cert === !t.key, { message: '`cert` and `key` go together: give both for a client certificate, or neither' })
 
-/** `cluster` in the host config: where the cluster's Redis is, its name, and this node's id. */
+/** `cluster` in the host config: where the cluster's Redis is, its name, this node's id, and how its streams are kept small. */
 export const ClusterConfigSchema = z
   .object({
     redis: z
@@ -33,6 +33,16 @@ export const ClusterConfigSchema = z
       .describe('This supervisor in the cluster (its consumer name); default <hostname>-<pid>. A stable id lets a restarted node take back what it left pending'),
     beatMs: timerMs().min(50).default(1000).describe('How often this node writes its beat (and runs a round: partitions, membership, reclaims)'),
     tls: ClusterTlsSchema.optional().describe('TLS options of a rediss:// connection: a private CA to trust, a client certificate, the expected server name (docs/cluster.md)'),
+    trimMs: timerMs()
+      .min(100)
+      .default(5000)
+      .describe('How often the streams of each cluster plugin are trimmed of the entries every consumer group has delivered and acked (once per period cluster-wide)'),
+    deadMaxLen: z
+      .number()
+      .int()
+      .min(1)
+      .default(10000)
+      .describe("Dead letters kept per cluster plugin (approximately: Redis trims whole nodes of the stream); beyond it the oldest are dropped, and counted in status --cluster"),
   })
   .strict()
   // Certificates given for a plain-text URL would silently mean nothing (or, for ioredis, TLS on

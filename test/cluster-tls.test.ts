@@ -22,7 +22,7 @@ import { until } from './helpers/wait.js'
 
 const PASSWORD = 'tls-hunter2-s3cret'
 /** The ACL rule of docs/cluster.md, and the default user off: only `rig` gets in. */
-const ACL = ['--user', 'rig', 'on', `>${PASSWORD}`, '~outrigger:*', '+@stream', '+@string', '+@set', '+@keyspace', '+@scripting', '+@transaction', '+@hash', '+ping', '+client', '+info', '--user', 'default', 'off']
+const ACL = ['--user', 'rig', 'on', `>${PASSWORD}`, '~outrigger:*', '+@stream', '+@string', '+@set', '+@keyspace', '+@scripting', '+@transaction', '+@hash', '+time', '+ping', '+client', '+info', '--user', 'default', 'off']
 
 interface Node {
   app: string

@@ -62,6 +62,7 @@ export class ClusterLog extends LogBase {
   private reader: RedisLink | undefined
   private reading: Promise<void> = Promise.resolve()
   private opened = false
+  private joined = false
   private closed = false
 
   constructor(private readonly opts: ClusterLogOptions) {
@@ -96,10 +97,12 @@ export class ClusterLog extends LogBase {
     this.reading = this.follow()
     // The node's first entry: what an earlier life under the same id left in the replica goes.
     await this.append('node/joined', { node: this.opts.node })
+    this.joined = true
   }
 
+  /** Open, and this node's `node/joined` is in: what the node decides in the log may start. */
   get isOpen(): boolean {
-    return this.opened && !this.closed
+    return this.joined && !this.closed
   }
 
   /** Reads what the log holds beyond this node's head, until none is left. */

@@ -71,6 +71,9 @@ export class ClusterNode implements ClusterPlacement {
     }
     // Instance ids in the log are offset by the node's ordinal: unique cluster-wide (64 instances at most per plugin).
     this.ordinal = await new LogStream(this.link.client, this.keys).ordinal(this.id)
+    // A fresh beat before this node joins the log: a record left by an earlier life under the
+    // same id must not make the others judge the new one silent.
+    await this.beat()
     this.schedule()
   }
 

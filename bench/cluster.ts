@@ -33,7 +33,8 @@ function freePort(): Promise<number> {
   })
 }
 
-async function startRedis(): Promise<{ port: number; proc: ChildProcess }> {
+/** A throwaway redis-server on a free loopback port, without persistence (a benchmark keeps nothing). */
+export async function startRedis(): Promise<{ port: number; proc: ChildProcess }> {
   const port = await freePort()
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
   await new Promise<void>((resolve, reject) => {
@@ -46,6 +47,13 @@ async function startRedis(): Promise<{ port: number; proc: ChildProcess }> {
   })
   return { port, proc }
 }
+
+export async function stopRedis(proc: ChildProcess): Promise<void> {
+  proc.kill('SIGTERM')
+  await new Promise((r) => (proc.exitCode !== null ? r(undefined) : proc.once('exit', r)))
+}
+
+export const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0
 
 /** Raw Redis Streams: XADD pipelined 256 at a time while a reader takes 512 per XREADGROUP and acks each read. */
 async function rawStreams(port: number, n: number, round: number): Promise<number> {
@@ -143,7 +151,7 @@ export const cluster: Bench = {
   name: 'cluster',
   title: 'cluster path on Redis Streams against raw XADD + XREADGROUP + XACK, BullMQ, and emit → processed on another node',
   async run(): Promise<Row[]> {
-    if (spawnSync('redis-server', ['--version']).status !== 0) {
+    if (!HAVE_REDIS) {
       log("skipped: no redis-server on PATH (install Debian's redis-server package to run the cluster benchmark)")
       return [{ metric: 'cluster delivery', unit: 'events/s', raw: null, system: NaN, ratio: null, target: '≥ 0.6× raw', met: null, note: 'skipped: no redis-server on PATH' }]
     }
@@ -176,8 +184,7 @@ export const cluster: Bench = {
     } finally {
       for (const s of sups) await s.stop()
       for (const d of dirs) await d.remove()
-      redis.proc.kill('SIGTERM')
-      await new Promise((r) => (redis.proc.exitCode !== null ? r(undefined) : redis.proc.once('exit', r)))
+      await stopRedis(redis.proc)
     }
   },
 }

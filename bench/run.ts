@@ -10,6 +10,7 @@
 import os from 'node:os'
 import { type Bench, type Row, fmt } from './common.js'
 import { cluster } from './cluster.js'
+import { clusterLog } from './cluster-log.js'
 import { confined } from './confined.js'
 import { coordination } from './coordination.js'
 import { durable } from './durable.js'
@@ -24,7 +25,7 @@ import { threadPath } from './thread-path.js'
 import { workerThroughput } from './worker-throughput.js'
 import { wsVsHttp } from './ws-vs-http.js'
 
-const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp, threadPath, reload, cluster, ioPipeline, coordination]
+const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp, threadPath, reload, cluster, clusterLog, ioPipeline, coordination]
 
 function table(rows: Array<Row & { bench: string }>): string {
   const head = ['benchmark', 'metric', 'unit', 'raw', 'outrigger', 'ratio', 'target', 'met']

@@ -254,6 +254,7 @@ export class ClusterLog extends LogBase {
     await this.reading
     await this.chain
     this.failWaiting(closedError('an entry'))
+    await this.local?.close()
   }
 }
 

@@ -216,9 +216,7 @@ export class Coordinator {
 
   async close(): Promise<void> {
     for (const set of this.replicas.values()) for (const r of set.values()) r.stop()
-    const store = this.log.store
     await this.log.close()
-    await store.close()
   }
 }
 

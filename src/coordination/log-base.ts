@@ -39,7 +39,7 @@ export interface Log {
   read(from: number, limit: number): Promise<LogEntry[]>
   /** Plugins that appended entries of their own by now. */
   ownerNames(): string[]
-  /** Waits for the writes under way; later appends are refused. */
+  /** Waits for the writes under way, then closes the store; later appends are refused. */
   close(): Promise<void>
 }
 

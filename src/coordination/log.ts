@@ -91,5 +91,6 @@ export class CoordinationLog extends LogBase {
   async close(): Promise<void> {
     await this.persisting
     this.closed = true
+    await this.opts.store.close()
   }
 }

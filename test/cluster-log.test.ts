@@ -9,6 +9,7 @@ import { after, afterEach, before, describe, it } from 'node:test'
 import { Redis } from 'ioredis'
 import { liveInstances } from '../src/coordination/builtin.js'
 import type { LogEntry, Replica } from '../src/coordination/types.js'
+import type { OutriggerError } from '../src/errors.js'
 import type { Supervisor } from '../src/supervisor/types.js'
 import { collect, rig, spawnCli } from './helpers/cli-run.js'
 import { core, PluginDir, worker } from './helpers/plugins.js'
@@ -151,6 +152,28 @@ describe('the coordination log of a cluster', { skip: SKIP_REDIS }, () => {
     await b.stop()
     sups.splice(sups.indexOf(b), 1)
     await until('a holds all 16 after b left', async () => held(a.coordination.log.replica).every(([, x]) => x === 'a') && (await local(a)).length === 16, 30_000)
+  })
+
+  it('holds the appends made while Redis is down and writes each once it is back, in one order', async () => {
+    const name = clusterName()
+    const [a, b] = [await node('a', name), await node('b', name)]
+    await agreed([a, b])
+    await redis.pause()
+    let settled = 0
+    const during = Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).call<number>('board.put', { k: 'outage', v: i }).finally(() => settled++))
+    // Nothing can be written meanwhile: the appends wait (none fails) while the node retries Redis.
+    const head = a.coordination.log.committed
+    await until('a retried Redis twice', () => a.clusterStatus().then(() => false, (e: OutriggerError) => ((e.details as { link?: { retries: number } })?.link?.retries ?? 0) >= 2), 10_000)
+    assert.equal(settled, 0)
+    assert.equal(a.coordination.log.committed, head)
+    await redis.resume()
+    const seqs = await Promise.all(during)
+    assert.equal(new Set(seqs).size, 20)
+    await agreed([a, b], Math.max(...seqs))
+    const entries = await log(a)
+    assert.deepEqual(entries, await log(b))
+    assert.equal(entries.filter((e) => e.type === 'board/put' && (e.args as { k: string }).k === 'outage').length, 20)
+    assert.deepEqual(a.coordination.log.replica, b.coordination.log.replica)
   })
 
   it('a node killed and restarted reads on from its local copy; the others drop its instances meanwhile', async () => {

@@ -8,7 +8,11 @@ export class WsClient {
   closed: { code: number; reason: string } | undefined
   private seq = 0
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(
+    readonly ws: WebSocket,
+    /** The headers of the server's 101 answer to the upgrade. */
+    readonly upgrade: Record<string, string | string[] | undefined>,
+  ) {
     ws.on('message', (data, isBinary) => {
       this.bytes += (data as Buffer).length
       this.frames.push(isBinary ? data : JSON.parse(String(data)))
@@ -17,10 +21,15 @@ export class WsClient {
     ws.on('error', () => {})
   }
 
-  static open(url: string, headers: Record<string, string> = {}): Promise<WsClient> {
-    const ws = new WebSocket(url, { headers, perMessageDeflate: false })
+  /** `protocols` are offered as a browser's `new WebSocket(url, protocols)` offers them. */
+  static open(url: string, headers: Record<string, string> = {}, protocols?: string[]): Promise<WsClient> {
+    const ws = new WebSocket(url, protocols ?? [], { headers, perMessageDeflate: false })
+    let upgrade: Record<string, string | string[] | undefined> = {}
+    ws.once('upgrade', (res) => (upgrade = res.headers))
     return new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(new WsClient(ws)))
+      // The listeners go on inside 'open', so frames the server sends at once (a refusal, then
+      // its close) are not missed.
+      ws.once('open', () => resolve(new WsClient(ws, upgrade)))
       ws.once('error', reject)
     })
   }

@@ -1,12 +1,13 @@
 // @ts-check
 /** One WebSocket client: its frames in, its bounded buffer out, its subscriptions. */
 import { randomUUID } from 'node:crypto'
+import { authToken, withToken } from './credentials.js'
 import { checkPattern } from './subscriptions.js'
 
 /** @typedef {import('ws').WebSocket} WebSocket */
 /** @typedef {import('./subscriptions.js').Subscriptions} Subscriptions */
 /** @typedef {import('../../../src/plugin/types.js').PluginContext<{ maxBufferedBytes: number, maxInFlight: number, maxSubscriptions: number, closeGraceMs: number }>} Ctx */
-/** @typedef {{ headers: Record<string, string | string[] | undefined>, remoteAddress: string | undefined }} Credentials */
+/** @typedef {import('./credentials.js').Credentials} Credentials */
 
 /** WebSocket close codes (RFC 6455 §7.4.1). */
 export const CLOSE = { UNSUPPORTED_DATA: 1003, POLICY: 1008 }
@@ -54,9 +55,10 @@ export class Client {
       return this.#refuse(undefined, `the frame is not valid JSON (${/** @type {Error} */ (err).message})`)
     }
     if (frame === null || typeof frame !== 'object' || Array.isArray(frame)) {
-      return this.#refuse(undefined, `a frame is a JSON object { requestId, controller, action, body } or { subscribe: "<pattern>" } (found ${Array.isArray(frame) ? 'an array' : JSON.stringify(frame)})`)
+      return this.#refuse(undefined, `a frame is a JSON object { requestId, controller, action, body }, { subscribe: "<pattern>" } or { auth: "<token>" } (found ${Array.isArray(frame) ? 'an array' : JSON.stringify(frame)})`)
     }
     const f = /** @type {Record<string, unknown>} */ (frame)
+    if ('auth' in f) return void this.#auth(f)
     if ('subscribe' in f) return void this.#subscribe(f)
     if ('unsubscribe' in f) return this.#unsubscribe(f)
     this.#run({ requestId: f.requestId, controller: f.controller, action: f.action, body: f.body, query: f.query })
@@ -105,6 +107,36 @@ export class Client {
       this.subs.add(this, pattern)
     }
     this.#send(envelopeText(env))
+  }
+
+  /**
+   * An auth frame replaces the connection's token at once, so the frames read after it run with
+   * it (requests already running keep theirs). Its answer is the envelope of the action
+   * `session:auth` run with the new credentials: a wrong token gets the 401 an HTTP caller gets,
+   * and so does every later request until a good token replaces it.
+   * @param {Record<string, unknown>} f
+   */
+  async #auth(f) {
+    const given = authToken(f.auth)
+    if ('error' in given) return this.#refuse(f.requestId, given.error)
+    this.credentials = withToken(this.credentials, given.token)
+    const env = await /** @type {NonNullable<Ctx['execute']>} */ (this.ctx.execute)({
+      requestId: /** @type {string | undefined} */ (f.requestId),
+      controller: `${this.ctx.name}/session`,
+      action: 'auth',
+      credentials: this.credentials,
+    })
+    this.#send(envelopeText(env))
+  }
+
+  /**
+   * Credentials sent in a way that is refused (a token in the URL, malformed subprotocols): the
+   * full message in an error frame, then a close with a short reason a browser's onclose shows.
+   * @param {{ message: string, reason: string }} why
+   */
+  refuseConnection(why) {
+    this.#refuse(undefined, why.message)
+    this.#cut(CLOSE.POLICY, why.reason)
   }
 
   /** @param {Record<string, unknown>} f */

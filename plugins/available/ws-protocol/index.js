@@ -6,6 +6,10 @@
  *   through `ctx.execute`: the same auth and permission slots, pipes, action and hooks as HTTP,
  *   with the upgrade request's headers and address as the credentials. The answer is the
  *   envelope `{ requestId, status, error, controller, action, result }`.
+ * - A browser cannot set an Authorization header on the upgrade: it sends its bearer token as the
+ *   subprotocols `['bearer', '<token>']` (answered `bearer`) or in a frame `{ auth: "<token>" }`.
+ *   Either reaches the auth slot as `authorization: Bearer <token>`, as over HTTP; a token in the
+ *   URL is refused (close 1008), as URLs are logged.
  * - `{ subscribe: "orders:*" }` (and `unsubscribe`) picks events to receive as
  *   `{ event, subscription, payload }` frames. Subscribing is the action
  *   `ws-protocol/realtime:subscribe`, so the permission slot decides who may listen.
@@ -17,6 +21,7 @@
 import { WebSocketServer } from 'ws'
 import { z } from 'zod'
 import { Client } from './client.js'
+import { chooseProtocol, upgradeCredentials } from './credentials.js'
 import { Subscriptions, checkPattern } from './subscriptions.js'
 
 /** @typedef {z.output<typeof options>} WsOptions */
@@ -50,7 +55,7 @@ export default function wsProtocol() {
   /** @param {Ctx} ctx */
   async init(ctx) {
     const o = ctx.options
-    const wss = new WebSocketServer({ host: o.host, port: o.port, maxPayload: o.maxFrameBytes, perMessageDeflate: false })
+    const wss = new WebSocketServer({ host: o.host, port: o.port, maxPayload: o.maxFrameBytes, perMessageDeflate: false, handleProtocols: chooseProtocol })
     await new Promise((resolve, reject) => {
       wss.once('listening', resolve)
       wss.once('error', (err) => reject(new Error(`ws-protocol cannot listen on ${o.host}:${o.port}: ${err.message}; pick another plugins["ws-protocol"].options.port`)))
@@ -58,11 +63,13 @@ export default function wsProtocol() {
     wss.on('error', (err) => ctx.log.error({ err }, 'WebSocket server error'))
     wss.on('connection', (ws, req) => {
       counts.connected++
-      const client = new Client(ws, ctx, { headers: req.headers, remoteAddress: req.socket.remoteAddress }, subs, counts)
+      const who = upgradeCredentials(req)
+      const client = new Client(ws, ctx, who.credentials, subs, counts)
       ws.once('close', () => {
         counts.connected--
         subs.drop(client)
       })
+      if ('refused' in who) client.refuseConnection(who.refused)
     })
     server = wss
     const url = `ws://${o.host.includes(':') ? `[${o.host}]` : o.host}:${/** @type {import('node:net').AddressInfo} */ (wss.address()).port}`
@@ -92,6 +99,10 @@ export default function wsProtocol() {
   },
 
   controllers: {
+    session: {
+      /** The answer to an auth frame: reached only once the auth slot took its token. */
+      auth: () => ({ authenticated: true }),
+    },
     realtime: {
       /** Checks a subscription: as an action, it passes the auth and permission slots. */
       subscribe(/** @type {{ body: unknown }} */ request) {

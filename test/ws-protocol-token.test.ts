@@ -18,6 +18,8 @@ import { memoryLogger } from './helpers/plugins.js'
 import { WsClient } from './helpers/ws-client.js'
 
 const WS_PLUGIN = fileURLToPath(new URL('../../plugins/available/ws-protocol', import.meta.url))
+/** What `outrigger new --kind protocol` writes: it shows the subprotocol route too. */
+const SCAFFOLD = fileURLToPath(new URL('../../docs/examples/ws-echo', import.meta.url))
 const TOKEN = 'tok_3f9a1c7e5b2d4a6c8e0f1b3d5a7c9e2f'
 const WRONG = 'tok_wrong_b8d1e4f7a0c3e6b9d2f5a8c1'
 const CHROMIUM = process.env.OUTRIGGER_CHROMIUM ?? '/usr/bin/chromium'
@@ -65,6 +67,7 @@ describe('ws-protocol: a bearer token from a browser', () => {
     await mkdir(path.join(enabled, 'probe'), { recursive: true })
     await symlink(WS_PLUGIN, path.join(enabled, 'ws-protocol'), 'dir')
     await symlink(path.join(HTTP_FIXTURES, 'shop'), path.join(enabled, 'shop'), 'dir')
+    await symlink(SCAFFOLD, path.join(enabled, 'ws-echo'), 'dir')
     await writeFile(path.join(root, 'package.json'), '{"type":"module"}\n')
     await writeFile(path.join(enabled, 'probe', 'manifest.json'), JSON.stringify({ name: 'probe', version: '1.0.0', type: 'core' }))
     await writeFile(path.join(enabled, 'probe', 'index.js'), PROBE)
@@ -77,7 +80,7 @@ describe('ws-protocol: a bearer token from a browser', () => {
       http: { port: 0 },
       logger: mem.logger,
       // No auth plugin: the built-in auth slot, the one an HTTP caller's Authorization header meets.
-      config: { logLevel: 'debug', http: { token: TOKEN }, plugins: { 'ws-protocol': { options: { port: 0 } } } },
+      config: { logLevel: 'debug', http: { token: TOKEN }, plugins: { 'ws-protocol': { options: { port: 0 } }, 'ws-echo': { options: { port: 0 } } } },
     })
     const { port } = await sup.call<{ port: number }>('ws-protocol.address')
     wsUrl = `ws://127.0.0.1:${port}`
@@ -184,6 +187,18 @@ describe('ws-protocol: a bearer token from a browser', () => {
     await assert.rejects(open(['graphql-ws']), /Server sent no subprotocol/)
     // The Authorization header still works for clients that can set it.
     assert.equal((await (await open(undefined, { authorization: `Bearer ${TOKEN}` })).request({ controller: 'shop/items', action: 'whoami' })).status, 200)
+  })
+
+  it("the protocol scaffold takes ['bearer', token] the same way", async () => {
+    const url = `ws://127.0.0.1:${await sup.call<number>('ws-echo.port')}`
+    const good = await open(['bearer', TOKEN], {}, url)
+    assert.equal(good.upgrade['sec-websocket-protocol'], 'bearer')
+    const said = await good.request({ requestId: 'echo-1', controller: 'ws-echo/echo', action: 'say', body: 'hi' })
+    assert.deepEqual([said.status, said.result], [200, { said: 'hi' }])
+    const wrong = await open(['bearer', WRONG], {}, url)
+    const refused = await wrong.request({ requestId: 'echo-2', controller: 'ws-echo/echo', action: 'say' })
+    assert.deepEqual(refused, (await overHttp('echo-2', 'ws-echo/echo', 'say', WRONG)).envelope)
+    assert.equal(refused.status, 401)
   })
 
   it('in a real browser: new WebSocket(url, ["bearer", token]) is served, a token in the URL is refused', { skip: SKIP_BROWSER }, async () => {

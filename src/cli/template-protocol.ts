@@ -30,11 +30,21 @@ let server
 /** @type {import('outrigger').PluginDefinition<{ port?: number } | undefined>} */
 export default {
   async init(ctx) {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: ctx.options?.port ?? 7413, maxPayload: 1024 * 1024 })
+    const wss = new WebSocketServer({
+      host: '127.0.0.1',
+      port: ctx.options?.port ?? 7413,
+      maxPayload: 1024 * 1024,
+      // A browser cannot set an Authorization header: it offers new WebSocket(url, ['bearer', token]).
+      // Answer 'bearer' (never the token), or the browser fails the handshake.
+      handleProtocols: (offered) => (offered.has('bearer') ? 'bearer' : false),
+    })
     await new Promise((resolve, reject) => wss.once('listening', resolve).once('error', reject))
     wss.on('connection', (ws, req) => {
-      // Who connected is who asks: the auth slot sees the upgrade request's headers and address.
-      const credentials = { headers: req.headers, remoteAddress: req.socket.remoteAddress }
+      // Who connected is who asks: the auth slot sees the upgrade request's headers and address,
+      // with a subprotocol token as the Authorization header an HTTP caller sends.
+      const [scheme, token] = String(req.headers['sec-websocket-protocol'] ?? '').split(/, */)
+      const headers = scheme === 'bearer' && token ? { ...req.headers, 'sec-websocket-protocol': 'bearer', authorization: \`Bearer \${token}\` } : req.headers
+      const credentials = { headers, remoteAddress: req.socket.remoteAddress }
       // ws closes a bad connection itself (1009 for a frame over maxPayload); just do not throw.
       ws.on('error', () => {})
       ws.on('message', async (data) => {

@@ -18,7 +18,7 @@ import { applyEntry, deepFreeze } from '../coordination/replica.js'
 import type { CoordinationMap, HandlerFailure, LogEntry } from '../coordination/types.js'
 import { OutriggerError, errorMessage } from '../errors.js'
 import type { PluginLogger } from '../plugin/types.js'
-import { MAX_BACKOFF_MS, RedisLink } from './connection.js'
+import { backoffMs, MAX_BACKOFF_MS, RedisLink } from './connection.js'
 import type { LogStream, Stored } from './log-stream.js'
 import type { RedisTls } from './tls.js'
 
@@ -194,6 +194,7 @@ export class ClusterLog extends LogBase {
   /** Writes `batch` on top of the head this node applied; on a moved head, catches up and tries again. */
   private async commit(batch: Proposal[]): Promise<void> {
     let left = batch
+    let failures = 0
     while (left.length) {
       if (this.closed) return left.forEach((p) => p.reject(closedError(p.type)))
       const head = this.last
@@ -231,6 +232,9 @@ export class ClusterLog extends LogBase {
         }
         // The connection dropped: the entries may or may not be in. Wait for Redis, read what
         // the log holds now (ours resolve as they are read back), and write the rest again.
+        // A timer first: the client may still say "ready" until its socket's close is handled,
+        // and retrying on promises alone would never give the event loop that turn.
+        await new Promise((r) => setTimeout(r, backoffMs(++failures)))
         while (!this.closed && !(await this.opts.link.ready(MAX_BACKOFF_MS)));
         await this.catchUp(true).catch(() => undefined)
       }

@@ -103,10 +103,15 @@ export abstract class LogBase implements Log {
   protected advance(e: LogEntry, next: Replica): LogSnapshot | undefined {
     this.current = next
     this.last = e.seq
+    // A stop that took a plugin's namespace leaves it owning none until its next entry, and is a
+    // snapshot of its own: a later start begins there, empty, instead of replaying entries that
+    // went with the plugin (and that its new code may refuse, which would mark it failed).
+    const dropped = droppedNamespace(e, next)
     if (!isBuiltIn(e.type)) this.owners.add(ownerOf(e.type))
+    else if (dropped) this.owners.delete((e.args as { plugin: string }).plugin)
     this.tail.push(e)
     if (this.tail.length > TAIL * 2) this.tail.splice(0, this.tail.length - TAIL)
-    return e.seq % this.snapshotEvery === 0 ? { seq: e.seq, replica: next, owners: [...this.owners] } : undefined
+    return e.seq % this.snapshotEvery === 0 || dropped ? { seq: e.seq, replica: next, owners: [...this.owners] } : undefined
   }
 
   /** Entries are durable: the listeners hear of them in order, and their appends resolve. */
@@ -158,4 +163,11 @@ export abstract class LogBase implements Log {
   protected readStored(from: number, count: number): Promise<LogEntry[]> {
     return this.store.read(from, count)
   }
+}
+
+/** A `plugin/stopped` that took the plugin's namespace with it (builtin.ts decides; in a cluster, only the last node's). */
+function droppedNamespace(e: LogEntry, next: Replica): boolean {
+  if (e.type !== 'plugin/stopped') return false
+  const { plugin, cause } = e.args as { plugin: string; cause?: string }
+  return (cause === 'disabled' || cause === 'removed') && next.plugins?.[plugin]?.since === e.seq
 }

@@ -34,9 +34,9 @@ export function withCoordination(plugin: string, c: Coordinator | undefined, las
     stateChanged(next, prev) {
       on.stateChanged(next, prev)
       const type = stateEntry(next, prev)
-      if (type === 'plugin/stopped') {
-        if (!stoppingLive(c, plugin)) void c.builtIn(type, { plugin, cause: shutdown.aborted ? 'shutdown' : 'policy' })
-      }
+      // A live stop appends its own, with its cause (`stopLive`).
+      if (type === 'plugin/stopped' && stoppingLive(c, plugin)) return
+      if (type === 'plugin/stopped') void c.builtIn(type, { plugin, cause: shutdown.aborted ? 'shutdown' : 'policy' })
       else if (type) void c.builtIn(type, { plugin, error: lastError() })
     },
   }

@@ -7,11 +7,9 @@
 import { isBuiltIn } from './builtin.js'
 import { ownerOf } from './entry.js'
 import type { LogSnapshot, LogStore } from './log-store.js'
+import { LogTail } from './log-tail.js'
 import { applyEntry, deepFreeze, EMPTY_REPLICA } from './replica.js'
 import type { CoordinationMap, LogEntry, Replica } from './types.js'
-
-/** Entries kept in memory for catch-up and duplicate checks; older ones are read from the store. */
-const TAIL = 4096
 
 /** Told of each entry once durable: the replica before and after it, and the owner's diff. */
 export type Committed = (entry: LogEntry, old: Replica, next: Replica, diff: unknown) => void
@@ -56,7 +54,8 @@ export abstract class LogBase implements Log {
   protected current: Replica = EMPTY_REPLICA
   protected last = 0
   protected durable = 0
-  private readonly tail: LogEntry[] = []
+  /** The last entries, for catch-up reads and duplicate checks; older ones are read from the store. */
+  private readonly tail = new LogTail()
   private readonly owners = new Set<string>()
   private readonly listeners = new Set<Committed>()
   /** Appends waiting to be durable, in seq order (see `whenDurable`). */
@@ -103,10 +102,14 @@ export abstract class LogBase implements Log {
   protected advance(e: LogEntry, next: Replica): LogSnapshot | undefined {
     this.current = next
     this.last = e.seq
+    // A stop that took a plugin's namespace leaves it owning none until its next entry, and is a
+    // snapshot of its own: a later start begins there, empty, instead of replaying entries that
+    // went with the plugin (and that its new code may refuse, which would mark it failed).
+    const dropped = droppedNamespace(e, next)
     if (!isBuiltIn(e.type)) this.owners.add(ownerOf(e.type))
+    else if (dropped) this.owners.delete((e.args as { plugin: string }).plugin)
     this.tail.push(e)
-    if (this.tail.length > TAIL * 2) this.tail.splice(0, this.tail.length - TAIL)
-    return e.seq % this.snapshotEvery === 0 ? { seq: e.seq, replica: next, owners: [...this.owners] } : undefined
+    return e.seq % this.snapshotEvery === 0 || dropped ? { seq: e.seq, replica: next, owners: [...this.owners] } : undefined
   }
 
   /** Entries are durable: the listeners hear of them in order, and their appends resolve. */
@@ -135,27 +138,28 @@ export abstract class LogBase implements Log {
     })
   }
 
-  /** An entry of `type` with the same args after `cause`, among those in memory (and `more`). */
+  /** An entry of `type` with the same args after `cause`, among those applied here (and `more`). */
   protected duplicate(type: string, args: unknown, cause: number, more: LogEntry[] = []): LogEntry | undefined {
-    const json = JSON.stringify(args)
-    const same = (e: LogEntry) => e.type === type && JSON.stringify(e.args) === json
-    const extra = more.find(same)
-    if (extra) return extra
-    for (let i = this.tail.length - 1; i >= 0 && this.tail[i].seq > cause; i--) if (same(this.tail[i])) return this.tail[i]
-    return undefined
+    const json = more.length ? JSON.stringify(args) : ''
+    return more.find((e) => e.type === type && JSON.stringify(e.args) === json) ?? this.tail.duplicate(type, args, cause)
   }
 
   async read(from: number, limit: number): Promise<LogEntry[]> {
     from = Math.max(1, from)
     const upTo = Math.min(this.durable, from + limit - 1)
     if (upTo < from) return []
-    const first = this.tail[0]?.seq
-    if (first !== undefined && from >= first) return this.tail.slice(from - first, upTo - first + 1)
-    return this.readStored(from, upTo - from + 1)
+    return this.tail.slice(from, upTo) ?? this.readStored(from, upTo - from + 1)
   }
 
   /** Entries no longer in memory. */
   protected readStored(from: number, count: number): Promise<LogEntry[]> {
     return this.store.read(from, count)
   }
+}
+
+/** A `plugin/stopped` that took the plugin's namespace with it (builtin.ts decides; in a cluster, only the last node's). */
+function droppedNamespace(e: LogEntry, next: Replica): boolean {
+  if (e.type !== 'plugin/stopped') return false
+  const { plugin, cause } = e.args as { plugin: string; cause?: string }
+  return (cause === 'disabled' || cause === 'removed') && next.plugins?.[plugin]?.since === e.seq
 }

@@ -3,7 +3,7 @@
  * each worker instance's replication, the core plugins' `ctx.coordination`, and the log's figures
  * in the status report. Kept apart so the plugin handles change by a line each.
  */
-import type { BuiltInType } from '../coordination/builtin.js'
+import type { BuiltInType, StopCause } from '../coordination/builtin.js'
 import type { Coordinator } from '../coordination/coordinator.js'
 import type { ReplicaHolder } from '../coordination/replicator.js'
 import type { CoordinationApi } from '../coordination/types.js'
@@ -34,6 +34,8 @@ export function withCoordination(plugin: string, c: Coordinator | undefined, las
     stateChanged(next, prev) {
       on.stateChanged(next, prev)
       const type = stateEntry(next, prev)
+      // A live stop appends its own, with its cause (`stopLive`).
+      if (type === 'plugin/stopped' && stoppingLive(c, plugin)) return
       if (type === 'plugin/stopped') void c.builtIn(type, { plugin, cause: shutdown.aborted ? 'shutdown' : 'policy' })
       else if (type) void c.builtIn(type, { plugin, error: lastError() })
     },
@@ -50,11 +52,36 @@ function stateEntry(next: PluginState, prev: PluginState): BuiltInType | undefin
 
 /** A core plugin's life in the log: started once booted, failed, stopped at shutdown. */
 export function coreEntry(c: Coordinator, h: PluginHandle, type: 'plugin/started' | 'plugin/failed' | 'plugin/stopped'): void {
-  if (h.type !== 'core') return
+  if (h.type !== 'core' || (type === 'plugin/stopped' && stoppingLive(c, h.name))) return
   if (type === 'plugin/failed') {
     c.dropCore(h.name)
     void c.builtIn(type, { plugin: h.name, error: h.status().lastError })
   } else void c.builtIn(type, type === 'plugin/stopped' ? { plugin: h.name, cause: 'shutdown' } : { plugin: h.name })
+}
+
+/** The plugins each coordinator's host is stopping live: their stop has a cause of its own. */
+const live = new WeakMap<Coordinator, Set<string>>()
+const stoppingLive = (c: Coordinator, plugin: string): boolean => live.get(c)?.has(plugin) ?? false
+
+/**
+ * A plugin stopped while the host runs (`plugins disable --now`): `close` runs with the plugin's
+ * own stop entry held back (a worker plugin's state change would say `policy`), then exactly one
+ * `plugin/stopped` with `cause` is appended, which drops its namespace in every replica. A plugin
+ * the log never heard of (one that never loaded) gets none. Resolves once the entry is durable.
+ */
+export async function stopLive(c: Coordinator | undefined, plugin: string, cause: Extract<StopCause, 'disabled' | 'removed'>, close: () => Promise<void>): Promise<void> {
+  if (!c) return close()
+  const names = live.get(c) ?? live.set(c, new Set()).get(c)!
+  names.add(plugin)
+  try {
+    await close()
+  } finally {
+    names.delete(plugin)
+  }
+  // Its handlers go first: a stopped core plugin applies and reacts no more, not even to its stop.
+  c.dropCore(plugin)
+  const r = c.log.replica
+  if (r.plugins?.[plugin] || r.meta?.[plugin] !== undefined) await c.builtIn('plugin/stopped', { plugin, cause })
 }
 
 /** `ctx.coordination` where the host keeps no log (a plugin context built outside a supervisor). */

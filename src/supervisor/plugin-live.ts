@@ -5,6 +5,7 @@
  */
 import { OutriggerError, errorMessage, forLog, isOutriggerError } from '../errors.js'
 import { entryOf, loadPlugins, type Loaded } from '../plugin/load-plugins.js'
+import { stopLive } from './coordination-wiring.js'
 import { CorePlugin } from './core-plugin.js'
 import { importCore, reloadCore, retire } from './core-reload.js'
 import { FailedPlugin } from './failed-plugin.js'
@@ -112,14 +113,16 @@ async function stop(name: string, d: ReloadDeps): Promise<void> {
   if (h instanceof CorePlugin) {
     if (!h.manifest.reloadable) throw notRestartable(name, d.app)
     refuseSlotProvider(name, d, 'stopped')
-    await retire(h, d)
-  } else {
+  }
+  // The log hears of it as `disabled`: its namespace goes with it, and a later start begins empty.
+  await stopLive(d.rt.coordination, name, 'disabled', async () => {
+    if (h instanceof CorePlugin) return retire(h, d)
     d.offBus(h)
     await h.drain(Date.now() + d.config.timeouts.drainMs)
     await h.close().catch((err) => d.rt.log.error({ plugin: name, err }, `close of "${name}" failed: ${errorMessage(err)}`))
     // An instance respawned during the drain may have put its hooks back.
     d.offBus(h)
-  }
+  })
   d.remove(h)
   d.rt.log.info({ plugin: name }, `plugin "${name}" stopped and removed`)
 }

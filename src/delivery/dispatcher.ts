@@ -1,6 +1,6 @@
-import { OutriggerError, errorCode, errorMessage, type SerializedError } from '../errors.js'
+import { OutriggerError } from '../errors.js'
 import type { WorkerSettings } from '../manifest/schema.js'
-import type { EventResult, RunResults, WorkerInstance } from '../hosts/worker-host.js'
+import type { EventResult, WorkerInstance } from '../hosts/worker-host.js'
 import { Latency } from '../supervision/latency.js'
 import { keyString, partitionOf, pathGetter } from './partition.js'
 import { EventQueue, type Pending } from './queue.js'
@@ -8,9 +8,8 @@ import type { DispatchEvents } from './dispatch-events.js'
 import { KeyHolds } from './key-holds.js'
 import { RetryBackoff } from './retry-backoff.js'
 import { sortUnanswered, type DownInfo } from './instance-down.js'
-import { isolateUncloneable } from './uncloneable.js'
-import { failedAttempt, retryLater, type FailureBooks } from './failed-attempts.js'
-import { answered, batchRoom, hasRoom, newTarget, sending, serve, type Target } from './targets.js'
+import { batchAcked, batchRefused, type AnswerBooks } from './batch-answers.js'
+import { batchRoom, hasRoom, newTarget, sending, serve, type Target } from './targets.js'
 import { toWire } from './wire.js'
 
 export { INFLIGHT_BATCHES } from './targets.js'
@@ -20,7 +19,8 @@ export type { DispatchEvents, DownInfo }
 export const BATCH_MAX = 256
 
 /**
- * Moves events from a worker plugin's queue to its instances and keeps the books.
+ * Moves events from a worker plugin's queue to its instances and keeps the books (what an
+ * instance's answer does to them is in batch-answers.ts).
  *
  * Invariant (DESIGN §5), true between any two statements that touch these counters:
  * received = processed + failed + inFlight + depth + dropped + rejected + lost + deadLettered.
@@ -37,7 +37,7 @@ export class Dispatcher {
   private readonly holding: boolean
   private readonly holds: KeyHolds
   private readonly backoff: RetryBackoff
-  private readonly books: FailureBooks
+  private readonly books: AnswerBooks
 
   constructor(private readonly cfg: WorkerSettings, private readonly on: DispatchEvents) {
     const partitioned = cfg.partitionBy !== null
@@ -50,7 +50,7 @@ export class Dispatcher {
       this.after()
     })
     this.targets = Array.from({ length: cfg.instances }, (_, id) => newTarget(id, cfg.limits.memoryMb))
-    this.books = { cfg, counters: this.counters, on, holding: this.holding, holds: this.holds, backoff: this.backoff }
+    this.books = { cfg, counters: this.counters, on, holding: this.holding, holds: this.holds, backoff: this.backoff, latency: this.latency, queue: this.queue, partitioned }
   }
 
   /** Events waiting to be sent: queued, waiting out a retry backoff, or held behind a failed event of their key. */
@@ -158,72 +158,13 @@ export class Dispatcher {
       sent = Promise.reject(err)
     }
     sent.then(
-      (results) => this.acked(t, instance, batch, results),
-      (err) => this.refused(t, instance, batch, err),
+      (results) => {
+        if (batchAcked(this.books, t, instance, batch, results)) this.after()
+      },
+      (err) => {
+        if (batchRefused(this.books, t, instance, batch, err)) this.after()
+      },
     )
-  }
-
-  /** Takes a batch off its target; false when the target already gave it up (its instance died). */
-  private settle(t: Target, instance: WorkerInstance, batch: Pending[]): boolean {
-    const i = t.batches.indexOf(batch)
-    if (i < 0 || t.instance !== instance) return false
-    t.batches.splice(i, 1)
-    t.load -= batch.length
-    this.counters.inFlight -= batch.length
-    if (!t.accepting && t.batches.length === 0) queueMicrotask(() => this.on.retired(t.id))
-    return true
-  }
-
-  private acked(t: Target, instance: WorkerInstance, batch: Pending[], results: RunResults): void {
-    if (!this.settle(t, instance, batch)) return
-    answered(t, batch, results.waited === true, this.queue.length(this.key ? t.id : 0) > 0)
-    const retry: Pending[] = []
-    const held: Pending[] = []
-    for (let i = 0; i < batch.length; i++) {
-      const r = results[i]
-      if (r.ok) {
-        this.latency.record(r.ms)
-        this.counters.processed++
-        this.on.settled?.(batch[i], 'processed')
-        if (this.holds.size !== 0) this.holds.succeeded(batch[i])
-      } else if (r.held) held.push(batch[i])
-      else {
-        this.latency.record(r.ms)
-        if (this.holding) t.failuresSeen++
-        failedAttempt(this.books, t.batches, batch[i], r.error, retry)
-      }
-    }
-    if (retry.length) retryLater(this.books, retry)
-    // After retryLater: a failure in this very batch holds its key only from there on, and the
-    // events the runtime held back behind it must be parked behind it (see heldBack).
-    if (held.length) this.holds.heldBack(held)
-    if (this.holds.size !== 0) this.holds.releaseAfter(batch)
-    this.after()
-  }
-
-  private refused(t: Target, instance: WorkerInstance, batch: Pending[], err: unknown): void {
-    const code = errorCode(err) ?? undefined
-    if (code === 'RIG_ERR_WORKER_EXITED') return // detach() accounts for all the instance held, in order
-    if (!this.settle(t, instance, batch)) return
-    if (code !== 'RIG_ERR_NOT_CLONEABLE') {
-      // The instance lives but refused the batch (a protocol or call error): every event in it
-      // failed an attempt.
-      const retry: Pending[] = []
-      const error = { name: 'Error', code, message: errorMessage(err) }
-      for (const p of batch) failedAttempt(this.books, t.batches, p, error, retry)
-      if (retry.length) retryLater(this.books, retry)
-      if (this.holds.size !== 0) this.holds.releaseAfter(batch)
-      return this.after()
-    }
-    // Isolate the bad payloads; the rest go again without counting an attempt.
-    const good = isolateUncloneable(batch, (p, error) => {
-      this.counters.rejected++
-      this.on.settled?.(p, 'rejected')
-      this.on.report(p.event, error)
-    })
-    this.queue.requeue(good)
-    if (this.holds.size !== 0) this.holds.releaseAfter(batch)
-    this.after()
   }
 
   private requeue(events: Pending[]): void {

@@ -1,16 +1,12 @@
-import { timeoutsFor } from '../config/config.js'
-import { deserializeError, errorCode, errorMessage, OutriggerError, type SerializedError } from '../errors.js'
+import { errorMessage, OutriggerError, type SerializedError } from '../errors.js'
 import { DeadLetters, type LetterSelection, type PurgeResult, type ReplayResult } from '../delivery/dead-letters.js'
 import { Dispatcher } from '../delivery/dispatcher.js'
 import { DurableQueue } from '../delivery/durable-queue.js'
 import type { Pending } from '../delivery/queue.js'
 import path from 'node:path'
-import type { WorkerInstance } from '../hosts/worker-host.js'
-import { hostFor } from '../hosts/select.js'
 import type { Manifest, WorkerSettings } from '../manifest/schema.js'
 import { InstanceSet } from '../supervision/instance-set.js'
 import type { InstanceDiagnostics } from '../supervision/instance-diagnostics.js'
-import { instanceSpec } from './instance-spec.js'
 import type { PluginHandle, SupervisorRuntime } from './plugin-handle.js'
 import type { PluginStatus } from './status-types.js'
 import { reloadRefused, rollOnto } from './worker-reload.js'
@@ -18,7 +14,11 @@ import { storeDeadLetter } from './worker-dead-letter.js'
 import { publishState, workerStatus } from './worker-status.js'
 import { withCoordination } from './coordination-wiring.js'
 import { clusterSettings, placeInCluster, type PlacedQueue } from './cluster-placement.js'
-import { WorkerIo, sameList } from './worker-io.js'
+import { WorkerIo } from './worker-io.js'
+import { WorkerHooks } from './worker-hooks.js'
+import { WorkerErrors } from './worker-errors.js'
+import { WorkerLaunch } from './worker-launch.js'
+import { DrainWait, abandonUndrained } from './worker-stop.js'
 
 export interface WorkerPluginInit {
   name: string
@@ -31,8 +31,10 @@ export interface WorkerPluginInit {
 }
 
 /**
- * A worker plugin: its instances (whose life `InstanceSet` runs), its queue and dispatcher, the
- * bridge its instances call back through (worker-bridge.ts), and its status report.
+ * A worker plugin: its instances (whose life `InstanceSet` runs; how one comes up in
+ * worker-launch.ts), its queue and dispatcher, its hooks and functions (worker-hooks.ts), the
+ * bridge its instances call back through (worker-bridge.ts), its stop (worker-stop.ts) and its
+ * status report (its last error in worker-errors.ts).
  */
 export class WorkerPlugin implements PluginHandle {
   readonly type = 'worker'
@@ -42,19 +44,15 @@ export class WorkerPlugin implements PluginHandle {
   private readonly dispatcher: Dispatcher
   private readonly instances: InstanceSet
   private readonly io: WorkerIo
+  /** Its hooks on the bus and its functions, as the newest instance's handshake lists them. */
+  private readonly offer: WorkerHooks
+  private readonly errors = new WorkerErrors(() => this.instances.lastError)
   /** Durable delivery: the journal and the window over it (opened by `start`; every receipt goes through it). */
   durable: DurableQueue | undefined
   /** Cluster placement: accepted events go to the plugin's stream; what this node consumes comes back through it. */
   private placed: PlacedQueue | undefined
-  private hooks: string[] = []
-  private functions: string[] = []
-  private registered = false
-  /** Set once the plugin's whenReady ran: an instance started later runs it right after its init. */
-  private readied = false
-  private rr = 0
-  private idleWaiters: Array<() => void> = []
-  /** The last handler failure, and the instances' last error when it happened (see `lastError`). */
-  private handlerError: { error: PluginStatus['lastError']; over: PluginStatus['lastError'] } | undefined
+  private readonly launcher: WorkerLaunch
+  private readonly drained = new DrainWait(() => this.idle())
   /** A reload under way: the bus keeps the old hook list until every instance has rolled. */
   private reloading = false
 
@@ -63,23 +61,25 @@ export class WorkerPlugin implements PluginHandle {
     this.name = init.name
     this.cfg = clusterSettings(init.manifest.worker!)
     this.deadLetters = new DeadLetters(init.rt.store, this.name)
+    this.launcher = new WorkerLaunch(this.name, this.cfg, this.deadLetters, () => this.init)
     this.dispatcher = new Dispatcher(this.cfg, {
       report: (event, error) => this.report(event, error),
       deadLetter: (p, error) => this.toDeadLetters(p, error),
-      onIdle: () => this.wakeIfIdle(),
+      onIdle: () => this.drained.check(),
       retired: (id) => this.instances.retired(id),
       settled: (p, outcome) => void ((this.placed ?? this.durable)?.settled(p, outcome), this.io.settled(p, outcome)),
     })
     this.io = new WorkerIo(this.name, init.rt, this.cfg.queue.max, (sub, batch) => void (this.placed ?? this.durable ?? this.dispatcher).enqueue(sub, sub, batch), () => this.dispatcher.depth() + (this.durable?.parked ?? 0))
+    this.offer = new WorkerHooks(this.name, this.io, (pattern) => (event, payload) => void (this.placed ?? this.durable ?? this.dispatcher).enqueue(pattern, event, payload))
     this.instances = new InstanceSet({
       plugin: this.name,
       cfg: this.cfg,
       log: init.rt.log,
       stateDir: init.rt.stateDir,
-      launch: (id) => this.launch(id),
+      launch: (id) => this.launcher.launch(id, this.instances.diagnostics.heapSnapshotDir),
       on: withCoordination(this.name, init.rt.coordination, () => this.instances.lastError, init.rt.signal, {
         up: (id, instance) => {
-          if (!this.reloading) this.registerHooks(instance)
+          if (!this.reloading) this.offer.register(this.init.rt.bus, instance)
           this.dispatcher.attach(id, instance)
         },
         down: (id, cause, how) => this.dispatcher.detach(id, cause, how),
@@ -114,7 +114,7 @@ export class WorkerPlugin implements PluginHandle {
       dispatcher: this.dispatcher,
       report: (event, err) => this.report(event, err),
       failed: (err) => this.log.error({ plugin: this.name, err }, `plugin "${this.name}": ${errorMessage(err)}`),
-      refilled: () => this.wakeIfIdle(),
+      refilled: () => this.drained.check(),
     })
   }
 
@@ -122,18 +122,13 @@ export class WorkerPlugin implements PluginHandle {
     return this.dispatcher.idle() && (this.durable?.empty() ?? true) && (this.placed?.empty() ?? true)
   }
 
-  private wakeIfIdle(): void {
-    if (this.idle()) this.idleWaiters.splice(0).forEach((f) => f())
-  }
-
   /** Runs `whenReady` in every running instance (they have all run `init`), each with the timeout. */
-  async ready(): Promise<void> {
-    this.readied = true
-    await Promise.all(this.instances.running().map((i) => i.ready(timeoutsFor(this.init.rt.config, this.name).whenReadyMs)))
+  ready(): Promise<void> {
+    return this.launcher.readyAll(this.instances.running())
   }
 
   operatorRestart(): Promise<void> {
-    this.handlerError = undefined
+    this.errors.clear()
     return this.instances.operatorRestart()
   }
 
@@ -153,26 +148,8 @@ export class WorkerPlugin implements PluginHandle {
       this.reloading = false
       // The hook list of the new code (or of the old one, when nothing rolled) goes on the bus.
       const first = this.instances.running()[0]
-      if (first) this.registerHooks(first)
+      if (first) this.offer.register(this.init.rt.bus, first)
     }
-  }
-
-  private async launch(id: number): Promise<WorkerInstance> {
-    const instance = await this.startInstance(id)
-    // A restarted or late instance is ready only once its own whenReady ran.
-    if (this.readied) {
-      try {
-        await instance.ready(timeoutsFor(this.init.rt.config, this.name).whenReadyMs)
-      } catch (err) {
-        await instance.kill()
-        throw err
-      }
-    }
-    return instance
-  }
-
-  private startInstance(id: number): Promise<WorkerInstance> {
-    return hostFor(this.cfg.isolation).start(instanceSpec(this.init, this.cfg, id, this.deadLetters, this.instances.diagnostics.heapSnapshotDir))
   }
 
   /** CPU profiles and heap snapshots of its instances (`sup.profile`). */
@@ -180,48 +157,18 @@ export class WorkerPlugin implements PluginHandle {
     return this.instances.diagnostics
   }
 
-  /**
-   * Hooks and functions are known only from the instances' handshakes (the host never imports
-   * the code), and every new instance brings its own: after a restart it may run newer code. The
-   * newest instance's lists win, and the bus follows them when they change.
-   */
-  private registerHooks(instance: WorkerInstance): void {
-    const { hooks, functions } = instance.info
-    this.functions = functions
-    if (this.registered && sameList(hooks, this.hooks) && this.io.same(instance.info.sinks)) return
-    const bus = this.init.rt.bus
-    if (this.registered) bus.hooks.removePlugin(this.name)
-    this.registered = true
-    this.hooks = hooks
-    for (const pattern of hooks) {
-      bus.hooks.add({ plugin: this.name, pattern, deliver: (event, payload) => void (this.placed ?? this.durable ?? this.dispatcher).enqueue(pattern, event, payload) })
-    }
-    this.io.register(bus, instance.info.sinks)
-  }
-
   async drain(deadline: number): Promise<void> {
     this.placed?.stop()
     await this.io.beforeDrain(this.instances.running(), deadline)
     if (this.idle() || !this.instances.anyUp()) return
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
-      this.idleWaiters.push(() => {
-        clearTimeout(timer)
-        resolve()
-      })
-    })
+    await this.drained.until(deadline)
   }
 
   async close(): Promise<void> {
     // The drain is over: no new batch leaves (a stopping instance refuses it: a failed attempt).
     for (let id = 0; id < this.cfg.instances; id++) this.dispatcher.retire(id)
     await this.instances.close()
-    // Whatever could not be drained leaves the books explicitly: dead letters or lost; under
-    // durable delivery it stays queued, in the journal, for the next run.
-    const before = this.dispatcher.counters.deadLettered
-    this.dispatcher.abandon('the supervisor stopped before the event was delivered')
-    const left = this.dispatcher.counters.deadLettered - before
-    if (left > 0) this.log.warn({ plugin: this.name, deadLettered: left }, `plugin "${this.name}": ${left} event(s) not delivered before the stop were dead-lettered; replay them with "outrigger dead-letters replay ${this.name}"`)
+    abandonUndrained(this.name, this.dispatcher, this.log)
     await this.durable?.close()
     await this.placed?.close()
     this.instances.closed()
@@ -233,7 +180,7 @@ export class WorkerPlugin implements PluginHandle {
 
   fail(error: unknown): void {
     // The supervisor took the hooks off the bus: the next instance up (a restart) puts them back.
-    this.registered = false
+    this.offer.dropped()
     this.instances.fail(error)
   }
 
@@ -242,16 +189,13 @@ export class WorkerPlugin implements PluginHandle {
   async call(fn: string, args: unknown): Promise<unknown> {
     const live = this.instances.running()
     if (!live.length) throw new OutriggerError('RIG_ERR_WORKER_EXITED', `plugin "${this.name}" has no running instance to call "${fn}" (state ${this.instances.state})`)
-    if (this.functions.length && !this.functions.includes(fn)) {
-      throw new OutriggerError('RIG_ERR_UNKNOWN_TARGET', `plugin "${this.name}" has no function "${fn}" (it has: ${this.functions.join(', ')})`)
-    }
-    return live[this.rr++ % live.length].call(fn, args)
+    return this.offer.callee(fn, live).call(fn, args)
   }
 
   private toDeadLetters(p: Pending, error: SerializedError | null): void {
     // Left over at a stop, a cluster event stays pending in its stream for another node: no local letter.
     if (this.placed?.deadLettered(p, error)) return
-    storeDeadLetter({ plugin: this.name, log: this.log, letters: this.deadLetters, durable: this.durable, noteError: (e) => this.noteHandlerError(e) }, p, error)
+    storeDeadLetter({ plugin: this.name, log: this.log, letters: this.deadLetters, durable: this.durable, noteError: (e) => this.errors.note(e) }, p, error)
   }
 
   /**
@@ -273,26 +217,13 @@ export class WorkerPlugin implements PluginHandle {
 
   // ── reporting ────────────────────────────────────────────────────────────────────────────
 
-  /** A final failure of one event: the bus logs it (one line) and tells `hook:onError`. */
   private report(event: string, error: unknown): void {
-    // A handler's error arrives serialized from the worker: rebuilt, it logs and reads as an error.
-    const err = error instanceof Error ? error : deserializeError(error as SerializedError)
-    this.noteHandlerError({ code: errorCode(err), message: errorMessage(err) })
-    this.init.rt.bus.hookFailed(this.name, event, err)
-  }
-
-  private noteHandlerError(error: NonNullable<PluginStatus['lastError']>): void {
-    this.handlerError = { error, over: this.instances.lastError }
-  }
-
-  /** The newer of the last handler failure and the instances' last error (exit, unresponsive…). */
-  private get lastError(): PluginStatus['lastError'] {
-    const h = this.handlerError
-    return h && h.over === this.instances.lastError ? h.error : this.instances.lastError
+    this.errors.report(this.init.rt.bus, this.name, event, error)
   }
 
   status(): PluginStatus {
-    const { name, cfg, hooks, functions, dispatcher, durable, instances, init } = this
-    return this.io.withSinks(workerStatus({ name, cfg, hooks, functions, dispatcher, durable, instances, version: init.manifest.version, shadowed: init.shadowed, lastError: this.lastError, rootPath: init.rootPath, stateDir: init.rt.stateDir }))
+    const { name, cfg, dispatcher, durable, instances, init } = this
+    const { hooks, functions } = this.offer
+    return this.io.withSinks(workerStatus({ name, cfg, hooks, functions, dispatcher, durable, instances, version: init.manifest.version, shadowed: init.shadowed, lastError: this.errors.last, rootPath: init.rootPath, stateDir: init.rt.stateDir }))
   }
 }

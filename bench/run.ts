@@ -13,6 +13,7 @@ import { cluster } from './cluster.js'
 import { confined } from './confined.js'
 import { coordination } from './coordination.js'
 import { durable } from './durable.js'
+import { durableSink } from './durable-sink.js'
 import { emitCost } from './emit-cost.js'
 import { eventLoop } from './event-loop.js'
 import { hookDispatch } from './hook-dispatch.js'
@@ -24,7 +25,7 @@ import { threadPath } from './thread-path.js'
 import { workerThroughput } from './worker-throughput.js'
 import { wsVsHttp } from './ws-vs-http.js'
 
-const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp, threadPath, reload, cluster, ioPipeline, coordination]
+const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp, threadPath, reload, cluster, ioPipeline, coordination, durableSink]
 
 function table(rows: Array<Row & { bench: string }>): string {
   const head = ['benchmark', 'metric', 'unit', 'raw', 'outrigger', 'ratio', 'target', 'met']

@@ -14,6 +14,7 @@ import { clusterLog } from './cluster-log.js'
 import { confined } from './confined.js'
 import { coordination } from './coordination.js'
 import { durable } from './durable.js'
+import { durableSink } from './durable-sink.js'
 import { emitCost } from './emit-cost.js'
 import { eventLoop } from './event-loop.js'
 import { hookDispatch } from './hook-dispatch.js'
@@ -25,7 +26,11 @@ import { threadPath } from './thread-path.js'
 import { workerThroughput } from './worker-throughput.js'
 import { wsVsHttp } from './ws-vs-http.js'
 
+<<<<<<< HEAD
 const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp, threadPath, reload, cluster, clusterLog, ioPipeline, coordination]
+=======
+const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp, threadPath, reload, cluster, ioPipeline, coordination, durableSink]
+>>>>>>> sinkj
 
 function table(rows: Array<Row & { bench: string }>): string {
   const head = ['benchmark', 'metric', 'unit', 'raw', 'outrigger', 'ratio', 'target', 'met']

@@ -1,5 +1,6 @@
 import { OutriggerError, errorMessage } from '../errors.js'
 import type { Dispatcher } from './dispatcher.js'
+import { GatheredEvents, gatheredFor } from './durable-sink.js'
 import { Journal, type JournalEntry } from './journal.js'
 import type { Pending } from './queue.js'
 
@@ -32,10 +33,15 @@ export interface DurableQueueOptions {
  *
  * An event is acked in the journal once it has left the books for good (processed, dead-lettered,
  * rejected); one still queued at stop stays in the journal for the next run.
+ *
+ * Events a sink gathers are journaled too, and go to the sink rather than to the window, when
+ * gathered and when read back; their batch takes their place (`gathered`, durable-sink.ts).
  */
 export class DurableQueue {
   readonly journal: Journal
-  /** Entries of earlier runs read back in this run. */
+  /** The events the plugin's sinks gather: journaled, and read back into the sinks. */
+  readonly gathered: GatheredEvents
+  /** Entries of earlier runs read back in this run (a sink's gathered events aside: they are gathered again). */
   recovered = 0
   /** Events received in this run that wait in the journal only (the window was full). */
   parked = 0
@@ -52,9 +58,10 @@ export class DurableQueue {
 
   constructor(private readonly opts: DurableQueueOptions) {
     this.d = opts.dispatcher
+    this.gathered = new GatheredEvents(this)
     this.journal = Journal.open(opts.dir, {
       commitMs: opts.commitMs,
-      onRefused: (seq, err) => this.refusedAtCommit(seq, err),
+      onRefused: (seq, err, meta) => this.refusedAtCommit(seq, err, meta),
       onError: (err) => opts.failed(err),
     })
     if (this.journal.recoveredLastSeq > 0) this.backlog = this.journal.recover()
@@ -66,11 +73,14 @@ export class DurableQueue {
     return this.backlog === undefined && this.parked === 0
   }
 
-  /** An emit matched the plugin's hook `subscription`. */
-  enqueue(subscription: string, event: string, payload: unknown): void {
+  /**
+   * An emit matched the plugin's hook `subscription`; or a sink's batch leaves (`replaces`: the
+   * events gathered into it, which it replaces in the journal in the same transaction).
+   */
+  enqueue(subscription: string, event: string, payload: unknown, replaces?: readonly number[]): void {
     let seq: number
     try {
-      seq = this.journal.append(event, payload, subscription)
+      seq = replaces?.length ? this.journal.replace(replaces, event, payload, subscription) : this.journal.append(event, payload, subscription)
     } catch (err) {
       // A failed journal (already reported): deliver in memory, like at-least-once; every
       // emitDurable and flush rejects from now on, so nobody is promised durability.
@@ -122,6 +132,11 @@ export class DurableQueue {
         break
       }
       const e = r.value
+      // Gathered for a sink: back to it, gathered again (not a receipt, takes no room).
+      if (gatheredFor(e.meta) !== undefined) {
+        this.gathered.recovered(e)
+        continue
+      }
       this.recovered++
       this.d.counters.redelivered++
       this.d.enqueue(e.meta as string, e.event, e.payload, { seq: e.seq, attempts: e.attempts })
@@ -145,6 +160,8 @@ export class DurableQueue {
         let room = this.opts.window - this.d.depth()
         let next = through + 1
         for (const e of this.journal.read(from, through)) {
+          // Gathered for a sink, not parked: its sink holds it.
+          if (gatheredFor(e.meta) !== undefined) continue
           if (room-- <= 0) {
             next = e.seq
             break
@@ -168,8 +185,15 @@ export class DurableQueue {
     )
   }
 
+  /** The owner's report of an event's final failure (logged, `hook:onError`). */
+  report(event: string, err: OutriggerError): void {
+    this.opts.report(event, err)
+  }
+
   /** A parked event refused at its commit never reaches the dispatcher: it is rejected here. */
-  private refusedAtCommit(seq: number, err: OutriggerError): void {
+  private refusedAtCommit(seq: number, err: OutriggerError, meta: unknown): void {
+    const sink = gatheredFor(meta)
+    if (sink !== undefined) return this.gathered.refused(sink, seq, err)
     if (this.parked === 0 || seq < this.parkNext || seq > this.parkThrough) return // the dispatcher rejects it
     // Received when parked: the receipt moves to the dispatcher's books, as rejected.
     this.parked--

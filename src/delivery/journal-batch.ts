@@ -37,13 +37,13 @@ export class PendingBatch {
    * Issues the batch's writes. Call them all in one synchronous turn: lmdb batches the writes of a
    * turn into a single transaction. `attemptsKnown` (the attempt counts stored) is kept in step.
    */
-  write(stores: BatchStores, segments: SegmentTable, attemptsKnown: Map<number, number>, refuse: (seq: number, err: OutriggerError) => void): void {
+  write(stores: BatchStores, segments: SegmentTable, attemptsKnown: Map<number, number>, refuse: (seq: number, err: OutriggerError, meta: unknown) => void): void {
     const { entries, base } = this
     let live = 0
     for (const e of entries) if (e !== undefined) live++
     if (live > 0) {
       const { bytes, refused } = encodeBatch(entries)
-      for (const [i, err] of refused) refuse(base + i, err)
+      for (const [i, err, meta] of refused) refuse(base + i, err, meta)
       live -= refused.length
       if (live > 0) {
         void stores.records.put(base, bytes)

@@ -22,8 +22,8 @@ export interface DecodedEntry {
 
 export interface EncodedBatch {
   bytes: Buffer
-  /** Entries that cannot be cloned, by index: left out of `bytes` (as `undefined`), each with its error. */
-  refused: Array<[index: number, err: OutriggerError]>
+  /** Entries that cannot be cloned, by index: left out of `bytes` (as `undefined`), each with its error and its meta. */
+  refused: Array<[index: number, err: OutriggerError, meta: unknown]>
 }
 
 export const tuple = (event: string, payload: unknown, meta?: unknown): EntryTuple => (meta === undefined ? [event, payload] : [event, payload, meta])
@@ -43,7 +43,7 @@ export function encodeBatch(entries: Array<EntryTuple | undefined>): EncodedBatc
       try {
         serialize(e)
       } catch (cause) {
-        refused.push([i, notCloneable(e[0], cause)])
+        refused.push([i, notCloneable(e[0], cause), e[2]])
         entries[i] = undefined
       }
     }

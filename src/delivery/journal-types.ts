@@ -19,9 +19,10 @@ export interface JournalOptions {
   sync?: 'os' | 'disk'
   /**
    * Called when an appended entry turns out, at its commit, not to be cloneable: it is left out
-   * (alone; the rest of its batch is kept) with a `RIG_ERR_NOT_CLONEABLE` error naming the event.
+   * (alone; the rest of its batch is kept) with a `RIG_ERR_NOT_CLONEABLE` error naming the event,
+   * and the `meta` it was appended with.
    */
-  onRefused?: (seq: number, err: OutriggerError) => void
+  onRefused?: (seq: number, err: OutriggerError, meta: unknown) => void
   /** Called once when a commit fails; from then on appends throw `RIG_ERR_JOURNAL`. */
   onError?: (err: OutriggerError) => void
 }

@@ -4,7 +4,7 @@ import { debuglog } from 'node:util'
 import { open, type RootDatabase } from 'lmdb'
 import { OutriggerError, errorMessage } from '../errors.js'
 import { type BatchStores, PendingBatch } from './journal-batch.js'
-import { tuple } from './journal-codec.js'
+import { type EntryTuple, encodeBatch, tuple } from './journal-codec.js'
 import { GroupCommit, RESOLVED } from './journal-commit.js'
 import { RecordReader } from './journal-recovery.js'
 import { SegmentTable } from './journal-segments.js'
@@ -27,7 +27,8 @@ const openDirs = new Set<string>()
  * thread. A record is deleted once all its entries are acked; until then the acked ones are noted
  * beside it, so a crash redelivers only entries whose ack was not committed. An entry acked before its commit starts is
  * never written. Batches commit in the order they were started, so "batch k committed" means every
- * append up to its last sequence number is committed.
+ * append up to its last sequence number is committed. `replace` puts one entry in the place of
+ * others in one transaction (a sink's batch in the place of the events gathered into it).
  *
  * One journal per folder: two writers on the same folder would hand out the same sequence numbers.
  */
@@ -122,6 +123,49 @@ export class Journal {
     const seq = this.append(event, payload, meta)
     await this.committed(seq)
     return seq
+  }
+
+  /**
+   * Appends an entry that takes the place of the entries `seqs` (a sink's batch, in place of the
+   * events gathered into it) and returns its sequence number. The append and the acks of `seqs`
+   * join the same group commit, which is one lmdb transaction: it writes the new entry and deletes
+   * the old ones (those not committed yet are simply never written). So whenever the process dies,
+   * the store holds either the old entries or the new one: never both, never neither. An old entry
+   * counts as committed with the new one (`committed` on it resolves then).
+   *
+   * The new entry must be cloneable: refused at its commit, it would be left out while the acks
+   * still go through. Call `refuseUncloneable(seqs)` first and leave the refused ones out of it.
+   * Throws like `append`.
+   */
+  replace(seqs: readonly number[], event: string, payload: unknown, meta?: unknown): number {
+    const seq = this.append(event, payload, meta)
+    for (const s of seqs) this.ack(s)
+    return seq
+  }
+
+  /**
+   * Refuses now, as their commit would, those of `seqs` not committed yet whose payload cannot be
+   * cloned (`onRefused`, and a rejection for whoever awaits them), and returns their numbers. The
+   * others of `seqs` were committed, so they passed already. Costs one encode of the entries of
+   * `seqs` still buffered (none when they were all committed). See `replace`.
+   */
+  refuseUncloneable(seqs: readonly number[]): number[] {
+    const next = this.next
+    const at: number[] = []
+    const tuples: EntryTuple[] = []
+    for (const seq of seqs) {
+      const i = seq - next.base
+      const e = i >= 0 ? next.entries[i] : undefined
+      if (e === undefined) continue
+      at.push(i)
+      tuples.push(e)
+    }
+    if (tuples.length === 0) return []
+    return encodeBatch(tuples).refused.map(([k, err, meta]) => {
+      next.entries[at[k]] = undefined
+      this.refuse(next.base + at[k], err, meta)
+      return next.base + at[k]
+    })
   }
 
   /**
@@ -263,16 +307,16 @@ export class Journal {
     this.counts.commits++
     let reserve = 0
     const issue = (): void => {
-      batch.write(this.stores, this.segments, this.attemptsKnown, (seq, err) => this.refuse(seq, err))
+      batch.write(this.stores, this.segments, this.attemptsKnown, (seq, err, meta) => this.refuse(seq, err, meta))
       reserve = this.sequence.extend()
     }
     this.commits.start(batch.through, issue, () => this.sequence.committed(reserve))
   }
 
-  private refuse(seq: number, err: OutriggerError): void {
+  private refuse(seq: number, err: OutriggerError, meta: unknown): void {
     this.counts.refused++
     if (this.watched.has(seq)) this.watched.set(seq, err)
     debug('journal %s: entry %d refused: %s', this.dir, seq, err.message)
-    this.onRefused?.(seq, err)
+    this.onRefused?.(seq, err, meta)
   }
 }

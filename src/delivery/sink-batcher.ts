@@ -3,6 +3,9 @@
  * `maxWaitMs` after its first event arrived, whichever comes first. What becomes of a batch (a
  * worker plugin's queue, a core plugin's `write`) is the owner's business; the batcher keeps the
  * sink's own counters, which the status report and `/metrics` show per sink.
+ *
+ * Under durable delivery each event comes with its journal sequence number, handed on with the
+ * batch, so that the batch can take the place of its events in the journal (durable-sink.ts).
  */
 import type { SinkItem } from '../plugin/types.js'
 
@@ -29,17 +32,22 @@ export type SinkOutcome = 'processed' | 'failed' | 'dead-lettered' | 'rejected' 
 export class SinkBatcher {
   readonly counters: SinkCounters = { batches: 0, events: 0, written: 0, failed: 0, deadLettered: 0, dropped: 0, retries: 0, pending: 0 }
   private buf: SinkItem[] = []
+  /** `seqs[i]`: the journal sequence number of `buf[i]` (durable delivery; undefined otherwise). */
+  private seqs: Array<number | undefined> = []
   private timer: NodeJS.Timeout | undefined
 
   constructor(
     readonly pattern: string,
     readonly max: number,
     readonly maxWaitMs: number,
-    private readonly out: (batch: SinkItem[]) => void,
+    /** Hands a batch on; returns how many of its events it left out (refused by the journal), if any. */
+    private readonly out: (batch: SinkItem[], seqs: Array<number | undefined>) => number | void,
   ) {}
 
-  add(event: string, payload: unknown): void {
+  /** Gathers an event; `seq`: its journal sequence number, under durable delivery. */
+  add(event: string, payload: unknown, seq?: number): void {
     this.buf.push({ event, payload })
+    this.seqs.push(seq)
     this.counters.pending++
     if (this.buf.length >= this.max) this.flush()
     // The clock starts at a batch's first event: a trickle still leaves within maxWaitMs.
@@ -52,11 +60,26 @@ export class SinkBatcher {
     this.timer = undefined
     if (this.buf.length === 0) return
     const batch = this.buf
+    const seqs = this.seqs
     this.buf = []
+    this.seqs = []
     this.counters.pending = 0
-    this.counters.batches++
-    this.counters.events += batch.length
-    this.out(batch)
+    const left = this.out(batch, seqs) || 0
+    if (left < batch.length) this.counters.batches++
+    this.counters.events += batch.length - left
+  }
+
+  /** Takes the event journaled as `seq` out of the batch gathering (its journal refused it). */
+  remove(seq: number): void {
+    const i = this.seqs.indexOf(seq)
+    if (i < 0) return
+    this.buf.splice(i, 1)
+    this.seqs.splice(i, 1)
+    this.counters.pending--
+    if (this.buf.length === 0) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+    }
   }
 
   /** A batch left the books: counted by how. `attempts`: how many times it was written. */

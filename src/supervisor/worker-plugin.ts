@@ -69,7 +69,7 @@ export class WorkerPlugin implements PluginHandle {
       retired: (id) => this.instances.retired(id),
       settled: (p, outcome) => void ((this.placed ?? this.durable)?.settled(p, outcome), this.io.settled(p, outcome)),
     })
-    this.io = new WorkerIo(this.name, init.rt, this.cfg.queue.max, (sub, batch) => void (this.placed ?? this.durable ?? this.dispatcher).enqueue(sub, sub, batch), () => this.dispatcher.depth() + (this.durable?.parked ?? 0))
+    this.io = new WorkerIo(this.name, init.rt, this.cfg.queue.max, (sub, batch) => void (this.placed ?? this.durable ?? this.dispatcher).enqueue(sub, sub, batch), () => this.dispatcher.depth() + (this.durable?.parked ?? 0), () => this.durable)
     this.offer = new WorkerHooks(this.name, this.io, (pattern) => (event, payload) => void (this.placed ?? this.durable ?? this.dispatcher).enqueue(pattern, event, payload))
     this.instances = new InstanceSet({
       plugin: this.name,

@@ -26,11 +26,7 @@ import { threadPath } from './thread-path.js'
 import { workerThroughput } from './worker-throughput.js'
 import { wsVsHttp } from './ws-vs-http.js'
 
-<<<<<<< HEAD
-const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp, threadPath, reload, cluster, clusterLog, ioPipeline, coordination]
-=======
-const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, confined, wsVsHttp, threadPath, reload, cluster, ioPipeline, coordination, durableSink]
->>>>>>> sinkj
+const ALL: Bench[] = [hookDispatch, pipeChain, workerThroughput, emitCost, eventLoop, restart, durable, durableSink, confined, wsVsHttp, threadPath, reload, cluster, clusterLog, ioPipeline, coordination]
 
 function table(rows: Array<Row & { bench: string }>): string {
   const head = ['benchmark', 'metric', 'unit', 'raw', 'outrigger', 'ratio', 'target', 'met']

@@ -34,6 +34,56 @@ export class PendingBatch {
   }
 
   /**
+   * Acks `seq` if this batch still buffers it, so it is never written: true if it was live, false
+   * if acked already; undefined when it is not in this batch.
+   */
+  elide(seq: number): boolean | undefined {
+    const i = seq - this.base
+    if (i < 0 || i >= this.entries.length) return undefined
+    const live = this.entries[i] !== undefined
+    this.entries[i] = undefined
+    return live
+  }
+
+  /**
+   * Acks a stored entry with this batch: noted beside its record, or the record removed once every
+   * entry in it is acked. False when the entry is unknown or acked already.
+   */
+  ackStored(seq: number, segments: SegmentTable): boolean {
+    const seg = segments.of(seq)
+    if (!seg || seg.acked[seq - seg.start]) return false
+    seg.acked[seq - seg.start] = 1
+    if (--seg.live === 0) {
+      this.removes.push(seg.start)
+      this.touched.delete(seg)
+      segments.drop(seg)
+    } else this.touched.add(seg)
+    return true
+  }
+
+  /**
+   * Drops (and reports through `refuse`) those of `seqs` still buffered here whose payload cannot
+   * be cloned, as their commit would; returns their numbers. One encode of those entries.
+   */
+  refuseUncloneable(seqs: readonly number[], refuse: (seq: number, err: OutriggerError, meta: unknown) => void): number[] {
+    const at: number[] = []
+    const tuples: EntryTuple[] = []
+    for (const seq of seqs) {
+      const i = seq - this.base
+      const e = i >= 0 ? this.entries[i] : undefined
+      if (e === undefined) continue
+      at.push(i)
+      tuples.push(e)
+    }
+    if (tuples.length === 0) return []
+    return encodeBatch(tuples).refused.map(([k, err, meta]) => {
+      this.entries[at[k]] = undefined
+      refuse(this.base + at[k], err, meta)
+      return this.base + at[k]
+    })
+  }
+
+  /**
    * Issues the batch's writes. Call them all in one synchronous turn: lmdb batches the writes of a
    * turn into a single transaction. `attemptsKnown` (the attempt counts stored) is kept in step.
    */

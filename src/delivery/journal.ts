@@ -4,7 +4,7 @@ import { debuglog } from 'node:util'
 import { open, type RootDatabase } from 'lmdb'
 import { OutriggerError, errorMessage } from '../errors.js'
 import { type BatchStores, PendingBatch } from './journal-batch.js'
-import { type EntryTuple, encodeBatch, tuple } from './journal-codec.js'
+import { tuple } from './journal-codec.js'
 import { GroupCommit, RESOLVED } from './journal-commit.js'
 import { RecordReader } from './journal-recovery.js'
 import { SegmentTable } from './journal-segments.js'
@@ -150,22 +150,7 @@ export class Journal {
    * `seqs` still buffered (none when they were all committed). See `replace`.
    */
   refuseUncloneable(seqs: readonly number[]): number[] {
-    const next = this.next
-    const at: number[] = []
-    const tuples: EntryTuple[] = []
-    for (const seq of seqs) {
-      const i = seq - next.base
-      const e = i >= 0 ? next.entries[i] : undefined
-      if (e === undefined) continue
-      at.push(i)
-      tuples.push(e)
-    }
-    if (tuples.length === 0) return []
-    return encodeBatch(tuples).refused.map(([k, err, meta]) => {
-      next.entries[at[k]] = undefined
-      this.refuse(next.base + at[k], err, meta)
-      return next.base + at[k]
-    })
+    return this.next.refuseUncloneable(seqs, (seq, err, meta) => this.refuse(seq, err, meta))
   }
 
   /**
@@ -206,25 +191,17 @@ export class Journal {
     if (this.closing || this.commits.failure) return
     const next = this.next
     next.attempts.delete(seq)
-    const i = seq - next.base
-    if (i >= 0 && i < next.entries.length) {
-      if (next.entries[i] !== undefined) {
+    const buffered = next.elide(seq)
+    if (buffered !== undefined) {
+      if (buffered) {
         this.counts.acked++
         this.counts.elided++
       }
-      next.entries[i] = undefined
       return
     }
-    const seg = this.segments.of(seq)
-    if (!seg || seg.acked[seq - seg.start]) return
+    if (!next.ackStored(seq, this.segments)) return
     this.counts.acked++
-    seg.acked[seq - seg.start] = 1
     if (this.attemptsKnown.has(seq)) next.attempts.set(seq, 0)
-    if (--seg.live === 0) {
-      next.removes.push(seg.start)
-      next.touched.delete(seg)
-      this.segments.drop(seg)
-    } else next.touched.add(seg)
     this.commits.schedule()
   }
 

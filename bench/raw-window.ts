@@ -4,39 +4,13 @@
  * built and posted when an ack comes back. `bestWindow` sweeps the depth and keeps the fastest,
  * so a ratio against it compares with the transport at its best, not at the dispatcher's limit.
  */
-import { measure, type LoadSample, type RawChannel } from './worker-load.js'
+import { pumpRaw, type LoadSample, type RawChannel } from './worker-load.js'
 
 /** Pipeline depths tried, in batches. */
 export const WINDOWS = [4, 8, 16, 32, 64]
 
 export function driveRawWindow(ch: RawChannel, payloads: readonly unknown[], batch: number, window: number): Promise<LoadSample> {
-  const n = payloads.length
-  let seq = 0
-  let sent = 0
-  let acked = 0
-  let inFlight = 0
-  return measure(
-    () =>
-      new Promise<void>((resolve) => {
-        const pump = (): void => {
-          while (inFlight < window && sent < n) {
-            const size = Math.min(batch, n - sent)
-            const out = new Array(size)
-            for (let k = 0; k < size; k++) out[k] = { seq: seq++, event: 'load:tick', subscription: 'load:*', payload: payloads[sent + k] }
-            sent += size
-            inFlight++
-            ch.post(out)
-          }
-        }
-        ch.onAck((count) => {
-          inFlight--
-          acked += count
-          if (acked >= n) resolve()
-          else pump()
-        })
-        pump()
-      }),
-  ).then((r) => ({ ms: r.ms, emitLoopMs: 0, mainCpuMs: r.mainCpuMs, procCpuMs: r.procCpuMs }))
+  return pumpRaw(ch, payloads.length, (i) => payloads[i], batch, window, 'load:*')
 }
 
 export interface WindowSweep {

@@ -95,6 +95,14 @@ export interface RawChannel {
  * dispatcher's, so the baseline does not win by flooding the channel.
  */
 export function driveRaw(ch: RawChannel, n: number): Promise<LoadSample> {
+  return pumpRaw(ch, n, (i) => ({ i }), BATCH, IN_FLIGHT, 'load:tick')
+}
+
+/**
+ * Posts `n` events (the payload of event i from `payloadAt`) in batches of `batch`, with at most
+ * `window` batches unacknowledged: the next batch is built and posted when an ack comes back.
+ */
+export function pumpRaw(ch: RawChannel, n: number, payloadAt: (i: number) => unknown, batch: number, window: number, subscription: string): Promise<LoadSample> {
   let seq = 0
   let sent = 0
   let acked = 0
@@ -103,19 +111,19 @@ export function driveRaw(ch: RawChannel, n: number): Promise<LoadSample> {
     () =>
       new Promise<void>((resolve) => {
         const pump = (): void => {
-          while (inFlight < IN_FLIGHT && sent < n) {
-            const size = Math.min(BATCH, n - sent)
-            const batch = new Array(size)
-            for (let k = 0; k < size; k++) batch[k] = { seq: seq++, event: 'load:tick', subscription: 'load:tick', payload: { i: sent + k } }
+          while (inFlight < window && sent < n) {
+            const size = Math.min(batch, n - sent)
+            const out = new Array(size)
+            for (let k = 0; k < size; k++) out[k] = { seq: seq++, event: 'load:tick', subscription, payload: payloadAt(sent + k) }
             sent += size
             inFlight++
-            ch.post(batch)
+            ch.post(out)
           }
         }
-        ch.onAck(() => {
+        ch.onAck((count) => {
           inFlight--
-          acked++
-          if (acked * BATCH >= n) resolve()
+          acked += count
+          if (acked >= n) resolve()
           else pump()
         })
         pump()

@@ -10,7 +10,7 @@
 import { Redis } from 'ioredis'
 import type { Supervisor } from '../src/index.js'
 import { BenchPlugins, type Bench, type Row, log, median, pairedRounds, until } from './common.js'
-import { HAVE_REDIS, startRedis, stopRedis } from './cluster.js'
+import { HAVE_REDIS, startRedis, stopRedis } from './redis.js'
 
 const N = 10_000
 const ROUNDS = 3
@@ -95,6 +95,7 @@ export const clusterLog: Bench = {
       return [{ metric: 'cluster log', unit: 'entries/s', raw: null, system: NaN, ratio: null, target: '–', met: null, note: 'skipped: no redis-server on PATH' }]
     }
     const redis = await startRedis()
+    if (typeof redis === 'string') throw new Error(redis)
     const dirs = [await BenchPlugins.create(), await BenchPlugins.create()]
     const sups: Supervisor[] = []
     try {

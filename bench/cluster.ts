@@ -10,50 +10,16 @@
  *   (c) the latency from `emit` on one node to processed on the other, p50 and p99, at a steady
  *       moderate rate (not a flood).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { serialize } from 'node:v8'
 import { Redis } from 'ioredis'
 import { BenchPlugins, type Bench, type Row, log, median, pairedRounds, until, wallMs, yieldToLoop } from './common.js'
 import type { Supervisor } from '../src/index.js'
+import { HAVE_REDIS, startRedis, stopRedis } from './redis.js'
 
 const N = 50_000
 const ROUNDS = 3
 const CHUNK = 1000
 const payload = (i: number) => ({ id: i, user: 'alice', tags: ['a', 'b'], amount: 12.5, t: 0 })
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port
-      srv.close(() => resolve(port))
-    })
-  })
-}
-
-/** A throwaway redis-server on a free loopback port, without persistence (a benchmark keeps nothing). */
-export async function startRedis(): Promise<{ port: number; proc: ChildProcess }> {
-  const port = await freePort()
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  await new Promise<void>((resolve, reject) => {
-    let out = ''
-    proc.stdout!.on('data', (d) => {
-      out += d
-      if (out.includes('Ready to accept connections')) resolve()
-    })
-    proc.once('exit', () => reject(new Error(`redis-server exited: ${out.slice(-300)}`)))
-  })
-  return { port, proc }
-}
-
-export async function stopRedis(proc: ChildProcess): Promise<void> {
-  proc.kill('SIGTERM')
-  await new Promise((r) => (proc.exitCode !== null ? r(undefined) : proc.once('exit', r)))
-}
-
-export const HAVE_REDIS = spawnSync('redis-server', ['--version']).status === 0
 
 /** Raw Redis Streams: XADD pipelined 256 at a time while a reader takes 512 per XREADGROUP and acks each read. */
 async function rawStreams(port: number, n: number, round: number): Promise<number> {
@@ -156,6 +122,7 @@ export const cluster: Bench = {
       return [{ metric: 'cluster delivery', unit: 'events/s', raw: null, system: NaN, ratio: null, target: '≥ 0.6× raw', met: null, note: 'skipped: no redis-server on PATH' }]
     }
     const redis = await startRedis()
+    if (typeof redis === 'string') throw new Error(redis)
     const dirs = [await BenchPlugins.create(), await BenchPlugins.create()]
     const sups: Supervisor[] = []
     try {

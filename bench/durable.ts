@@ -16,9 +16,7 @@
  *       no-op process plugin, in paired rounds; durable with the default window; and the latency
  *       of `sup.emitDurable`, p50 and p99.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { serialize } from 'node:v8'
@@ -26,6 +24,7 @@ import { open } from 'lmdb'
 import { Packr } from 'msgpackr'
 import { Journal } from '../src/delivery/journal.js'
 import { type Bench, type Row, log, median, pairedRounds, withSupervisor, yieldToLoop } from './common.js'
+import { startRedis, stopRedis } from './redis.js'
 import { driveSystem } from './worker-load.js'
 
 const N = 100_000
@@ -162,38 +161,6 @@ function encodeCost(): { v8: number; msgpack: number; v8Batch: number } {
 
 // ── the peer: BullMQ sandboxed processors on a real redis-server
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port
-      srv.close(() => resolve(port))
-    })
-  })
-}
-
-/** Starts redis-server on a free loopback port, without persistence (the fairest for the peer's rate). */
-async function startRedis(): Promise<{ port: number; proc: ChildProcess } | string> {
-  const port = await freePort()
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  return new Promise((resolve) => {
-    let out = ''
-    const deadline = setTimeout(() => resolve(`redis-server did not become ready: ${out.slice(-200)}`), 10_000)
-    proc.once('error', (err) => {
-      clearTimeout(deadline)
-      resolve(`redis-server is missing (${(err as NodeJS.ErrnoException).code ?? err.message}); install Debian's redis-server package to run this row`)
-    })
-    proc.stdout?.on('data', (d) => {
-      out += d
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(deadline)
-        resolve({ port, proc })
-      }
-    })
-  })
-}
-
 async function bullmqRate(port: number, concurrency: number, jobs: number): Promise<number> {
   const { Queue, Worker } = await import('bullmq')
   return scratch(async (dir) => {
@@ -246,8 +213,7 @@ async function peerRows(reference: number): Promise<Row[]> {
     }
     return rows
   } finally {
-    redis.proc.kill('SIGTERM')
-    await new Promise((r) => (redis.proc.exitCode !== null ? r(undefined) : redis.proc.once('exit', r)))
+    await stopRedis(redis.proc)
   }
 }
 

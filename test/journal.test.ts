@@ -7,18 +7,10 @@ import { afterEach, beforeEach, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { Journal, type JournalEntry } from '../src/delivery/journal.js'
 import { OutriggerError } from '../src/errors.js'
+import { leftIn } from './helpers/journal-left.js'
 
 const writer = fileURLToPath(new URL('./helpers/journal-writer.js', import.meta.url))
 
-/** Reopens the journal in `dir`, reads back everything left in it, and closes it again. */
-async function leftIn(dir: string): Promise<JournalEntry[]> {
-  const j = Journal.open(dir)
-  try {
-    return [...j.recover()]
-  } finally {
-    await j.close()
-  }
-}
 
 const isCode = (code: string) => (err: unknown) => err instanceof OutriggerError && err.code === code
 

@@ -16,20 +16,12 @@ import { fileURLToPath } from 'node:url'
 import { gatheredFor, gatheredMeta } from '../src/delivery/durable-sink.js'
 import { Journal, type JournalEntry } from '../src/delivery/journal.js'
 import type { OutriggerError } from '../src/errors.js'
+import { leftIn } from './helpers/journal-left.js'
 import { alive, until } from './helpers/wait.js'
 
 const writer = fileURLToPath(new URL('./helpers/sink-journal-writer.js', import.meta.url))
 const SUB = 'sinks["log:*"]'
 
-/** Reopens the journal in `dir`, reads back everything left in it, and closes it again. */
-async function leftIn(dir: string): Promise<JournalEntry[]> {
-  const j = Journal.open(dir)
-  try {
-    return [...j.recover()]
-  } finally {
-    await j.close()
-  }
-}
 
 describe('durable sink journal', () => {
   let root: string
